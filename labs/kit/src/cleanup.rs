@@ -1,0 +1,318 @@
+//! Undo: every kernel object a lab creates is registered here *before* it is created, undone
+//! in reverse order at the end (success, error, panic, SIGINT, SIGTERM), and journaled under
+//! /run/labctl so `labctl clean` can finish the job after a SIGKILL. Every undo is idempotent.
+
+use crate::paths;
+use crate::sys;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// How to undo one object.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Undo {
+    /// SIGKILL a process we started (pid + start time, so a recycled pid is never hit).
+    Kill { pid: i32, start_time: u64 },
+    /// Detach a mount.
+    Unmount { path: PathBuf },
+    /// Remove a named network namespace (`ip netns del`): unmount and unlink /run/netns/NAME.
+    Netns { name: String },
+    /// Remove a cgroup directory tree: kill its processes, then rmdir bottom-up.
+    Cgroup { path: PathBuf },
+    /// Remove a directory tree we created (temp dirs).
+    RemoveDir { path: PathBuf },
+    /// Run a command (nft/iptables rule removal, where the binary is the interface).
+    Command { argv: Vec<String> },
+}
+
+impl Undo {
+    /// A short description, shown when cleaning.
+    pub fn describe(&self) -> String {
+        match self {
+            Undo::Kill { pid, .. } => format!("process {pid}"),
+            Undo::Unmount { path } => format!("mount {}", path.display()),
+            Undo::Netns { name } => format!("netns {name}"),
+            Undo::Cgroup { path } => format!("cgroup {}", path.display()),
+            Undo::RemoveDir { path } => format!("directory {}", path.display()),
+            Undo::Command { argv } => argv.join(" "),
+        }
+    }
+
+    /// The same description with volatile parts hidden (for reference output).
+    pub fn describe_redacted(&self) -> String {
+        match self {
+            Undo::Kill { .. } => "process [pid]".into(),
+            Undo::RemoveDir { .. } => "directory [path]".into(),
+            _ => self.describe(),
+        }
+    }
+
+    /// Undoes the object. Already gone is success.
+    pub fn run(&self) -> Result<(), String> {
+        match self {
+            Undo::Kill { pid, start_time } => {
+                if sys::signal_if_same(*pid, *start_time, nix::sys::signal::Signal::SIGKILL) {
+                    sys::wait_gone(*pid, *start_time, Duration::from_secs(5));
+                }
+                Ok(())
+            }
+            Undo::Unmount { path } => match sys::unmount(path) {
+                Ok(()) | Err(nix::errno::Errno::EINVAL) | Err(nix::errno::Errno::ENOENT) => Ok(()),
+                Err(e) => Err(format!("umount {}: {e}", path.display())),
+            },
+            Undo::Netns { name } => {
+                let path = Path::new(paths::NETNS_DIR).join(name);
+                let _ = sys::unmount(&path);
+                match std::fs::remove_file(&path) {
+                    Ok(()) => Ok(()),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                    Err(e) => Err(format!("rm {}: {e}", path.display())),
+                }
+            }
+            Undo::Cgroup { path } => remove_cgroup_tree(path),
+            Undo::RemoveDir { path } => match std::fs::remove_dir_all(path) {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                Err(e) => Err(format!("rm -r {}: {e}", path.display())),
+            },
+            Undo::Command { argv } => {
+                let Some((program, args)) = argv.split_first() else { return Ok(()) };
+                match std::process::Command::new(program).args(args).output() {
+                    Ok(_) => Ok(()),
+                    Err(e) => Err(format!("{}: {e}", argv.join(" "))),
+                }
+            }
+        }
+    }
+}
+
+/// Kills every process in a cgroup tree, waits for it to empty, removes it bottom-up.
+/// Only paths with a `labctl` component are touched.
+pub fn remove_cgroup_tree(path: &Path) -> Result<(), String> {
+    if !path.components().any(|c| c.as_os_str().to_string_lossy().starts_with("labctl")) {
+        return Err(format!("refusing to remove {}: not under a labctl cgroup", path.display()));
+    }
+    if !path.exists() {
+        return Ok(());
+    }
+    let mut dirs = Vec::new();
+    collect_dirs(path, &mut dirs);
+    // Deepest first.
+    dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
+    for dir in &dirs {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+            let pids: Vec<i32> = procs.lines().filter_map(|l| l.trim().parse().ok()).collect();
+            if pids.is_empty() {
+                break;
+            }
+            for pid in pids {
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+                let _ = nix::sys::wait::waitpid(
+                    nix::unistd::Pid::from_raw(pid),
+                    Some(nix::sys::wait::WaitPidFlag::WNOHANG),
+                );
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(format!("{}: processes did not exit", dir.display()));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        // A frozen v1 group must be thawed for its killed tasks to exit; best effort.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            match std::fs::remove_dir(dir) {
+                Ok(()) => break,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
+                Err(e) if std::time::Instant::now() > deadline => return Err(format!("rmdir {}: {e}", dir.display())),
+                Err(_) => std::thread::sleep(Duration::from_millis(5)),
+            }
+        }
+    }
+    Ok(())
+}
+
+fn collect_dirs(path: &Path, out: &mut Vec<PathBuf>) {
+    out.push(path.to_path_buf());
+    if let Ok(entries) = std::fs::read_dir(path) {
+        for entry in entries.flatten() {
+            if entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                collect_dirs(&entry.path(), out);
+            }
+        }
+    }
+}
+
+/// The journal file of one run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Journal {
+    pub lab: String,
+    pub pid: i32,
+    pub start_time: u64,
+    pub undo: Vec<Undo>,
+}
+
+impl Journal {
+    /// Is the run that wrote this journal still alive?
+    pub fn owner_alive(&self) -> bool {
+        sys::process_start_time(self.pid) == Some(self.start_time)
+    }
+}
+
+#[derive(Debug)]
+struct Inner {
+    undo: Vec<Undo>,
+    journal: Option<PathBuf>,
+    lab: String,
+}
+
+/// The undo registry of one run; cheap to clone and shared with the signal thread.
+#[derive(Debug, Clone)]
+pub struct Cleanup {
+    inner: Arc<Mutex<Inner>>,
+}
+
+impl Cleanup {
+    /// A registry journaled under the run dir. Fails with a specific message when /run is not
+    /// writable, before anything is created.
+    pub fn journaled(lab: &str) -> Result<Cleanup, String> {
+        let dir = paths::journal_dir();
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| format!("cannot create {}: {e} (labctl keeps its undo journal there)", dir.display()))?;
+        let pid = std::process::id() as i32;
+        let path = dir.join(format!("{lab}-{pid}.json"));
+        let cleanup = Cleanup {
+            inner: Arc::new(Mutex::new(Inner { undo: Vec::new(), journal: Some(path), lab: lab.to_string() })),
+        };
+        cleanup.write_journal().map_err(|e| format!("cannot write the undo journal: {e}"))?;
+        Ok(cleanup)
+    }
+
+    /// A registry without a journal (unit tests, throwaway probes).
+    pub fn in_memory(lab: &str) -> Cleanup {
+        Cleanup { inner: Arc::new(Mutex::new(Inner { undo: Vec::new(), journal: None, lab: lab.to_string() })) }
+    }
+
+    /// Registers an undo. Call it before creating the object: undoing something that does not
+    /// exist yet is harmless, while an object created but not registered would leak.
+    pub fn register(&self, undo: Undo) {
+        self.lock().undo.push(undo);
+        if let Err(e) = self.write_journal() {
+            eprintln!("labctl: warning: could not update the undo journal: {e}");
+        }
+    }
+
+    /// Forgets a registered undo (the object was removed by the lab itself).
+    pub fn forget(&self, undo: &Undo) {
+        self.lock().undo.retain(|u| u != undo);
+        let _ = self.write_journal();
+    }
+
+    pub fn pending(&self) -> Vec<Undo> {
+        self.lock().undo.clone()
+    }
+
+    /// Undoes everything in reverse order; returns what was undone and any failures.
+    pub fn undo_all(&self) -> (Vec<Undo>, Vec<String>) {
+        let mut inner = self.lock();
+        let mut done = Vec::new();
+        let mut failures = Vec::new();
+        while let Some(undo) = inner.undo.pop() {
+            if let Err(e) = undo.run() {
+                failures.push(e);
+            }
+            done.push(undo);
+        }
+        if let Some(journal) = &inner.journal {
+            if failures.is_empty() {
+                let _ = std::fs::remove_file(journal);
+            }
+        }
+        (done, failures)
+    }
+
+    /// Drops the journal without undoing (`--keep`): what stays is found by `labctl clean`.
+    pub fn keep(&self) -> Vec<Undo> {
+        let inner = self.lock();
+        inner.undo.clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A panic while holding the lock must not stop the cleanup.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write_journal(&self) -> std::io::Result<()> {
+        let inner = self.lock();
+        let Some(path) = &inner.journal else { return Ok(()) };
+        let journal = Journal {
+            lab: inner.lab.clone(),
+            pid: std::process::id() as i32,
+            start_time: sys::process_start_time(std::process::id() as i32).unwrap_or(0),
+            undo: inner.undo.clone(),
+        };
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, serde_json::to_vec_pretty(&journal)?)?;
+        std::fs::rename(tmp, path)
+    }
+}
+
+/// Journals left by runs whose process is gone (SIGKILL, power loss) or, with `include_live`,
+/// by every run.
+pub fn read_journals() -> Vec<(PathBuf, Journal)> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(paths::journal_dir()) else { return out };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.extension().is_some_and(|e| e == "json") {
+            if let Ok(journal) = std::fs::read(&path).map_err(|_| ()).and_then(|b| serde_json::from_slice(&b).map_err(|_| ())) {
+                out.push((path, journal));
+            }
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn undo_runs_in_reverse_order_and_is_idempotent() {
+        let dir = tempfile::tempdir().unwrap();
+        let outer = dir.path().join("outer");
+        let inner = outer.join("inner");
+        let cleanup = Cleanup::in_memory("test");
+        cleanup.register(Undo::RemoveDir { path: outer.clone() });
+        std::fs::create_dir(&outer).unwrap();
+        cleanup.register(Undo::RemoveDir { path: inner.clone() });
+        std::fs::create_dir(&inner).unwrap();
+        let (done, failures) = cleanup.undo_all();
+        assert!(failures.is_empty(), "{failures:?}");
+        assert_eq!(done[0], Undo::RemoveDir { path: inner });
+        assert!(!outer.exists());
+        assert!(cleanup.pending().is_empty());
+        assert!(Undo::RemoveDir { path: outer }.run().is_ok(), "undoing twice is fine");
+    }
+
+    #[test]
+    fn cgroup_removal_refuses_paths_outside_labctl() {
+        let err = remove_cgroup_tree(Path::new("/sys/fs/cgroup/system.slice")).unwrap_err();
+        assert!(err.contains("refusing"), "{err}");
+    }
+
+    #[test]
+    fn killing_a_process_we_started_reaps_it_and_a_stale_start_time_is_ignored() {
+        let child = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+        let pid = child.id() as i32;
+        let start = sys::process_start_time(pid).unwrap();
+        Undo::Kill { pid, start_time: start + 1 }.run().unwrap();
+        assert!(sys::process_start_time(pid).is_some(), "wrong start time: must not be killed");
+        Undo::Kill { pid, start_time: start }.run().unwrap();
+        assert!(sys::process_start_time(pid).is_none());
+    }
+}

@@ -1,0 +1,173 @@
+//! Readers of kernel state shared by every lab: namespace links, the system's namespaces
+//! (what `lsns` shows), and network interfaces of the calling thread's network namespace.
+
+use crate::observe::Interface;
+use crate::fact::Fact;
+use std::collections::BTreeMap;
+use std::io;
+
+/// The namespace types in /proc/PID/ns, with the kernel version that introduced each.
+pub const NAMESPACE_TYPES: [(&str, &str, &str); 8] = [
+    ("mnt", "CLONE_NEWNS", "2.4.19"),
+    ("uts", "CLONE_NEWUTS", "2.6.19"),
+    ("ipc", "CLONE_NEWIPC", "2.6.19"),
+    ("pid", "CLONE_NEWPID", "2.6.24"),
+    ("net", "CLONE_NEWNET", "2.6.29"),
+    ("user", "CLONE_NEWUSER", "3.8"),
+    ("cgroup", "CLONE_NEWCGROUP", "4.6"),
+    ("time", "CLONE_NEWTIME", "5.6"),
+];
+
+/// One namespace as named by its /proc link: `net:[4026531840]`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NsId {
+    pub ns_type: String,
+    pub inode: u64,
+}
+
+/// `pid` of `None` means this process (`/proc/self`).
+pub fn ns_path(pid: Option<i32>, ns_type: &str) -> String {
+    match pid {
+        Some(pid) => format!("/proc/{pid}/ns/{ns_type}"),
+        None => format!("/proc/self/ns/{ns_type}"),
+    }
+}
+
+/// Reads a namespace link (`readlink /proc/PID/ns/TYPE`).
+pub fn ns_link(pid: Option<i32>, ns_type: &str) -> io::Result<NsId> {
+    parse_ns_link(&std::fs::read_link(ns_path(pid, ns_type))?.to_string_lossy())
+}
+
+/// Like [`ns_link`] for the calling thread (`/proc/thread-self`), which differs from the
+/// process after a thread's setns.
+pub fn thread_ns_link(ns_type: &str) -> io::Result<NsId> {
+    parse_ns_link(&std::fs::read_link(format!("/proc/thread-self/ns/{ns_type}"))?.to_string_lossy())
+}
+
+pub fn parse_ns_link(target: &str) -> io::Result<NsId> {
+    let bad = || io::Error::new(io::ErrorKind::InvalidData, format!("unexpected namespace link {target:?}"));
+    let (ns_type, rest) = target.split_once(":[").ok_or_else(bad)?;
+    let inode = rest.strip_suffix(']').ok_or_else(bad)?.parse().map_err(|_| bad())?;
+    Ok(NsId { ns_type: ns_type.to_string(), inode })
+}
+
+/// One row of an lsns-style listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NsEntry {
+    pub id: NsId,
+    pub processes: usize,
+    pub lowest_pid: i32,
+    pub command: String,
+}
+
+/// Every namespace on the system with its process count, lowest pid and that pid's command,
+/// read from /proc/*/ns (as `lsns` does). `only` filters by type.
+pub fn list_namespaces(only: Option<&str>) -> Vec<NsEntry> {
+    let mut by_id: BTreeMap<NsId, (usize, i32)> = BTreeMap::new();
+    let Ok(dir) = std::fs::read_dir("/proc") else { return Vec::new() };
+    for entry in dir.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };
+        for (ns_type, _, _) in NAMESPACE_TYPES {
+            if only.is_some_and(|t| t != ns_type) {
+                continue;
+            }
+            // Processes may exit while we scan, and kernel threads hide some links: skip those.
+            let Ok(id) = ns_link(Some(pid), ns_type) else { continue };
+            let slot = by_id.entry(id).or_insert((0, pid));
+            slot.0 += 1;
+            slot.1 = slot.1.min(pid);
+        }
+    }
+    by_id
+        .into_iter()
+        .map(|(id, (processes, lowest_pid))| NsEntry { id, processes, lowest_pid, command: command_line(lowest_pid) })
+        .collect()
+}
+
+/// The command line of a process, as `ps -o args` shows it (or `[comm]` for kernel threads).
+pub fn command_line(pid: i32) -> String {
+    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let args: Vec<String> = raw
+        .split(|b| *b == 0)
+        .filter(|a| !a.is_empty())
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    if args.is_empty() {
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        return format!("[{}]", comm.trim());
+    }
+    args.join(" ")
+}
+
+/// The network interfaces of the calling thread's network namespace, in index order, with
+/// administrative state, flags, MAC and addresses (getifaddrs, which asks the kernel over
+/// netlink from this thread).
+pub fn interfaces() -> io::Result<Vec<Interface>> {
+    use nix::net::if_::InterfaceFlags as F;
+    let mut by_name: BTreeMap<String, Interface> = BTreeMap::new();
+    for ifa in nix::ifaddrs::getifaddrs()? {
+        let name = ifa.interface_name.clone();
+        let entry = by_name.entry(name.clone()).or_insert_with(|| {
+            let index = nix::net::if_::if_nametoindex(name.as_str()).unwrap_or(0);
+            let mut flags = Vec::new();
+            for (flag, label) in [
+                (F::IFF_UP, "UP"),
+                (F::IFF_LOWER_UP, "LOWER_UP"),
+                (F::IFF_LOOPBACK, "LOOPBACK"),
+                (F::IFF_BROADCAST, "BROADCAST"),
+                (F::IFF_MULTICAST, "MULTICAST"),
+                (F::IFF_NOARP, "NOARP"),
+            ] {
+                if ifa.flags.contains(flag) {
+                    flags.push(label.to_string());
+                }
+            }
+            let state = if ifa.flags.contains(F::IFF_UP) { "UP" } else { "DOWN" };
+            Interface { index, name, state: state.into(), flags, mac: None, addresses: Vec::new() }
+        });
+        let Some(address) = ifa.address else { continue };
+        if let Some(link) = address.as_link_addr() {
+            if let Some(mac) = link.addr() {
+                if mac != [0; 6] {
+                    let text = mac.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":");
+                    entry.mac = Some(Fact::Mac(text));
+                }
+            }
+        } else if let Some(v4) = address.as_sockaddr_in() {
+            let prefix = ifa.netmask.and_then(|m| m.as_sockaddr_in().map(|m| u32::from(m.ip()).count_ones()));
+            entry.addresses.push(format!("{}/{}", v4.ip(), prefix.unwrap_or(32)));
+        } else if let Some(v6) = address.as_sockaddr_in6() {
+            let prefix = ifa.netmask.and_then(|m| m.as_sockaddr_in6().map(|m| u128::from(m.ip()).count_ones()));
+            entry.addresses.push(format!("{}/{}", v6.ip(), prefix.unwrap_or(128)));
+        }
+    }
+    let mut list: Vec<Interface> = by_name.into_values().collect();
+    list.sort_by_key(|i| i.index);
+    Ok(list)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ns_links_parse_into_type_and_inode() {
+        let id = parse_ns_link("net:[4026531840]").unwrap();
+        assert_eq!(id, NsId { ns_type: "net".into(), inode: 4026531840 });
+        assert!(parse_ns_link("net:4026531840").is_err());
+    }
+
+    #[test]
+    fn our_own_namespaces_are_listed() {
+        let me = ns_link(None, "net").unwrap();
+        let all = list_namespaces(Some("net"));
+        assert!(all.iter().any(|e| e.id == me), "{me:?} not in {all:?}");
+        assert!(all.iter().all(|e| e.id.ns_type == "net"));
+    }
+
+    #[test]
+    fn loopback_is_among_the_interfaces() {
+        let list = interfaces().unwrap();
+        assert!(list.iter().any(|i| i.name == "lo" && i.flags.contains(&"LOOPBACK".to_string())));
+    }
+}

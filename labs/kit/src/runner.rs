@@ -1,0 +1,327 @@
+//! Running a lab: step functions bound to manifest step ids, the context they act through,
+//! and the loop that renders, pauses, checks, and always cleans up.
+
+use crate::cleanup::{Cleanup, Undo};
+use crate::fact::Fact;
+use crate::manifest::LabDef;
+use crate::observe::Observation;
+use crate::render::{Format, Renderer};
+use crate::report::{fill, Check, Outcome, Report, StepReport, JSON_SCHEMA};
+use crate::text::{Lang, Text};
+use std::any::Any;
+use std::fmt::Display;
+use std::io::Write;
+
+/// A step function: act, observe, expect. `S` is the lab's own state carried between steps.
+pub type StepFn<S> = fn(&mut Ctx, &mut S) -> anyhow::Result<()>;
+
+/// A lab's code: its step functions in order and its challenge check.
+pub struct Walkthrough<S: Default + 'static> {
+    pub id: &'static str,
+    pub steps: &'static [(&'static str, StepFn<S>)],
+    /// Verifies the learner's own attempt at the challenge (`labctl check`).
+    pub check: fn(&mut Ctx) -> anyhow::Result<()>,
+}
+
+/// The type-erased face of a [`Walkthrough`], so a catalogue can hold labs of any state type.
+pub trait Lab: Sync {
+    fn id(&self) -> &'static str;
+    fn step_ids(&self) -> Vec<&'static str>;
+    /// Runs step `index` (0-based) with `state` created by `new_state`.
+    fn run_step(&self, index: usize, ctx: &mut Ctx, state: &mut dyn Any) -> anyhow::Result<()>;
+    fn new_state(&self) -> Box<dyn Any>;
+    fn check(&self, ctx: &mut Ctx) -> anyhow::Result<()>;
+}
+
+impl<S: Default + 'static> Lab for Walkthrough<S> {
+    fn id(&self) -> &'static str {
+        self.id
+    }
+
+    fn step_ids(&self) -> Vec<&'static str> {
+        self.steps.iter().map(|(id, _)| *id).collect()
+    }
+
+    fn run_step(&self, index: usize, ctx: &mut Ctx, state: &mut dyn Any) -> anyhow::Result<()> {
+        let state = state.downcast_mut::<S>().expect("state created by new_state");
+        (self.steps[index].1)(ctx, state)
+    }
+
+    fn new_state(&self) -> Box<dyn Any> {
+        Box::new(S::default())
+    }
+
+    fn check(&self, ctx: &mut Ctx) -> anyhow::Result<()> {
+        (self.check)(ctx)
+    }
+}
+
+/// What a step acts through: the language, the undo registry, and the report being filled.
+pub struct Ctx {
+    lang: Lang,
+    cleanup: Cleanup,
+    report: StepReport,
+    explore_pid: Option<i32>,
+}
+
+impl Ctx {
+    pub fn new(lang: Lang, cleanup: Cleanup) -> Ctx {
+        Ctx { lang, cleanup, report: blank_report(), explore_pid: None }
+    }
+
+    pub fn lang(&self) -> Lang {
+        self.lang
+    }
+
+    /// Picks the current language from a code-side text.
+    pub fn t(&self, text: &Text) -> String {
+        text.get(self.lang).to_string()
+    }
+
+    pub fn cleanup(&self) -> &Cleanup {
+        &self.cleanup
+    }
+
+    /// Registers an undo before creating the object it undoes.
+    pub fn register(&self, undo: Undo) {
+        self.cleanup.register(undo);
+    }
+
+    /// Undoes everything registered so far (a lab's own cleanup step) and returns what it did.
+    pub fn undo_now(&mut self) -> Vec<Undo> {
+        let (done, failures) = self.cleanup.undo_all();
+        for f in failures {
+            self.report.error.get_or_insert_with(String::new).push_str(&f);
+        }
+        done
+    }
+
+    pub fn observe(&mut self, observation: Observation) {
+        self.report.observations.push(observation);
+    }
+
+    /// Names a value for the explanation's `{name}` placeholders.
+    pub fn set(&mut self, name: &str, value: impl Into<Fact>) {
+        let value = value.into();
+        self.report.values.retain(|(k, _)| k != name);
+        self.report.values.push((name.to_string(), value));
+    }
+
+    pub fn note(&mut self, text: Text) {
+        let note = self.t(&text);
+        self.report.notes.push(note);
+    }
+
+    /// Checks that `found` satisfies the lesson; returns whether it did.
+    pub fn expect(&mut self, label: Text, expected: impl Display, found: impl Into<Fact>, ok: bool, hint: Text) -> bool {
+        let check = Check {
+            label: self.t(&label),
+            expected: expected.to_string(),
+            found: found.into(),
+            outcome: if ok { Outcome::Passed } else { Outcome::Failed },
+            hint: if ok { None } else { Some(self.t(&hint)) },
+        };
+        self.report.checks.push(check);
+        ok
+    }
+
+    /// Checks equality of two shown values.
+    pub fn expect_eq(&mut self, label: Text, expected: impl Into<Fact>, found: impl Into<Fact>, hint: Text) -> bool {
+        let (expected, found) = (expected.into(), found.into());
+        let ok = expected.to_string() == found.to_string();
+        self.expect(label, expected, found, ok, hint)
+    }
+
+    /// An operation that must fail for the lesson to hold. `result` is what happened: an
+    /// error is the expected failure (shown as such); success is a failed check.
+    pub fn expect_failure<T, E: Display>(&mut self, label: Text, expected: &str, result: Result<T, E>, hint: Text) -> bool {
+        match result {
+            Err(e) => {
+                let check = Check {
+                    label: self.t(&label),
+                    expected: expected.to_string(),
+                    found: Fact::Text(e.to_string()),
+                    outcome: Outcome::ExpectedFailure,
+                    hint: None,
+                };
+                self.report.checks.push(check);
+                true
+            }
+            Ok(_) => self.expect(label, expected, "succeeded", false, hint),
+        }
+    }
+
+    /// Marks a process whose namespaces `--explore` opens a shell in after this step.
+    pub fn explore_in(&mut self, pid: i32) {
+        self.explore_pid = Some(pid);
+    }
+
+    pub fn checks(&self) -> &[Check] {
+        &self.report.checks
+    }
+
+    fn take_report(&mut self) -> StepReport {
+        std::mem::replace(&mut self.report, blank_report())
+    }
+}
+
+fn blank_report() -> StepReport {
+    StepReport {
+        index: 0,
+        total: 0,
+        id: String::new(),
+        title: String::new(),
+        narration: String::new(),
+        command: None,
+        observations: Vec::new(),
+        explanation: String::new(),
+        values: Vec::new(),
+        checks: Vec::new(),
+        notes: Vec::new(),
+        error: None,
+    }
+}
+
+/// How to run a lab (the `labctl run` flags).
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub lang: Lang,
+    pub format: Format,
+    pub redact: bool,
+    pub keep: bool,
+    pub pause: bool,
+    pub explore: bool,
+    /// Run up to this step (0-based), showing only it.
+    pub only_step: Option<usize>,
+    pub yes: bool,
+}
+
+/// How a run ended.
+#[derive(Debug)]
+pub struct RunOutcome {
+    pub passed: bool,
+    pub report: Report,
+}
+
+/// Runs a lab end to end. Cleanup always happens (unless `keep`), including on SIGINT/SIGTERM
+/// (a signal thread undoes and exits 130/143) and on panic (caught per step).
+pub fn run_lab<W: Write>(
+    def: &LabDef,
+    lab: &dyn Lab,
+    opts: &RunOptions,
+    cleanup: Cleanup,
+    out: W,
+) -> anyhow::Result<RunOutcome> {
+    let lang = opts.lang;
+    let mut renderer = Renderer::new(out, opts.format, opts.redact, lang);
+    let _signals = crate::signals::undo_on_signal(cleanup.clone(), opts.keep)?;
+    renderer.lab_start(&def.id, def.title.get(lang), def.summary.get(lang))?;
+
+    let mut ctx = Ctx::new(lang, cleanup.clone());
+    let mut state = lab.new_state();
+    let total = def.steps.len();
+    let last = opts.only_step.unwrap_or(total - 1);
+    let mut reports = Vec::new();
+    let mut passed = true;
+
+    for (index, step_def) in def.steps.iter().enumerate().take(last + 1) {
+        renderer.quiet = opts.only_step.is_some_and(|only| index != only);
+        if opts.pause && !renderer.quiet {
+            crate::interact::wait_for_enter(lang, index + 1, total)?;
+        }
+        ctx.report = StepReport {
+            index: index + 1,
+            total,
+            id: step_def.id.clone(),
+            title: step_def.title.get(lang).to_string(),
+            narration: step_def.narration.get(lang).to_string(),
+            command: step_def.command.clone(),
+            ..blank_report()
+        };
+        renderer.step_start(&ctx.report)?;
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| lab.run_step(index, &mut ctx, state.as_mut())));
+        let mut report = ctx.take_report();
+        match result {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => report.error = Some(format!("{e:#}")),
+            Err(panic) => report.error = Some(format!("panic: {}", panic_message(&panic))),
+        }
+        let template = step_def.explanation.get(lang);
+        report.explanation = fill(template, &report.values, false);
+        let shown = if opts.redact { report.redacted(template) } else { report.clone() };
+        renderer.step_end(&shown)?;
+        let step_ok = report.passed();
+        let failed_hard = report.error.is_some();
+        passed &= step_ok;
+        reports.push(shown);
+        if opts.explore && !renderer.quiet {
+            if let Some(pid) = ctx.explore_pid.take() {
+                crate::interact::explore_shell(lang, pid)?;
+            }
+        }
+        if failed_hard {
+            break;
+        }
+    }
+
+    let undone: Vec<String> = if opts.keep {
+        cleanup.keep().iter().map(|u| if opts.redact { u.describe_redacted() } else { u.describe() }).collect()
+    } else {
+        let (done, failures) = cleanup.undo_all();
+        if !failures.is_empty() {
+            passed = false;
+        }
+        done.iter()
+            .map(|u| if opts.redact { u.describe_redacted() } else { u.describe() })
+            .chain(failures.into_iter().map(|f| format!("FAILED: {f}")))
+            .collect()
+    };
+    let report = Report {
+        schema: JSON_SCHEMA,
+        lab: def.id.clone(),
+        title: def.title.get(lang).to_string(),
+        lang: lang.code().to_string(),
+        steps: reports,
+        passed,
+        cleanup: undone,
+    };
+    renderer.quiet = false;
+    renderer.lab_end(&report, opts.keep)?;
+    Ok(RunOutcome { passed, report })
+}
+
+/// Runs a lab's challenge check, rendering its checks as one step. Passes only when at least
+/// one check ran and none failed.
+pub fn run_check<W: Write>(def: &LabDef, lab: &dyn Lab, lang: Lang, format: Format, mut out: W) -> anyhow::Result<bool> {
+    let mut ctx = Ctx::new(lang, Cleanup::in_memory(&def.id));
+    ctx.report.title = def.challenge.task.get(lang).to_string();
+    ctx.report.id = "challenge".into();
+    ctx.report.index = 1;
+    ctx.report.total = 1;
+    let result = lab.check(&mut ctx);
+    ctx.cleanup().undo_all();
+    let mut report = ctx.take_report();
+    if let Err(e) = result {
+        report.error = Some(format!("{e:#}"));
+    }
+    let passed = report.passed() && !report.checks.is_empty();
+    if format == Format::Json {
+        serde_json::to_writer_pretty(&mut out, &report)?;
+        writeln!(out)?;
+    } else {
+        let mut renderer = Renderer::new(out, format, false, lang);
+        renderer.step_start(&report)?;
+        renderer.step_end(&report)?;
+    }
+    Ok(passed)
+}
+
+fn panic_message(panic: &Box<dyn Any + Send>) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        s.to_string()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "unknown panic".into()
+    }
+}

@@ -1,0 +1,199 @@
+//! The one place for raw syscalls and `unsafe`. Each function is thin and says which kernel
+//! interface it wraps; everything above this module is safe Rust.
+
+use nix::errno::Errno;
+use nix::sched::CloneFlags;
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
+use std::fs::File;
+use std::io;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Child, Command};
+
+/// Effective uid 0.
+pub fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+/// The process start time (clock ticks since boot, /proc/PID/stat field 22): with the pid it
+/// names one process for good, so we never signal a recycled pid.
+pub fn process_start_time(pid: i32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command may contain spaces and parentheses: fields restart after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Spawns `cmd` after `unshare(flags)` in the child, between fork and exec (what `unshare -f`
+/// does for every type but pid, whose new namespace only applies to the child's children).
+pub fn spawn_unshared(cmd: &mut Command, flags: CloneFlags) -> io::Result<Child> {
+    // SAFETY: the closure runs in the forked child before exec and only makes the unshare
+    // syscall, which is async-signal-safe; it touches no memory shared with the parent.
+    unsafe {
+        cmd.pre_exec(move || nix::sched::unshare(flags).map_err(io::Error::from));
+    }
+    cmd.spawn()
+}
+
+/// Spawns `cmd` inside the namespaces given as open `/proc/PID/ns/*` files (the nsenter move).
+pub fn spawn_in_namespaces(cmd: &mut Command, namespaces: Vec<(File, CloneFlags)>) -> io::Result<Child> {
+    // SAFETY: runs in the forked child before exec; setns is a plain syscall on fds the
+    // parent opened and the closure owns.
+    unsafe {
+        cmd.pre_exec(move || {
+            for (file, flags) in &namespaces {
+                nix::sched::setns(file, *flags).map_err(io::Error::from)?;
+            }
+            Ok(())
+        });
+    }
+    cmd.spawn()
+}
+
+/// Runs `f` on a fresh thread that first joins the given namespaces; the caller's own
+/// namespaces never change. A mount namespace needs a thread that does not share its
+/// filesystem info, hence the `unshare(CLONE_FS)`.
+pub fn in_namespaces<T: Send>(
+    namespaces: &[(&Path, CloneFlags)],
+    f: impl FnOnce() -> T + Send,
+) -> io::Result<T> {
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| -> io::Result<T> {
+                if namespaces.iter().any(|(_, flags)| flags.contains(CloneFlags::CLONE_NEWNS)) {
+                    nix::sched::unshare(CloneFlags::CLONE_FS)?;
+                }
+                for (path, flags) in namespaces {
+                    let file = File::open(path)?;
+                    nix::sched::setns(&file, *flags)
+                        .map_err(|e| io::Error::new(io::Error::from(e).kind(), format!("setns {}: {e}", path.display())))?;
+                }
+                Ok(f())
+            })
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("namespace thread panicked")))
+    })
+}
+
+/// Runs `f` on a fresh thread that has unshared `flags` (a throwaway namespace for probes).
+pub fn in_new_namespaces<T: Send>(flags: CloneFlags, f: impl FnOnce() -> T + Send) -> io::Result<T> {
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| -> io::Result<T> {
+                nix::sched::unshare(flags)?;
+                Ok(f())
+            })
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("namespace thread panicked")))
+    })
+}
+
+/// Sends `signal` to `pid` only if it is still the process that started at `start_time`.
+/// Returns false when that process is already gone.
+pub fn signal_if_same(pid: i32, start_time: u64, signal: Signal) -> bool {
+    if process_start_time(pid) != Some(start_time) {
+        return false;
+    }
+    nix::sys::signal::kill(Pid::from_raw(pid), signal).is_ok()
+}
+
+/// Reaps `pid` if it is our child; otherwise waits (up to `limit`) for it to disappear.
+pub fn wait_gone(pid: i32, start_time: u64, limit: std::time::Duration) {
+    use nix::sys::wait::{waitpid, WaitPidFlag};
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        match waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG)) {
+            Ok(nix::sys::wait::WaitStatus::StillAlive) => {}
+            Ok(_) => return,
+            Err(Errno::ECHILD) => {
+                if process_start_time(pid) != Some(start_time) || is_zombie(pid) {
+                    return;
+                }
+            }
+            Err(_) => return,
+        }
+        if std::time::Instant::now() > deadline {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+}
+
+fn is_zombie(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rfind(')').map(|i| s[i + 2..].starts_with('Z')))
+        .unwrap_or(false)
+}
+
+/// Detaches the mount at `path` (umount2 with MNT_DETACH).
+pub fn unmount(path: &Path) -> nix::Result<()> {
+    nix::mount::umount2(path, nix::mount::MntFlags::MNT_DETACH)
+}
+
+/// Sets or clears IFF_UP on an interface of the calling thread's network namespace, through
+/// the SIOCGIFFLAGS/SIOCSIFFLAGS ioctls (what `ifconfig lo up` does; `ip` uses netlink).
+pub fn set_link_up(name: &str, up: bool) -> io::Result<()> {
+    use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
+    use std::os::fd::AsRawFd;
+    let sock = socket(AddressFamily::Inet, SockType::Datagram, SockFlag::SOCK_CLOEXEC, None)?;
+    let mut req = ifreq_for(name)?;
+    // SAFETY: `req` is a properly initialised ifreq with a NUL-terminated name; the kernel
+    // writes only ifr_flags for SIOCGIFFLAGS.
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: SIOCGIFFLAGS filled the flags member of the union.
+    let mut flags = unsafe { req.ifr_ifru.ifru_flags };
+    if up {
+        flags |= libc::IFF_UP as libc::c_short;
+    } else {
+        flags &= !(libc::IFF_UP as libc::c_short);
+    }
+    req.ifr_ifru.ifru_flags = flags;
+    // SAFETY: as above; SIOCSIFFLAGS reads ifr_flags.
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+fn ifreq_for(name: &str) -> io::Result<libc::ifreq> {
+    if name.is_empty() || name.len() >= libc::IFNAMSIZ || name.contains('\0') {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("bad interface name {name:?}")));
+    }
+    // SAFETY: ifreq is plain old data; all-zero is a valid value.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in req.ifr_name.iter_mut().zip(name.bytes()) {
+        *dst = src as libc::c_char;
+    }
+    Ok(req)
+}
+
+/// Takes an exclusive, non-blocking lock on `file` (flock); `None` when someone else holds it.
+pub fn try_lock(file: File) -> io::Result<Option<nix::fcntl::Flock<File>>> {
+    match nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock) {
+        Ok(lock) => Ok(Some(lock)),
+        Err((_, Errno::EWOULDBLOCK)) => Ok(None),
+        Err((_, e)) => Err(e.into()),
+    }
+}
+
+/// Is stdin a terminal (for prompts)?
+pub fn stdin_is_tty() -> bool {
+    use std::io::IsTerminal;
+    io::stdin().is_terminal()
+}
+
+/// Is stderr a terminal (prompts are drawn there)?
+pub fn stderr_is_tty() -> bool {
+    use std::io::IsTerminal;
+    io::stderr().is_terminal()
+}
+
+/// Is stdout a terminal (colour decision)?
+pub fn stdout_is_tty() -> bool {
+    use std::io::IsTerminal;
+    io::stdout().is_terminal()
+}
