@@ -19,6 +19,7 @@ pub mod report;
 pub mod runner;
 pub mod signals;
 pub mod sys;
+pub mod testing;
 pub mod text;
 
 pub use catalogue::{Catalogue, Topic};

@@ -9,16 +9,30 @@ use serde::{Deserialize, Serialize};
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Observation {
     /// `/proc/PID/ns/TYPE -> TYPE:[INODE]`.
-    NsLink { path: Fact, ns_type: String, inode: Fact },
+    NsLink {
+        path: Fact,
+        ns_type: String,
+        inode: Fact,
+    },
     /// Lines of a file as read (possibly a selection). Each line is a list of segments so that
     /// volatile parts (a pid inside /proc/PID/status) are typed.
     Excerpt { path: Fact, lines: Vec<Vec<Fact>> },
     /// A titled table (an lsns-style listing, counters).
-    Table { title: Text, columns: Vec<String>, rows: Vec<Vec<Fact>> },
+    Table {
+        title: Text,
+        columns: Vec<String>,
+        rows: Vec<Vec<Fact>>,
+    },
     /// Network interfaces seen from one network namespace.
-    Interfaces { title: Text, interfaces: Vec<Interface> },
+    Interfaces {
+        title: Text,
+        interfaces: Vec<Interface>,
+    },
     /// Named values (`ip_forward = 1`).
-    Values { title: Text, values: Vec<(String, Fact)> },
+    Values {
+        title: Text,
+        values: Vec<(String, Fact)>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -44,9 +58,13 @@ impl Observation {
     pub fn facts(&self) -> Vec<&Fact> {
         match self {
             Observation::NsLink { path, inode, .. } => vec![path, inode],
-            Observation::Excerpt { path, lines } => std::iter::once(path).chain(lines.iter().flatten()).collect(),
+            Observation::Excerpt { path, lines } => std::iter::once(path)
+                .chain(lines.iter().flatten())
+                .collect(),
             Observation::Table { rows, .. } => rows.iter().flatten().collect(),
-            Observation::Interfaces { interfaces, .. } => interfaces.iter().filter_map(|i| i.mac.as_ref()).collect(),
+            Observation::Interfaces { interfaces, .. } => {
+                interfaces.iter().filter_map(|i| i.mac.as_ref()).collect()
+            }
             Observation::Values { values, .. } => values.iter().map(|(_, v)| v).collect(),
         }
     }
@@ -55,14 +73,24 @@ impl Observation {
     pub fn redacted(&self) -> Observation {
         let r = |f: &Fact| f.redacted();
         match self {
-            Observation::NsLink { path, ns_type, inode } => {
-                Observation::NsLink { path: r(path), ns_type: ns_type.clone(), inode: r(inode) }
-            }
+            Observation::NsLink {
+                path,
+                ns_type,
+                inode,
+            } => Observation::NsLink {
+                path: r(path),
+                ns_type: ns_type.clone(),
+                inode: r(inode),
+            },
             Observation::Excerpt { path, lines } => Observation::Excerpt {
                 path: r(path),
                 lines: lines.iter().map(|l| l.iter().map(r).collect()).collect(),
             },
-            Observation::Table { title, columns, rows } => Observation::Table {
+            Observation::Table {
+                title,
+                columns,
+                rows,
+            } => Observation::Table {
                 title: title.clone(),
                 columns: columns.clone(),
                 rows: rows.iter().map(|row| row.iter().map(r).collect()).collect(),
@@ -71,7 +99,10 @@ impl Observation {
                 title: title.clone(),
                 interfaces: interfaces
                     .iter()
-                    .map(|i| Interface { mac: i.mac.as_ref().map(r), ..i.clone() })
+                    .map(|i| Interface {
+                        mac: i.mac.as_ref().map(r),
+                        ..i.clone()
+                    })
                     .collect(),
             },
             Observation::Values { title, values } => Observation::Values {

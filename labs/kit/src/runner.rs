@@ -43,7 +43,9 @@ impl<S: Default + 'static> Lab for Walkthrough<S> {
     }
 
     fn run_step(&self, index: usize, ctx: &mut Ctx, state: &mut dyn Any) -> anyhow::Result<()> {
-        let state = state.downcast_mut::<S>().expect("state created by new_state");
+        let state = state
+            .downcast_mut::<S>()
+            .expect("state created by new_state");
         (self.steps[index].1)(ctx, state)
     }
 
@@ -66,7 +68,12 @@ pub struct Ctx {
 
 impl Ctx {
     pub fn new(lang: Lang, cleanup: Cleanup) -> Ctx {
-        Ctx { lang, cleanup, report: blank_report(), explore_pid: None }
+        Ctx {
+            lang,
+            cleanup,
+            report: blank_report(),
+            explore_pid: None,
+        }
     }
 
     pub fn lang(&self) -> Lang {
@@ -91,7 +98,10 @@ impl Ctx {
     pub fn undo_now(&mut self) -> Vec<Undo> {
         let (done, failures) = self.cleanup.undo_all();
         for f in failures {
-            self.report.error.get_or_insert_with(String::new).push_str(&f);
+            self.report
+                .error
+                .get_or_insert_with(String::new)
+                .push_str(&f);
         }
         done
     }
@@ -113,7 +123,14 @@ impl Ctx {
     }
 
     /// Checks that `found` satisfies the lesson; returns whether it did.
-    pub fn expect(&mut self, label: Text, expected: impl Display, found: impl Into<Fact>, ok: bool, hint: Text) -> bool {
+    pub fn expect(
+        &mut self,
+        label: Text,
+        expected: impl Display,
+        found: impl Into<Fact>,
+        ok: bool,
+        hint: Text,
+    ) -> bool {
         let check = Check {
             label: self.t(&label),
             expected: expected.to_string(),
@@ -126,7 +143,13 @@ impl Ctx {
     }
 
     /// Checks equality of two shown values.
-    pub fn expect_eq(&mut self, label: Text, expected: impl Into<Fact>, found: impl Into<Fact>, hint: Text) -> bool {
+    pub fn expect_eq(
+        &mut self,
+        label: Text,
+        expected: impl Into<Fact>,
+        found: impl Into<Fact>,
+        hint: Text,
+    ) -> bool {
         let (expected, found) = (expected.into(), found.into());
         let ok = expected.to_string() == found.to_string();
         self.expect(label, expected, found, ok, hint)
@@ -134,7 +157,13 @@ impl Ctx {
 
     /// An operation that must fail for the lesson to hold. `result` is what happened: an
     /// error is the expected failure (shown as such); success is a failed check.
-    pub fn expect_failure<T, E: Display>(&mut self, label: Text, expected: &str, result: Result<T, E>, hint: Text) -> bool {
+    pub fn expect_failure<T, E: Display>(
+        &mut self,
+        label: Text,
+        expected: &str,
+        result: Result<T, E>,
+        hint: Text,
+    ) -> bool {
         match result {
             Err(e) => {
                 let check = Check {
@@ -239,7 +268,9 @@ pub fn run_lab<W: Write>(
             ..blank_report()
         };
         renderer.step_start(&ctx.report)?;
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| lab.run_step(index, &mut ctx, state.as_mut())));
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            lab.run_step(index, &mut ctx, state.as_mut())
+        }));
         let mut report = ctx.take_report();
         match result {
             Ok(Ok(())) => {}
@@ -248,7 +279,11 @@ pub fn run_lab<W: Write>(
         }
         let template = step_def.explanation.get(lang);
         report.explanation = fill(template, &report.values, false);
-        let shown = if opts.redact { report.redacted(template) } else { report.clone() };
+        let shown = if opts.redact {
+            report.redacted(template)
+        } else {
+            report.clone()
+        };
         renderer.step_end(&shown)?;
         let step_ok = report.passed();
         let failed_hard = report.error.is_some();
@@ -265,14 +300,30 @@ pub fn run_lab<W: Write>(
     }
 
     let undone: Vec<String> = if opts.keep {
-        cleanup.keep().iter().map(|u| if opts.redact { u.describe_redacted() } else { u.describe() }).collect()
+        cleanup
+            .keep()
+            .iter()
+            .map(|u| {
+                if opts.redact {
+                    u.describe_redacted()
+                } else {
+                    u.describe()
+                }
+            })
+            .collect()
     } else {
         let (done, failures) = cleanup.undo_all();
         if !failures.is_empty() {
             passed = false;
         }
         done.iter()
-            .map(|u| if opts.redact { u.describe_redacted() } else { u.describe() })
+            .map(|u| {
+                if opts.redact {
+                    u.describe_redacted()
+                } else {
+                    u.describe()
+                }
+            })
             .chain(failures.into_iter().map(|f| format!("FAILED: {f}")))
             .collect()
     };
@@ -292,7 +343,13 @@ pub fn run_lab<W: Write>(
 
 /// Runs a lab's challenge check, rendering its checks as one step. Passes only when at least
 /// one check ran and none failed.
-pub fn run_check<W: Write>(def: &LabDef, lab: &dyn Lab, lang: Lang, format: Format, mut out: W) -> anyhow::Result<bool> {
+pub fn run_check<W: Write>(
+    def: &LabDef,
+    lab: &dyn Lab,
+    lang: Lang,
+    format: Format,
+    mut out: W,
+) -> anyhow::Result<bool> {
     let mut ctx = Ctx::new(lang, Cleanup::in_memory(&def.id));
     ctx.report.title = def.challenge.task.get(lang).to_string();
     ctx.report.id = "challenge".into();

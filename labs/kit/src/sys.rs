@@ -37,7 +37,10 @@ pub fn spawn_unshared(cmd: &mut Command, flags: CloneFlags) -> io::Result<Child>
 }
 
 /// Spawns `cmd` inside the namespaces given as open `/proc/PID/ns/*` files (the nsenter move).
-pub fn spawn_in_namespaces(cmd: &mut Command, namespaces: Vec<(File, CloneFlags)>) -> io::Result<Child> {
+pub fn spawn_in_namespaces(
+    cmd: &mut Command,
+    namespaces: Vec<(File, CloneFlags)>,
+) -> io::Result<Child> {
     // SAFETY: runs in the forked child before exec; setns is a plain syscall on fds the
     // parent opened and the closure owns.
     unsafe {
@@ -61,13 +64,20 @@ pub fn in_namespaces<T: Send>(
     std::thread::scope(|scope| {
         scope
             .spawn(|| -> io::Result<T> {
-                if namespaces.iter().any(|(_, flags)| flags.contains(CloneFlags::CLONE_NEWNS)) {
+                if namespaces
+                    .iter()
+                    .any(|(_, flags)| flags.contains(CloneFlags::CLONE_NEWNS))
+                {
                     nix::sched::unshare(CloneFlags::CLONE_FS)?;
                 }
                 for (path, flags) in namespaces {
                     let file = File::open(path)?;
-                    nix::sched::setns(&file, *flags)
-                        .map_err(|e| io::Error::new(io::Error::from(e).kind(), format!("setns {}: {e}", path.display())))?;
+                    nix::sched::setns(&file, *flags).map_err(|e| {
+                        io::Error::new(
+                            io::Error::from(e).kind(),
+                            format!("setns {}: {e}", path.display()),
+                        )
+                    })?;
                 }
                 Ok(f())
             })
@@ -77,7 +87,10 @@ pub fn in_namespaces<T: Send>(
 }
 
 /// Runs `f` on a fresh thread that has unshared `flags` (a throwaway namespace for probes).
-pub fn in_new_namespaces<T: Send>(flags: CloneFlags, f: impl FnOnce() -> T + Send) -> io::Result<T> {
+pub fn in_new_namespaces<T: Send>(
+    flags: CloneFlags,
+    f: impl FnOnce() -> T + Send,
+) -> io::Result<T> {
     std::thread::scope(|scope| {
         scope
             .spawn(|| -> io::Result<T> {
@@ -137,7 +150,12 @@ pub fn unmount(path: &Path) -> nix::Result<()> {
 pub fn set_link_up(name: &str, up: bool) -> io::Result<()> {
     use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
     use std::os::fd::AsRawFd;
-    let sock = socket(AddressFamily::Inet, SockType::Datagram, SockFlag::SOCK_CLOEXEC, None)?;
+    let sock = socket(
+        AddressFamily::Inet,
+        SockType::Datagram,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )?;
     let mut req = ifreq_for(name)?;
     // SAFETY: `req` is a properly initialised ifreq with a NUL-terminated name; the kernel
     // writes only ifr_flags for SIOCGIFFLAGS.
@@ -161,7 +179,10 @@ pub fn set_link_up(name: &str, up: bool) -> io::Result<()> {
 
 fn ifreq_for(name: &str) -> io::Result<libc::ifreq> {
     if name.is_empty() || name.len() >= libc::IFNAMSIZ || name.contains('\0') {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("bad interface name {name:?}")));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("bad interface name {name:?}"),
+        ));
     }
     // SAFETY: ifreq is plain old data; all-zero is a valid value.
     let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
