@@ -218,3 +218,40 @@ pub fn stdout_is_tty() -> bool {
     use std::io::IsTerminal;
     io::stdout().is_terminal()
 }
+
+/// Spawns `cmd` so that it runs inside cgroups from its first instruction: between fork and
+/// exec the child writes `0` ("the writing process") to each already-open `cgroup.procs` file,
+/// what `sh -c 'echo 0 > cgroup.procs; exec CMD'` does. Used by `labctl cgroup run`, so a
+/// command that forks at once cannot leave children outside its group.
+pub fn spawn_in_cgroups(cmd: &mut Command, procs: Vec<File>) -> io::Result<Child> {
+    use std::os::fd::AsFd;
+    // SAFETY: the closure runs in the forked child before exec and only calls write(2) on
+    // file descriptors the parent opened and the closure owns; no allocation, no locks.
+    unsafe {
+        cmd.pre_exec(move || {
+            for file in &procs {
+                nix::unistd::write(file.as_fd(), b"0").map_err(io::Error::from)?;
+            }
+            Ok(())
+        });
+    }
+    cmd.spawn()
+}
+
+/// Forks a child that runs `body` and `_exit`s with its return value, without exec: the
+/// cgroup labs' busy loops, allocators and fork bombs, which must work where no helper binary
+/// exists (busybox VMs). `body` runs in a copy of a possibly multi-threaded process, so it must
+/// be async-signal-safe: raw syscalls only (nix's read, write, mmap, fork, nanosleep, prctl),
+/// no allocation, no locks, no printing, no panics. Returns the child's pid to the parent.
+pub fn fork_child(body: impl FnOnce() -> i32) -> io::Result<i32> {
+    // SAFETY: in the child only `body` runs (async-signal-safe by this function's contract),
+    // then _exit(2), which skips destructors and atexit handlers that could take locks.
+    match unsafe { nix::unistd::fork() }? {
+        nix::unistd::ForkResult::Parent { child } => Ok(child.as_raw()),
+        nix::unistd::ForkResult::Child => {
+            let code = body();
+            // SAFETY: _exit is async-signal-safe and never returns.
+            unsafe { libc::_exit(code) }
+        }
+    }
+}
