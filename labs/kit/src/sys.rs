@@ -37,10 +37,7 @@ pub fn spawn_unshared(cmd: &mut Command, flags: CloneFlags) -> io::Result<Child>
 }
 
 /// Spawns `cmd` inside the namespaces given as open `/proc/PID/ns/*` files (the nsenter move).
-pub fn spawn_in_namespaces(
-    cmd: &mut Command,
-    namespaces: Vec<(File, CloneFlags)>,
-) -> io::Result<Child> {
+pub fn spawn_in_namespaces(cmd: &mut Command, namespaces: Vec<(File, CloneFlags)>) -> io::Result<Child> {
     // SAFETY: runs in the forked child before exec; setns is a plain syscall on fds the
     // parent opened and the closure owns.
     unsafe {
@@ -57,26 +54,17 @@ pub fn spawn_in_namespaces(
 /// Runs `f` on a fresh thread that first joins the given namespaces; the caller's own
 /// namespaces never change. A mount namespace needs a thread that does not share its
 /// filesystem info, hence the `unshare(CLONE_FS)`.
-pub fn in_namespaces<T: Send>(
-    namespaces: &[(&Path, CloneFlags)],
-    f: impl FnOnce() -> T + Send,
-) -> io::Result<T> {
+pub fn in_namespaces<T: Send>(namespaces: &[(&Path, CloneFlags)], f: impl FnOnce() -> T + Send) -> io::Result<T> {
     std::thread::scope(|scope| {
         scope
             .spawn(|| -> io::Result<T> {
-                if namespaces
-                    .iter()
-                    .any(|(_, flags)| flags.contains(CloneFlags::CLONE_NEWNS))
-                {
+                if namespaces.iter().any(|(_, flags)| flags.contains(CloneFlags::CLONE_NEWNS)) {
                     nix::sched::unshare(CloneFlags::CLONE_FS)?;
                 }
                 for (path, flags) in namespaces {
                     let file = File::open(path)?;
                     nix::sched::setns(&file, *flags).map_err(|e| {
-                        io::Error::new(
-                            io::Error::from(e).kind(),
-                            format!("setns {}: {e}", path.display()),
-                        )
+                        io::Error::new(io::Error::from(e).kind(), format!("setns {}: {e}", path.display()))
                     })?;
                 }
                 Ok(f())
@@ -87,10 +75,7 @@ pub fn in_namespaces<T: Send>(
 }
 
 /// Runs `f` on a fresh thread that has unshared `flags` (a throwaway namespace for probes).
-pub fn in_new_namespaces<T: Send>(
-    flags: CloneFlags,
-    f: impl FnOnce() -> T + Send,
-) -> io::Result<T> {
+pub fn in_new_namespaces<T: Send>(flags: CloneFlags, f: impl FnOnce() -> T + Send) -> io::Result<T> {
     std::thread::scope(|scope| {
         scope
             .spawn(|| -> io::Result<T> {
@@ -150,12 +135,7 @@ pub fn unmount(path: &Path) -> nix::Result<()> {
 pub fn set_link_up(name: &str, up: bool) -> io::Result<()> {
     use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
     use std::os::fd::AsRawFd;
-    let sock = socket(
-        AddressFamily::Inet,
-        SockType::Datagram,
-        SockFlag::SOCK_CLOEXEC,
-        None,
-    )?;
+    let sock = socket(AddressFamily::Inet, SockType::Datagram, SockFlag::SOCK_CLOEXEC, None)?;
     let mut req = ifreq_for(name)?;
     // SAFETY: `req` is a properly initialised ifreq with a NUL-terminated name; the kernel
     // writes only ifr_flags for SIOCGIFFLAGS.
@@ -179,10 +159,7 @@ pub fn set_link_up(name: &str, up: bool) -> io::Result<()> {
 
 fn ifreq_for(name: &str) -> io::Result<libc::ifreq> {
     if name.is_empty() || name.len() >= libc::IFNAMSIZ || name.contains('\0') {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("bad interface name {name:?}"),
-        ));
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("bad interface name {name:?}")));
     }
     // SAFETY: ifreq is plain old data; all-zero is a valid value.
     let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
@@ -254,4 +231,35 @@ pub fn fork_child(body: impl FnOnce() -> i32) -> io::Result<i32> {
             unsafe { libc::_exit(code) }
         }
     }
+}
+
+/// Maps `len` bytes of private anonymous memory and writes one byte per 4 KiB, so every page
+/// is really allocated and charged to the caller's memory cgroup (the cgroup memory labs'
+/// allocator). The mapping is kept for the rest of the process's life. Async-signal-safe: no
+/// allocation, usable in a [`fork_child`] body.
+pub fn touch_anonymous(len: usize) -> io::Result<()> {
+    if len == 0 {
+        return Err(io::Error::from(Errno::EINVAL));
+    }
+    // SAFETY: asks the kernel for a fresh private anonymous mapping; no existing memory is
+    // named or aliased.
+    let ptr = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if ptr == libc::MAP_FAILED {
+        return Err(io::Error::last_os_error());
+    }
+    let base = ptr.cast::<u8>();
+    for offset in (0..len).step_by(4096) {
+        // SAFETY: offset < len, inside the mapping we own; volatile so the write is not elided.
+        unsafe { base.add(offset).write_volatile(1) };
+    }
+    Ok(())
 }
