@@ -66,21 +66,15 @@ impl Catalogue {
     /// Maintainer problems: manifest steps without code and the reverse, labs without a
     /// reference snapshot or a book chapter in each language. `root` is the repository.
     pub fn problems(&self, root: &Path) -> Vec<String> {
-        let mut out: Vec<String> = self
-            .orphans
-            .iter()
-            .map(|id| format!("lab {id}: code exists but no lab.yaml entry"))
-            .collect();
+        let mut out: Vec<String> =
+            self.orphans.iter().map(|id| format!("lab {id}: code exists but no lab.yaml entry")).collect();
         for entry in &self.entries {
             let id = &entry.def.id;
             match entry.code {
-                None => out.push(format!(
-                    "lab {id}: in lab.yaml but no walkthrough code is registered"
-                )),
+                None => out.push(format!("lab {id}: in lab.yaml but no walkthrough code is registered")),
                 Some(code) => {
                     let bound = code.step_ids();
-                    let declared: Vec<&str> =
-                        entry.def.steps.iter().map(|s| s.id.as_str()).collect();
+                    let declared: Vec<&str> = entry.def.steps.iter().map(|s| s.id.as_str()).collect();
                     for step in &declared {
                         if !bound.contains(step) {
                             out.push(format!("lab {id}: step {step} has no step function"));
@@ -88,22 +82,19 @@ impl Catalogue {
                     }
                     for step in &bound {
                         if !declared.contains(step) {
-                            out.push(format!(
-                                "lab {id}: step function {step} has no lab.yaml step"
-                            ));
+                            out.push(format!("lab {id}: step function {step} has no lab.yaml step"));
                         }
                     }
                     if bound != declared && bound.len() == declared.len() {
-                        out.push(format!("lab {id}: step functions are not in lab.yaml order: {bound:?} vs {declared:?}"));
+                        out.push(format!(
+                            "lab {id}: step functions are not in lab.yaml order: {bound:?} vs {declared:?}"
+                        ));
                     }
                 }
             }
             let snapshot = root.join(snapshot_path(id, "en"));
             if !snapshot.exists() {
-                out.push(format!(
-                    "lab {id}: no reference snapshot {}",
-                    snapshot.display()
-                ));
+                out.push(format!("lab {id}: no reference snapshot {}", snapshot.display()));
             }
             for lang in ["en", "zh"] {
                 let chapter = root.join(chapter_path(id, lang));

@@ -93,14 +93,8 @@ impl Undo {
 /// Kills every process in a cgroup tree, waits for it to empty, removes it bottom-up.
 /// Only paths with a `labctl` component are touched.
 pub fn remove_cgroup_tree(path: &Path) -> Result<(), String> {
-    if !path
-        .components()
-        .any(|c| c.as_os_str().to_string_lossy().starts_with("labctl"))
-    {
-        return Err(format!(
-            "refusing to remove {}: not under a labctl cgroup",
-            path.display()
-        ));
+    if !path.components().any(|c| c.as_os_str().to_string_lossy().starts_with("labctl")) {
+        return Err(format!("refusing to remove {}: not under a labctl cgroup", path.display()));
     }
     if !path.exists() {
         return Ok(());
@@ -113,18 +107,12 @@ pub fn remove_cgroup_tree(path: &Path) -> Result<(), String> {
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
         loop {
             let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
-            let pids: Vec<i32> = procs
-                .lines()
-                .filter_map(|l| l.trim().parse().ok())
-                .collect();
+            let pids: Vec<i32> = procs.lines().filter_map(|l| l.trim().parse().ok()).collect();
             if pids.is_empty() {
                 break;
             }
             for pid in pids {
-                let _ = nix::sys::signal::kill(
-                    nix::unistd::Pid::from_raw(pid),
-                    nix::sys::signal::Signal::SIGKILL,
-                );
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
                 let _ = nix::sys::wait::waitpid(
                     nix::unistd::Pid::from_raw(pid),
                     Some(nix::sys::wait::WaitPidFlag::WNOHANG),
@@ -141,9 +129,7 @@ pub fn remove_cgroup_tree(path: &Path) -> Result<(), String> {
             match std::fs::remove_dir(dir) {
                 Ok(()) => break,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
-                Err(e) if std::time::Instant::now() > deadline => {
-                    return Err(format!("rmdir {}: {e}", dir.display()))
-                }
+                Err(e) if std::time::Instant::now() > deadline => return Err(format!("rmdir {}: {e}", dir.display())),
                 Err(_) => std::thread::sleep(Duration::from_millis(5)),
             }
         }
@@ -196,36 +182,20 @@ impl Cleanup {
     /// writable, before anything is created.
     pub fn journaled(lab: &str) -> Result<Cleanup, String> {
         let dir = paths::journal_dir();
-        std::fs::create_dir_all(&dir).map_err(|e| {
-            format!(
-                "cannot create {}: {e} (labctl keeps its undo journal there)",
-                dir.display()
-            )
-        })?;
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| format!("cannot create {}: {e} (labctl keeps its undo journal there)", dir.display()))?;
         let pid = std::process::id() as i32;
         let path = dir.join(format!("{lab}-{pid}.json"));
         let cleanup = Cleanup {
-            inner: Arc::new(Mutex::new(Inner {
-                undo: Vec::new(),
-                journal: Some(path),
-                lab: lab.to_string(),
-            })),
+            inner: Arc::new(Mutex::new(Inner { undo: Vec::new(), journal: Some(path), lab: lab.to_string() })),
         };
-        cleanup
-            .write_journal()
-            .map_err(|e| format!("cannot write the undo journal: {e}"))?;
+        cleanup.write_journal().map_err(|e| format!("cannot write the undo journal: {e}"))?;
         Ok(cleanup)
     }
 
     /// A registry without a journal (unit tests, throwaway probes).
     pub fn in_memory(lab: &str) -> Cleanup {
-        Cleanup {
-            inner: Arc::new(Mutex::new(Inner {
-                undo: Vec::new(),
-                journal: None,
-                lab: lab.to_string(),
-            })),
-        }
+        Cleanup { inner: Arc::new(Mutex::new(Inner { undo: Vec::new(), journal: None, lab: lab.to_string() })) }
     }
 
     /// Registers an undo. Call it before creating the object: undoing something that does not
@@ -304,9 +274,8 @@ pub fn read_journals() -> Vec<(PathBuf, Journal)> {
     for entry in entries.flatten() {
         let path = entry.path();
         if path.extension().is_some_and(|e| e == "json") {
-            if let Ok(journal) = std::fs::read(&path)
-                .map_err(|_| ())
-                .and_then(|b| serde_json::from_slice(&b).map_err(|_| ()))
+            if let Ok(journal) =
+                std::fs::read(&path).map_err(|_| ()).and_then(|b| serde_json::from_slice(&b).map_err(|_| ()))
             {
                 out.push((path, journal));
             }
@@ -326,23 +295,16 @@ mod tests {
         let outer = dir.path().join("outer");
         let inner = outer.join("inner");
         let cleanup = Cleanup::in_memory("test");
-        cleanup.register(Undo::RemoveDir {
-            path: outer.clone(),
-        });
+        cleanup.register(Undo::RemoveDir { path: outer.clone() });
         std::fs::create_dir(&outer).unwrap();
-        cleanup.register(Undo::RemoveDir {
-            path: inner.clone(),
-        });
+        cleanup.register(Undo::RemoveDir { path: inner.clone() });
         std::fs::create_dir(&inner).unwrap();
         let (done, failures) = cleanup.undo_all();
         assert!(failures.is_empty(), "{failures:?}");
         assert_eq!(done[0], Undo::RemoveDir { path: inner });
         assert!(!outer.exists());
         assert!(cleanup.pending().is_empty());
-        assert!(
-            Undo::RemoveDir { path: outer }.run().is_ok(),
-            "undoing twice is fine"
-        );
+        assert!(Undo::RemoveDir { path: outer }.run().is_ok(), "undoing twice is fine");
     }
 
     #[test]
@@ -353,28 +315,12 @@ mod tests {
 
     #[test]
     fn killing_a_process_we_started_reaps_it_and_a_stale_start_time_is_ignored() {
-        let child = std::process::Command::new("sleep")
-            .arg("30")
-            .spawn()
-            .unwrap();
+        let child = std::process::Command::new("sleep").arg("30").spawn().unwrap();
         let pid = child.id() as i32;
         let start = sys::process_start_time(pid).unwrap();
-        Undo::Kill {
-            pid,
-            start_time: start + 1,
-        }
-        .run()
-        .unwrap();
-        assert!(
-            sys::process_start_time(pid).is_some(),
-            "wrong start time: must not be killed"
-        );
-        Undo::Kill {
-            pid,
-            start_time: start,
-        }
-        .run()
-        .unwrap();
+        Undo::Kill { pid, start_time: start + 1 }.run().unwrap();
+        assert!(sys::process_start_time(pid).is_some(), "wrong start time: must not be killed");
+        Undo::Kill { pid, start_time: start }.run().unwrap();
         assert!(sys::process_start_time(pid).is_none());
     }
 }

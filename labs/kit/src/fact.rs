@@ -23,6 +23,8 @@ pub enum Fact {
     TempPath(String),
     /// A measurement that varies from run to run (a CPU share, a counter).
     Measured(String),
+    /// A property of this machine (kernel version, hostname, CPU count).
+    Host(String),
 }
 
 impl Fact {
@@ -45,6 +47,7 @@ impl Fact {
             Fact::Bytes(_) => "[bytes]",
             Fact::TempPath(_) => "[path]",
             Fact::Measured(_) => "[measured]",
+            Fact::Host(_) => "[host]",
         }
     }
 
@@ -67,6 +70,7 @@ impl Fact {
             Fact::Bytes(_) => Fact::Bytes(0),
             Fact::TempPath(_) => Fact::TempPath(self.redaction().into()),
             Fact::Measured(_) => Fact::Measured(self.redaction().into()),
+            Fact::Host(_) => Fact::Host(self.redaction().into()),
         }
     }
 }
@@ -74,7 +78,7 @@ impl Fact {
 impl fmt::Display for Fact {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Fact::Text(s) | Fact::Mac(s) | Fact::TempPath(s) | Fact::Measured(s) => f.write_str(s),
+            Fact::Text(s) | Fact::Mac(s) | Fact::TempPath(s) | Fact::Measured(s) | Fact::Host(s) => f.write_str(s),
             Fact::Number(n) | Fact::Pid(n) => write!(f, "{n}"),
             Fact::Inode(n) => write!(f, "{n}"),
             Fact::Bytes(n) => write!(f, "{}", human_bytes(*n)),

@@ -19,9 +19,7 @@ pub fn wait_for_enter(lang: Lang, step: usize, total: usize) -> anyhow::Result<(
     };
     eprint!("{prompt} ");
     let mut line = String::new();
-    std::io::stdin()
-        .read_line(&mut line)
-        .context("reading Enter")?;
+    std::io::stdin().read_line(&mut line).context("reading Enter")?;
     Ok(())
 }
 
@@ -44,10 +42,7 @@ pub fn explore_shell(lang: Lang, pid: i32) -> anyhow::Result<()> {
     let mut namespaces = Vec::new();
     let mut joined = Vec::new();
     for (kind, flag) in kinds {
-        let (Ok(theirs), Ok(ours)) = (
-            crate::probe::ns_link(Some(pid), kind),
-            crate::probe::ns_link(None, kind),
-        ) else {
+        let (Ok(theirs), Ok(ours)) = (crate::probe::ns_link(Some(pid), kind), crate::probe::ns_link(None, kind)) else {
             continue;
         };
         if theirs != ours {
@@ -62,15 +57,12 @@ pub fn explore_shell(lang: Lang, pid: i32) -> anyhow::Result<()> {
             "--explore: a shell in the {} namespace(s) of pid {pid}; type exit to continue the lab",
             joined.join(", ")
         ),
-        Lang::Zh => eprintln!(
-            "--explore：已进入 pid {pid} 的 {} namespace，输入 exit 继续实验",
-            joined.join("、")
-        ),
+        Lang::Zh => eprintln!("--explore：已进入 pid {pid} 的 {} namespace，输入 exit 继续实验", joined.join("、")),
     }
     let mut cmd = std::process::Command::new(&shell);
     cmd.env("PS1", "(labctl explore) # ");
-    let mut child = crate::sys::spawn_in_namespaces(&mut cmd, namespaces)
-        .with_context(|| format!("starting {shell}"))?;
+    let mut child =
+        crate::sys::spawn_in_namespaces(&mut cmd, namespaces).with_context(|| format!("starting {shell}"))?;
     child.wait()?;
     Ok(())
 }

@@ -9,6 +9,7 @@ pub mod catalogue;
 pub mod cleanup;
 pub mod fact;
 pub mod interact;
+pub mod leftovers;
 pub mod manifest;
 pub mod observe;
 pub mod paths;

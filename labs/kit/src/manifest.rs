@@ -93,26 +93,13 @@ impl Manifest {
     /// Parses and validates a manifest; `file` names it in errors.
     pub fn parse(file: &str, yaml: &str) -> Result<Manifest, ManifestError> {
         let manifest: Manifest = serde_yaml_ng::from_str(yaml).map_err(|e| {
-            let (line, column) = e
-                .location()
-                .map(|l| (l.line(), l.column()))
-                .unwrap_or((0, 0));
-            ManifestError {
-                file: file.to_string(),
-                line,
-                column,
-                message: e.to_string(),
-            }
+            let (line, column) = e.location().map(|l| (l.line(), l.column())).unwrap_or((0, 0));
+            ManifestError { file: file.to_string(), line, column, message: e.to_string() }
         })?;
         let problems = manifest.problems();
         if let Some(first) = problems.first() {
             let line = find_line(yaml, &first.anchor);
-            return Err(ManifestError {
-                file: file.to_string(),
-                line,
-                column: 1,
-                message: first.message.clone(),
-            });
+            return Err(ManifestError { file: file.to_string(), line, column: 1, message: first.message.clone() });
         }
         Ok(manifest)
     }
@@ -162,10 +149,7 @@ impl LabDef {
             });
         }
         if self.steps.is_empty() {
-            out.push(Problem {
-                anchor: format!("id: {lab}"),
-                message: format!("lab {lab} has no steps"),
-            });
+            out.push(Problem { anchor: format!("id: {lab}"), message: format!("lab {lab} has no steps") });
         }
         let mut seen = std::collections::HashSet::new();
         for step in &self.steps {
@@ -178,21 +162,12 @@ impl LabDef {
             if !valid_id(&step.id) {
                 out.push(Problem {
                     anchor: format!("id: {}", step.id),
-                    message: format!(
-                        "lab {lab}: step id {:?} must be lowercase letters, digits and '-'",
-                        step.id
-                    ),
+                    message: format!("lab {lab}: step id {:?} must be lowercase letters, digits and '-'", step.id),
                 });
             }
             texts.push((format!("lab {lab}, step {}: title", step.id), &step.title));
-            texts.push((
-                format!("lab {lab}, step {}: narration", step.id),
-                &step.narration,
-            ));
-            texts.push((
-                format!("lab {lab}, step {}: explanation", step.id),
-                &step.explanation,
-            ));
+            texts.push((format!("lab {lab}, step {}: narration", step.id), &step.narration));
+            texts.push((format!("lab {lab}, step {}: explanation", step.id), &step.explanation));
         }
         for (n, q) in self.quiz.iter().enumerate() {
             if q.choices.len() < 2 || q.answer >= q.choices.len() {
@@ -231,20 +206,14 @@ impl LabDef {
 }
 
 fn valid_id(id: &str) -> bool {
-    !id.is_empty()
-        && id
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    !id.is_empty() && id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }
 
 fn find_line(yaml: &str, anchor: &str) -> usize {
     if anchor.is_empty() {
         return 0;
     }
-    yaml.lines()
-        .position(|l| l.contains(anchor))
-        .map(|n| n + 1)
-        .unwrap_or(0)
+    yaml.lines().position(|l| l.contains(anchor)).map(|n| n + 1).unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -293,16 +262,9 @@ labs:
 
     #[test]
     fn a_text_without_chinese_is_a_problem_naming_where() {
-        let bad = GOOD.replace(
-            "narration: {en: We act, zh: 我们动手}",
-            "narration: {en: We act, zh: ''}",
-        );
+        let bad = GOOD.replace("narration: {en: We act, zh: 我们动手}", "narration: {en: We act, zh: ''}");
         let err = Manifest::parse("lab.yaml", &bad).unwrap_err();
-        assert!(
-            err.message
-                .contains("step first: narration lacks its zh text"),
-            "{err}"
-        );
+        assert!(err.message.contains("step first: narration lacks its zh text"), "{err}");
         assert!(err.line > 0);
     }
 

@@ -4,16 +4,12 @@ use std::path::PathBuf;
 
 /// Runtime state (journals, locks): `/run/labctl`, or `$LABCTL_RUN_DIR`.
 pub fn run_dir() -> PathBuf {
-    std::env::var_os("LABCTL_RUN_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/run/labctl"))
+    std::env::var_os("LABCTL_RUN_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/run/labctl"))
 }
 
 /// Persistent state (progress, images): `/var/lib/labctl`, or `$LABCTL_STATE_DIR`.
 pub fn state_dir() -> PathBuf {
-    std::env::var_os("LABCTL_STATE_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/var/lib/labctl"))
+    std::env::var_os("LABCTL_STATE_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/var/lib/labctl"))
 }
 
 pub fn journal_dir() -> PathBuf {

@@ -45,22 +45,10 @@ pub fn thread_ns_link(ns_type: &str) -> io::Result<NsId> {
 }
 
 pub fn parse_ns_link(target: &str) -> io::Result<NsId> {
-    let bad = || {
-        io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("unexpected namespace link {target:?}"),
-        )
-    };
+    let bad = || io::Error::new(io::ErrorKind::InvalidData, format!("unexpected namespace link {target:?}"));
     let (ns_type, rest) = target.split_once(":[").ok_or_else(bad)?;
-    let inode = rest
-        .strip_suffix(']')
-        .ok_or_else(bad)?
-        .parse()
-        .map_err(|_| bad())?;
-    Ok(NsId {
-        ns_type: ns_type.to_string(),
-        inode,
-    })
+    let inode = rest.strip_suffix(']').ok_or_else(bad)?.parse().map_err(|_| bad())?;
+    Ok(NsId { ns_type: ns_type.to_string(), inode })
 }
 
 /// One row of an lsns-style listing.
@@ -80,11 +68,7 @@ pub fn list_namespaces(only: Option<&str>) -> Vec<NsEntry> {
         return Vec::new();
     };
     for entry in dir.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<i32>().ok())
-        else {
+        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
             continue;
         };
         for (ns_type, _, _) in NAMESPACE_TYPES {
@@ -102,23 +86,15 @@ pub fn list_namespaces(only: Option<&str>) -> Vec<NsEntry> {
     }
     by_id
         .into_iter()
-        .map(|(id, (processes, lowest_pid))| NsEntry {
-            id,
-            processes,
-            lowest_pid,
-            command: command_line(lowest_pid),
-        })
+        .map(|(id, (processes, lowest_pid))| NsEntry { id, processes, lowest_pid, command: command_line(lowest_pid) })
         .collect()
 }
 
 /// The command line of a process, as `ps -o args` shows it (or `[comm]` for kernel threads).
 pub fn command_line(pid: i32) -> String {
     let raw = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-    let args: Vec<String> = raw
-        .split(|b| *b == 0)
-        .filter(|a| !a.is_empty())
-        .map(|a| String::from_utf8_lossy(a).into_owned())
-        .collect();
+    let args: Vec<String> =
+        raw.split(|b| *b == 0).filter(|a| !a.is_empty()).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
     if args.is_empty() {
         let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
         return format!("[{}]", comm.trim());
@@ -149,46 +125,23 @@ pub fn interfaces() -> io::Result<Vec<Interface>> {
                     flags.push(label.to_string());
                 }
             }
-            let state = if ifa.flags.contains(F::IFF_UP) {
-                "UP"
-            } else {
-                "DOWN"
-            };
-            Interface {
-                index,
-                name,
-                state: state.into(),
-                flags,
-                mac: None,
-                addresses: Vec::new(),
-            }
+            let state = if ifa.flags.contains(F::IFF_UP) { "UP" } else { "DOWN" };
+            Interface { index, name, state: state.into(), flags, mac: None, addresses: Vec::new() }
         });
         let Some(address) = ifa.address else { continue };
         if let Some(link) = address.as_link_addr() {
             if let Some(mac) = link.addr() {
                 if mac != [0; 6] {
-                    let text = mac
-                        .iter()
-                        .map(|b| format!("{b:02x}"))
-                        .collect::<Vec<_>>()
-                        .join(":");
+                    let text = mac.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":");
                     entry.mac = Some(Fact::Mac(text));
                 }
             }
         } else if let Some(v4) = address.as_sockaddr_in() {
-            let prefix = ifa
-                .netmask
-                .and_then(|m| m.as_sockaddr_in().map(|m| u32::from(m.ip()).count_ones()));
-            entry
-                .addresses
-                .push(format!("{}/{}", v4.ip(), prefix.unwrap_or(32)));
+            let prefix = ifa.netmask.and_then(|m| m.as_sockaddr_in().map(|m| u32::from(m.ip()).count_ones()));
+            entry.addresses.push(format!("{}/{}", v4.ip(), prefix.unwrap_or(32)));
         } else if let Some(v6) = address.as_sockaddr_in6() {
-            let prefix = ifa
-                .netmask
-                .and_then(|m| m.as_sockaddr_in6().map(|m| u128::from(m.ip()).count_ones()));
-            entry
-                .addresses
-                .push(format!("{}/{}", v6.ip(), prefix.unwrap_or(128)));
+            let prefix = ifa.netmask.and_then(|m| m.as_sockaddr_in6().map(|m| u128::from(m.ip()).count_ones()));
+            entry.addresses.push(format!("{}/{}", v6.ip(), prefix.unwrap_or(128)));
         }
     }
     let mut list: Vec<Interface> = by_name.into_values().collect();
@@ -203,13 +156,7 @@ mod tests {
     #[test]
     fn ns_links_parse_into_type_and_inode() {
         let id = parse_ns_link("net:[4026531840]").unwrap();
-        assert_eq!(
-            id,
-            NsId {
-                ns_type: "net".into(),
-                inode: 4026531840
-            }
-        );
+        assert_eq!(id, NsId { ns_type: "net".into(), inode: 4026531840 });
         assert!(parse_ns_link("net:4026531840").is_err());
     }
 
@@ -224,8 +171,6 @@ mod tests {
     #[test]
     fn loopback_is_among_the_interfaces() {
         let list = interfaces().unwrap();
-        assert!(list
-            .iter()
-            .any(|i| i.name == "lo" && i.flags.contains(&"LOOPBACK".to_string())));
+        assert!(list.iter().any(|i| i.name == "lo" && i.flags.contains(&"LOOPBACK".to_string())));
     }
 }

@@ -32,10 +32,7 @@ impl Progress {
     pub fn load(path: &Path) -> Result<Progress, String> {
         match std::fs::read(path) {
             Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-                format!(
-                    "{} is not a labctl progress file ({e}); move it away to start afresh",
-                    path.display()
-                )
+                format!("{} is not a labctl progress file ({e}); move it away to start afresh", path.display())
             }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Progress::default()),
             Err(e) => Err(format!("cannot read {}: {e}", path.display())),
@@ -45,8 +42,7 @@ impl Progress {
     /// Writes atomically (temp file + rename).
     pub fn save(&self, path: &Path) -> Result<(), String> {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         }
         let tmp = path.with_extension("json.tmp");
         let bytes = serde_json::to_vec_pretty(self).expect("progress serialises");
@@ -67,10 +63,7 @@ impl Progress {
     }
 
     pub fn record_challenge(&mut self, lab: &str) {
-        self.labs
-            .entry(lab.to_string())
-            .or_default()
-            .challenge_passed = true;
+        self.labs.entry(lab.to_string()).or_default().challenge_passed = true;
     }
 
     /// The mark `labctl list` shows: ✓ completed, · not yet.

@@ -34,9 +34,7 @@ impl Format {
             "plain" | "text" => Ok(Format::Plain),
             "markdown" | "md" => Ok(Format::Markdown),
             "json" => Ok(Format::Json),
-            other => Err(format!(
-                "unknown format {other:?}: use plain, terminal, markdown or json"
-            )),
+            other => Err(format!("unknown format {other:?}: use plain, terminal, markdown or json")),
         }
     }
 }
@@ -88,14 +86,7 @@ impl<W: Write> Renderer<W> {
         } else {
             colored::control::set_override(false);
         }
-        Renderer {
-            out,
-            format,
-            redact,
-            lang,
-            quiet: false,
-            collected: Vec::new(),
-        }
+        Renderer { out, format, redact, lang, quiet: false, collected: Vec::new() }
     }
 
     pub fn lab_start(&mut self, id: &str, title: &str, summary: &str) -> std::io::Result<()> {
@@ -116,13 +107,7 @@ impl<W: Write> Renderer<W> {
         if self.quiet {
             return Ok(());
         }
-        let header = format!(
-            "{} {}/{} · {}",
-            word(self.lang, "step"),
-            step.index,
-            step.total,
-            step.title
-        );
+        let header = format!("{} {}/{} · {}", word(self.lang, "step"), step.index, step.total, step.title);
         match self.format {
             Format::Terminal | Format::Plain => {
                 writeln!(self.out, "{}", header.bold().cyan())?;
@@ -197,13 +182,9 @@ impl<W: Write> Renderer<W> {
         for check in &step.checks {
             let found = check.found.show(self.redact);
             match check.outcome {
-                Outcome::Passed => writeln!(
-                    self.out,
-                    "{lead}{} {} ({} {found})",
-                    "✓".green(),
-                    check.label,
-                    word(self.lang, "found")
-                )?,
+                Outcome::Passed => {
+                    writeln!(self.out, "{lead}{} {} ({} {found})", "✓".green(), check.label, word(self.lang, "found"))?
+                }
                 Outcome::ExpectedFailure => writeln!(
                     self.out,
                     "{lead}{} {}: {found} — {}",
@@ -228,12 +209,7 @@ impl<W: Write> Renderer<W> {
             }
         }
         if let Some(error) = &step.error {
-            writeln!(
-                self.out,
-                "{lead}{} {}: {error}",
-                "✗".red().bold(),
-                word(self.lang, "error")
-            )?;
+            writeln!(self.out, "{lead}{} {}: {error}", "✗".red().bold(), word(self.lang, "error"))?;
         }
         writeln!(self.out)?;
         self.out.flush()
@@ -282,56 +258,33 @@ impl<W: Write> Renderer<W> {
 pub fn observation_lines(obs: &Observation, redact: bool, lang: Lang) -> Vec<String> {
     let show = |f: &Fact| f.show(redact);
     match obs {
-        Observation::NsLink {
-            path,
-            ns_type,
-            inode,
-        } => {
-            vec![format!("{} -> {ns_type}:[{}]", show(path), show(inode))]
+        Observation::NsLink { owner, ns_type, inode } => {
+            vec![format!("/proc/{}/ns/{ns_type} -> {ns_type}:[{}]", show(owner), show(inode))]
         }
         Observation::Excerpt { path, lines } => {
             let mut out = vec![format!("# {}", show(path))];
-            out.extend(
-                lines
-                    .iter()
-                    .map(|segments| segments.iter().map(show).collect::<String>()),
-            );
+            out.extend(lines.iter().map(|segments| segments.iter().map(show).collect::<String>()));
             out
         }
-        Observation::Table {
-            title,
-            columns,
-            rows,
-        } => {
-            let cells: Vec<Vec<String>> =
-                rows.iter().map(|r| r.iter().map(show).collect()).collect();
+        Observation::Table { title, columns, rows } => {
+            let cells: Vec<Vec<String>> = rows.iter().map(|r| r.iter().map(show).collect()).collect();
             let mut out = vec![title.get(lang).to_string()];
             out.extend(table(columns, &cells));
             out
         }
         Observation::Interfaces { title, interfaces } => {
-            let columns: Vec<String> = ["INDEX", "NAME", "STATE", "FLAGS", "MAC", "ADDRESSES"]
-                .iter()
-                .map(|s| s.to_string())
-                .collect();
+            let columns: Vec<String> =
+                ["INDEX", "NAME", "STATE", "FLAGS", "MAC", "ADDRESSES"].iter().map(|s| s.to_string()).collect();
             let rows: Vec<Vec<String>> = interfaces
                 .iter()
                 .map(|i| {
                     vec![
-                        if redact {
-                            "[index]".to_string()
-                        } else {
-                            i.index.to_string()
-                        },
+                        if redact { "[index]".to_string() } else { i.index.to_string() },
                         i.name.clone(),
                         i.state.clone(),
                         i.flags.join(","),
                         i.mac.as_ref().map(show).unwrap_or_else(|| "-".into()),
-                        if i.addresses.is_empty() {
-                            "-".into()
-                        } else {
-                            i.addresses.join(" ")
-                        },
+                        if i.addresses.is_empty() { "-".into() } else { i.addresses.join(" ") },
                     ]
                 })
                 .collect();
@@ -341,17 +294,9 @@ pub fn observation_lines(obs: &Observation, redact: bool, lang: Lang) -> Vec<Str
         }
         Observation::Values { title, values } => {
             let mut out = vec![title.get(lang).to_string()];
-            let width = values
-                .iter()
-                .map(|(k, _)| display_width(k))
-                .max()
-                .unwrap_or(0);
+            let width = values.iter().map(|(k, _)| display_width(k)).max().unwrap_or(0);
             for (k, v) in values {
-                out.push(format!(
-                    "  {k}{} = {}",
-                    " ".repeat(width - display_width(k)),
-                    show(v)
-                ));
+                out.push(format!("  {k}{} = {}", " ".repeat(width - display_width(k)), show(v)));
             }
             out
         }
@@ -421,7 +366,7 @@ mod tests {
             command: Some("nsenter -t PID -n ip addr".into()),
             observations: vec![
                 Observation::NsLink {
-                    path: Fact::text("/proc/self/ns/net"),
+                    owner: Fact::text("self"),
                     ns_type: "net".into(),
                     inode: Fact::Inode(4026532001),
                 },
@@ -503,10 +448,7 @@ mod tests {
 
     #[test]
     fn tables_align_wide_characters() {
-        let rows = vec![
-            vec!["网络".to_string(), "x".to_string()],
-            vec!["ab".to_string(), "y".to_string()],
-        ];
+        let rows = vec![vec!["网络".to_string(), "x".to_string()], vec!["ab".to_string(), "y".to_string()]];
         let out = table(&["A".into(), "B".into()], &rows);
         assert_eq!(out[1], "  网络  x");
         assert_eq!(out[2], "  ab    y");

@@ -52,27 +52,12 @@ impl StepReport {
 
     /// A copy with volatile values replaced, so JSON and text agree under `--redact`.
     pub fn redacted(&self, explanation_template: &str) -> StepReport {
-        let values: Vec<(String, Fact)> = self
-            .values
-            .iter()
-            .map(|(k, v)| (k.clone(), v.redacted()))
-            .collect();
+        let values: Vec<(String, Fact)> = self.values.iter().map(|(k, v)| (k.clone(), v.redacted())).collect();
         StepReport {
-            observations: self
-                .observations
-                .iter()
-                .map(Observation::redacted)
-                .collect(),
+            observations: self.observations.iter().map(Observation::redacted).collect(),
             explanation: fill(explanation_template, &self.values, true),
             values,
-            checks: self
-                .checks
-                .iter()
-                .map(|c| Check {
-                    found: c.found.redacted(),
-                    ..c.clone()
-                })
-                .collect(),
+            checks: self.checks.iter().map(|c| Check { found: c.found.redacted(), ..c.clone() }).collect(),
             ..self.clone()
         }
     }
@@ -146,26 +131,14 @@ mod tests {
 
     #[test]
     fn fill_substitutes_and_redacts_volatile_values() {
-        let values = vec![
-            ("inode".to_string(), Fact::Inode(4026532000)),
-            ("n".to_string(), Fact::Number(1)),
-        ];
-        assert_eq!(
-            fill("net:[{inode}] has {n} iface", &values, false),
-            "net:[4026532000] has 1 iface"
-        );
-        assert_eq!(
-            fill("net:[{inode}] has {n} iface", &values, true),
-            "net:[[inode]] has 1 iface"
-        );
+        let values = vec![("inode".to_string(), Fact::Inode(4026532000)), ("n".to_string(), Fact::Number(1))];
+        assert_eq!(fill("net:[{inode}] has {n} iface", &values, false), "net:[4026532000] has 1 iface");
+        assert_eq!(fill("net:[{inode}] has {n} iface", &values, true), "net:[[inode]] has 1 iface");
     }
 
     #[test]
     fn fill_leaves_unknown_names_and_non_names_alone() {
-        assert_eq!(
-            fill("{missing} {not a name} {}", &[], false),
-            "{missing} {not a name} {}"
-        );
+        assert_eq!(fill("{missing} {not a name} {}", &[], false), "{missing} {not a name} {}");
         assert_eq!(placeholders("a {x} b {y_2} {not one}"), vec!["x", "y_2"]);
     }
 }

@@ -43,9 +43,7 @@ impl<S: Default + 'static> Lab for Walkthrough<S> {
     }
 
     fn run_step(&self, index: usize, ctx: &mut Ctx, state: &mut dyn Any) -> anyhow::Result<()> {
-        let state = state
-            .downcast_mut::<S>()
-            .expect("state created by new_state");
+        let state = state.downcast_mut::<S>().expect("state created by new_state");
         (self.steps[index].1)(ctx, state)
     }
 
@@ -68,12 +66,7 @@ pub struct Ctx {
 
 impl Ctx {
     pub fn new(lang: Lang, cleanup: Cleanup) -> Ctx {
-        Ctx {
-            lang,
-            cleanup,
-            report: blank_report(),
-            explore_pid: None,
-        }
+        Ctx { lang, cleanup, report: blank_report(), explore_pid: None }
     }
 
     pub fn lang(&self) -> Lang {
@@ -98,10 +91,7 @@ impl Ctx {
     pub fn undo_now(&mut self) -> Vec<Undo> {
         let (done, failures) = self.cleanup.undo_all();
         for f in failures {
-            self.report
-                .error
-                .get_or_insert_with(String::new)
-                .push_str(&f);
+            self.report.error.get_or_insert_with(String::new).push_str(&f);
         }
         done
     }
@@ -143,13 +133,7 @@ impl Ctx {
     }
 
     /// Checks equality of two shown values.
-    pub fn expect_eq(
-        &mut self,
-        label: Text,
-        expected: impl Into<Fact>,
-        found: impl Into<Fact>,
-        hint: Text,
-    ) -> bool {
+    pub fn expect_eq(&mut self, label: Text, expected: impl Into<Fact>, found: impl Into<Fact>, hint: Text) -> bool {
         let (expected, found) = (expected.into(), found.into());
         let ok = expected.to_string() == found.to_string();
         self.expect(label, expected, found, ok, hint)
@@ -268,9 +252,8 @@ pub fn run_lab<W: Write>(
             ..blank_report()
         };
         renderer.step_start(&ctx.report)?;
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            lab.run_step(index, &mut ctx, state.as_mut())
-        }));
+        let result =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| lab.run_step(index, &mut ctx, state.as_mut())));
         let mut report = ctx.take_report();
         match result {
             Ok(Ok(())) => {}
@@ -279,11 +262,7 @@ pub fn run_lab<W: Write>(
         }
         let template = step_def.explanation.get(lang);
         report.explanation = fill(template, &report.values, false);
-        let shown = if opts.redact {
-            report.redacted(template)
-        } else {
-            report.clone()
-        };
+        let shown = if opts.redact { report.redacted(template) } else { report.clone() };
         renderer.step_end(&shown)?;
         let step_ok = report.passed();
         let failed_hard = report.error.is_some();
@@ -297,33 +276,18 @@ pub fn run_lab<W: Write>(
         if failed_hard {
             break;
         }
+        step_delay();
     }
 
     let undone: Vec<String> = if opts.keep {
-        cleanup
-            .keep()
-            .iter()
-            .map(|u| {
-                if opts.redact {
-                    u.describe_redacted()
-                } else {
-                    u.describe()
-                }
-            })
-            .collect()
+        cleanup.keep().iter().map(|u| if opts.redact { u.describe_redacted() } else { u.describe() }).collect()
     } else {
         let (done, failures) = cleanup.undo_all();
         if !failures.is_empty() {
             passed = false;
         }
         done.iter()
-            .map(|u| {
-                if opts.redact {
-                    u.describe_redacted()
-                } else {
-                    u.describe()
-                }
-            })
+            .map(|u| if opts.redact { u.describe_redacted() } else { u.describe() })
             .chain(failures.into_iter().map(|f| format!("FAILED: {f}")))
             .collect()
     };
@@ -371,6 +335,14 @@ pub fn run_check<W: Write>(
         renderer.step_end(&report)?;
     }
     Ok(passed)
+}
+
+/// `LABCTL_STEP_DELAY_MS` slows a run between steps so tests (and curious learners) can
+/// interrupt it at a known point.
+fn step_delay() {
+    if let Some(ms) = std::env::var("LABCTL_STEP_DELAY_MS").ok().and_then(|v| v.parse::<u64>().ok()) {
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+    }
 }
 
 fn panic_message(panic: &Box<dyn Any + Send>) -> String {

@@ -26,11 +26,7 @@ pub fn undo_on_signal(cleanup: Cleanup, keep: bool) -> std::io::Result<SignalGua
     let handle = signals.handle();
     let thread = std::thread::spawn(move || {
         if let Some(signal) = signals.forever().next() {
-            let name = if signal == SIGINT {
-                "SIGINT"
-            } else {
-                "SIGTERM"
-            };
+            let name = if signal == SIGINT { "SIGINT" } else { "SIGTERM" };
             if keep {
                 eprintln!("\nlabctl: {name}: leaving objects in place (--keep); remove them with: sudo labctl clean");
             } else {
@@ -43,8 +39,5 @@ pub fn undo_on_signal(cleanup: Cleanup, keep: bool) -> std::io::Result<SignalGua
             std::process::exit(128 + signal);
         }
     });
-    Ok(SignalGuard {
-        handle,
-        thread: Some(thread),
-    })
+    Ok(SignalGuard { handle, thread: Some(thread) })
 }

@@ -7,14 +7,8 @@ use std::fs::File;
 /// objects as leaks and `labctl clean` never removes a running test's objects.
 pub fn kernel_lock() -> nix::fcntl::Flock<File> {
     let path = std::env::temp_dir().join("labctl-kernel-tests.lock");
-    let file = File::options()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .expect("open the test lock file");
-    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
-        .map_err(|(_, e)| e)
-        .expect("flock")
+    let file = File::options().create(true).append(true).open(&path).expect("open the test lock file");
+    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive).map_err(|(_, e)| e).expect("flock")
 }
 
 /// Root tests must not skip in CI; elsewhere (a developer without root) they say why and skip.

@@ -27,9 +27,7 @@ impl Lang {
         match code.to_ascii_lowercase().as_str() {
             "en" | "english" => Ok(Lang::En),
             "zh" | "cn" | "chinese" | "中文" => Ok(Lang::Zh),
-            other => Err(format!(
-                "unknown language {other:?}: use --lang en or --lang zh"
-            )),
+            other => Err(format!("unknown language {other:?}: use --lang en or --lang zh")),
         }
     }
 
@@ -40,11 +38,7 @@ impl Lang {
                 if value.is_empty() {
                     continue;
                 }
-                return if value.to_ascii_lowercase().starts_with("zh") {
-                    Lang::Zh
-                } else {
-                    Lang::En
-                };
+                return if value.to_ascii_lowercase().starts_with("zh") { Lang::Zh } else { Lang::En };
             }
         }
         Lang::En
@@ -67,10 +61,7 @@ pub struct Text {
 
 impl Text {
     pub fn new(en: impl Into<String>, zh: impl Into<String>) -> Text {
-        Text {
-            en: en.into(),
-            zh: zh.into(),
-        }
+        Text { en: en.into(), zh: zh.into() }
     }
 
     pub fn get(&self, lang: Lang) -> &str {
@@ -82,10 +73,7 @@ impl Text {
 
     /// Which languages are missing (blank counts as missing).
     pub fn missing(&self) -> Vec<Lang> {
-        Lang::ALL
-            .into_iter()
-            .filter(|l| self.get(*l).trim().is_empty())
-            .collect()
+        Lang::ALL.into_iter().filter(|l| self.get(*l).trim().is_empty()).collect()
     }
 }
 

@@ -1,0 +1,45 @@
+//! `labctl dev check`: the maintainer check CI runs.
+
+use std::path::PathBuf;
+
+#[derive(clap::Subcommand, Debug)]
+pub enum Command {
+    /// Fail when a manifest step lacks its function (or the reverse), a text lacks en or zh, or a
+    /// lab lacks its reference snapshot or a book chapter
+    Check {
+        /// The repository root (default: the current directory)
+        #[arg(long, default_value = ".")]
+        root: PathBuf,
+    },
+}
+
+pub fn exec(cmd: Command) -> anyhow::Result<i32> {
+    match cmd {
+        Command::Check { root } => {
+            // Manifest errors (file:line, missing languages) surface from load().
+            let catalogue = labctl::catalogue::load()?;
+            let mut problems = catalogue.problems(&root);
+            let summary = std::fs::read_to_string(root.join("book/en/src/SUMMARY.md")).unwrap_or_default();
+            let summary_zh = std::fs::read_to_string(root.join("book/zh/src/SUMMARY.md")).unwrap_or_default();
+            for id in catalogue.ids() {
+                let link = format!("labs/{id}.md");
+                if !summary.contains(&link) {
+                    problems.push(format!("lab {id}: book/en/src/SUMMARY.md does not list {link}"));
+                }
+                if !summary_zh.contains(&link) {
+                    problems.push(format!("lab {id}: book/zh/src/SUMMARY.md does not list {link}"));
+                }
+            }
+            for p in &problems {
+                println!("✗ {p}");
+            }
+            if problems.is_empty() {
+                println!("✓ {} labs: every step bound, every text in en and zh, snapshots and chapters present", catalogue.entries.len());
+                Ok(0)
+            } else {
+                println!("{} problem(s)", problems.len());
+                Ok(1)
+            }
+        }
+    }
+}

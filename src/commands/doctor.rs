@@ -1,0 +1,325 @@
+//! `labctl doctor`: can this machine run the labs? Every failed check comes with its fix.
+
+use labkit::manifest::LabDef;
+use labkit::{Fact, Format, Lang};
+use std::path::Path;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Output format: terminal, plain or json
+    #[arg(long)]
+    pub format: Option<String>,
+    /// Hide machine-specific values (kernel version) for reference output
+    #[arg(long)]
+    pub redact: bool,
+    #[arg(long)]
+    pub lang: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+enum Status {
+    Ok,
+    Warn,
+    Fail,
+}
+
+#[derive(Debug, serde::Serialize)]
+struct Probe {
+    check: String,
+    status: Status,
+    found: Fact,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fix: Option<String>,
+}
+
+fn probe(check: impl Into<String>, ok: bool, found: impl Into<Fact>, fix: &str) -> Probe {
+    Probe {
+        check: check.into(),
+        status: if ok { Status::Ok } else { Status::Fail },
+        found: found.into(),
+        fix: (!ok).then(|| fix.to_string()),
+    }
+}
+
+/// What the machine offers, gathered once and used for the table and per-lab readiness.
+struct Machine {
+    root: bool,
+    namespaces: Vec<String>,
+    cgroup_layout: &'static str,
+    controllers: Vec<String>,
+    overlay: Result<(), String>,
+    firewall: Option<&'static str>,
+}
+
+pub fn exec(args: Args) -> anyhow::Result<i32> {
+    let lang = labctl::catalogue::lang(args.lang.as_deref())?;
+    let format = match &args.format {
+        Some(f) => Format::parse(f).map_err(anyhow::Error::msg)?,
+        None => Format::auto(),
+    };
+    let catalogue = labctl::catalogue::load()?;
+    let (machine, mut probes) = gather();
+
+    for entry in &catalogue.entries {
+        let missing = lab_missing(&entry.def, &machine);
+        probes.push(Probe {
+            check: format!("lab {}", entry.def.id),
+            status: if missing.is_empty() { Status::Ok } else { Status::Fail },
+            found: Fact::text(if missing.is_empty() { "ready".to_string() } else { format!("missing: {}", missing.join(", ")) }),
+            fix: (!missing.is_empty()).then(|| "see the checks above".to_string()),
+        });
+    }
+
+    if format == Format::Json {
+        let shown: Vec<Probe> = probes
+            .into_iter()
+            .map(|p| Probe { found: if args.redact { p.found.redacted() } else { p.found }, ..p })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&shown)?);
+    } else {
+        let title = if lang == Lang::Zh { "labctl doctor：本机能否运行各个实验" } else { "labctl doctor: can this machine run the labs?" };
+        println!("{title}");
+        let rows: Vec<Vec<String>> = probes
+            .iter()
+            .map(|p| {
+                let mark = match p.status {
+                    Status::Ok => "ok",
+                    Status::Warn => "warn",
+                    Status::Fail => "FAIL",
+                };
+                vec![mark.to_string(), p.check.clone(), p.found.show(args.redact)]
+            })
+            .collect();
+        let columns: Vec<String> = ["", "CHECK", "FOUND"].iter().map(|s| s.to_string()).collect();
+        for line in labkit::render::table(&columns, &rows) {
+            println!("{line}");
+        }
+        let fixes: Vec<&Probe> = probes.iter().filter(|p| p.fix.is_some() && !p.check.starts_with("lab ")).collect();
+        if !fixes.is_empty() {
+            println!("\n{}", if lang == Lang::Zh { "修复方法：" } else { "Fixes:" });
+            for p in fixes {
+                println!("  {}: {}", p.check, p.fix.as_deref().unwrap_or_default());
+            }
+        }
+    }
+    // Exit 0 only when every lab can run here.
+    let all_ready = catalogue.entries.iter().all(|e| lab_missing(&e.def, &machine).is_empty());
+    Ok(if all_ready { 0 } else { 1 })
+}
+
+fn gather() -> (Machine, Vec<Probe>) {
+    let mut probes = Vec::new();
+    let root = labkit::sys::is_root();
+    probes.push(probe("root", root, if root { "uid 0" } else { "not root" }, "run labctl with sudo"));
+
+    let release = nix::sys::utsname::uname().map(|u| u.release().to_string_lossy().into_owned()).unwrap_or_default();
+    let new_enough = kernel_at_least(&release, 5, 6);
+    probes.push(Probe {
+        check: "kernel".into(),
+        status: if new_enough { Status::Ok } else { Status::Warn },
+        found: Fact::Host(release),
+        fix: (!new_enough).then(|| "a 5.6+ kernel has every namespace type, incl. time; older kernels skip what is missing".into()),
+    });
+
+    let mut namespaces = Vec::new();
+    for (ns, flag, since) in labkit::probe::NAMESPACE_TYPES {
+        let present = Path::new(&format!("/proc/self/ns/{ns}")).exists();
+        if present {
+            namespaces.push(ns.to_string());
+        }
+        probes.push(probe(
+            format!("namespace {ns}"),
+            present,
+            if present { format!("present ({flag}, since {since})") } else { "missing".into() },
+            &format!("a kernel with CONFIG_{}_NS (Linux {since}+)", ns.to_uppercase()),
+        ));
+    }
+
+    let (layout, controllers) = cgroup_world();
+    probes.push(probe(
+        "cgroup layout",
+        layout != "none",
+        layout,
+        "mount cgroup2 at /sys/fs/cgroup (systemd does this on every current distribution)",
+    ));
+    for wanted in ["cpu", "memory", "pids"] {
+        let ok = controllers.iter().any(|c| c == wanted);
+        probes.push(probe(
+            format!("cgroup controller {wanted}"),
+            ok,
+            if ok { "usable" } else { "not usable" },
+            &if layout == "unified" {
+                format!("echo +{wanted} > /sys/fs/cgroup/cgroup.subtree_control (delegate it from the root down)")
+            } else {
+                format!("mount the v1 {wanted} controller: mount -t cgroup -o {wanted} cgroup /sys/fs/cgroup/{wanted}")
+            },
+        ));
+    }
+
+    let overlay = overlay_usable();
+    probes.push(probe(
+        "overlay",
+        overlay.is_ok(),
+        match &overlay {
+            Ok(()) => format!("mountable on {}", labkit::paths::state_dir().display()),
+            Err(e) => e.clone(),
+        },
+        "sudo modprobe overlay; and keep /var/lib/labctl on ext4, xfs or tmpfs (not on overlay or NFS)",
+    ));
+
+    let firewall = ["nft", "iptables"].into_iter().find(|tool| which(tool));
+    probes.push(probe(
+        "nft or iptables",
+        firewall.is_some(),
+        firewall.unwrap_or("neither found"),
+        "sudo apt-get install nftables (or iptables)",
+    ));
+
+    let propagation = root_propagation();
+    probes.push(Probe {
+        check: "propagation of /".into(),
+        status: Status::Ok,
+        found: Fact::text(propagation.clone()),
+        fix: None,
+    });
+    if propagation.starts_with("shared") {
+        probes.last_mut().expect("just pushed").found = Fact::text(format!(
+            "{propagation} (systemd's default; labs make their mount namespace private first, or pivot_root fails with EINVAL)"
+        ));
+    }
+
+    (Machine { root, namespaces, cgroup_layout: layout, controllers, overlay, firewall }, probes)
+}
+
+/// What a lab needs that this machine lacks.
+fn lab_missing(def: &LabDef, m: &Machine) -> Vec<String> {
+    let req = &def.requirements;
+    let mut missing = Vec::new();
+    if req.root && !m.root {
+        missing.push("root".to_string());
+    }
+    for ns in &req.namespaces {
+        if !m.namespaces.contains(ns) {
+            missing.push(format!("{ns} namespace"));
+        }
+    }
+    for c in &req.cgroup_controllers {
+        if !m.controllers.contains(c) {
+            missing.push(format!("cgroup {c} ({})", m.cgroup_layout));
+        }
+    }
+    if req.overlay && m.overlay.is_err() {
+        missing.push("overlay".into());
+    }
+    if req.netfilter && m.firewall.is_none() {
+        missing.push("nft or iptables".into());
+    }
+    missing
+}
+
+fn kernel_at_least(release: &str, major: u32, minor: u32) -> bool {
+    let mut parts = release.split(|c: char| !c.is_ascii_digit()).filter_map(|p| p.parse::<u32>().ok());
+    match (parts.next(), parts.next()) {
+        (Some(a), Some(b)) => (a, b) >= (major, minor),
+        _ => false,
+    }
+}
+
+/// (layout, usable controllers) read from /proc/self/mountinfo and the cgroup files.
+fn cgroup_world() -> (&'static str, Vec<String>) {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mut v2_at_root = false;
+    let mut v1_controllers = Vec::new();
+    for line in info.lines() {
+        let Some((left, right)) = line.split_once(" - ") else { continue };
+        let mount_point = left.split(' ').nth(4).unwrap_or_default();
+        let mut fields = right.split(' ');
+        let fstype = fields.next().unwrap_or_default();
+        let options = fields.nth(1).unwrap_or_default();
+        if fstype == "cgroup2" && mount_point == "/sys/fs/cgroup" {
+            v2_at_root = true;
+        }
+        if fstype == "cgroup" {
+            for opt in options.split(',') {
+                if ["cpu", "cpuacct", "memory", "pids", "freezer", "cpuset", "blkio", "devices", "net_cls"].contains(&opt) {
+                    v1_controllers.push(opt.to_string());
+                }
+            }
+        }
+    }
+    if v2_at_root {
+        let available = std::fs::read_to_string("/sys/fs/cgroup/cgroup.controllers").unwrap_or_default();
+        return ("unified", available.split_whitespace().map(String::from).collect());
+    }
+    if v1_controllers.is_empty() {
+        return ("none", Vec::new());
+    }
+    let hybrid = info.lines().any(|l| l.contains(" - cgroup2 "));
+    v1_controllers.sort();
+    v1_controllers.dedup();
+    (if hybrid { "hybrid" } else { "legacy" }, v1_controllers)
+}
+
+/// Tries a real overlay mount under the state dir, inside a throwaway private mount namespace
+/// so nothing shows on the host even for a moment.
+fn overlay_usable() -> Result<(), String> {
+    use nix::mount::{mount, umount, MsFlags};
+    use nix::sched::CloneFlags;
+    let filesystems = std::fs::read_to_string("/proc/filesystems").unwrap_or_default();
+    if !filesystems.lines().any(|l| l.trim_end().ends_with("\toverlay")) {
+        return Err("overlay is not in /proc/filesystems".into());
+    }
+    if !labkit::sys::is_root() {
+        return Err("cannot try a mount without root".into());
+    }
+    let base = labkit::paths::state_dir();
+    std::fs::create_dir_all(&base).map_err(|e| format!("cannot create {}: {e}", base.display()))?;
+    let dir = tempfile_dir(&base)?;
+    let result = labkit::sys::in_new_namespaces(CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_FS, || {
+        mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)
+            .map_err(|e| format!("make / private: {e}"))?;
+        for d in ["lower", "upper", "work", "merged"] {
+            std::fs::create_dir(dir.join(d)).map_err(|e| e.to_string())?;
+        }
+        let options = format!(
+            "lowerdir={},upperdir={},workdir={}",
+            dir.join("lower").display(),
+            dir.join("upper").display(),
+            dir.join("work").display()
+        );
+        mount(Some("overlay"), &dir.join("merged"), Some("overlay"), MsFlags::empty(), Some(options.as_str()))
+            .map_err(|e| format!("overlay mount on {}: {e}", base.display()))?;
+        umount(&dir.join("merged")).map_err(|e| e.to_string())
+    })
+    .map_err(|e| e.to_string())
+    .and_then(|r| r);
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+fn tempfile_dir(base: &Path) -> Result<std::path::PathBuf, String> {
+    let dir = base.join(format!("labctl-doctor-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    Ok(dir)
+}
+
+/// `shared:N`, `master:N` or `private` for the mount at `/`.
+fn root_propagation() -> String {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    for line in info.lines() {
+        let Some((left, _)) = line.split_once(" - ") else { continue };
+        let fields: Vec<&str> = left.split(' ').collect();
+        if fields.get(4) == Some(&"/") {
+            let optional: Vec<&str> = fields[6..].iter().copied().filter(|f| !f.is_empty()).collect();
+            return if optional.is_empty() { "private".into() } else { optional.join(" ") };
+        }
+    }
+    "unknown".into()
+}
+
+fn which(tool: &str) -> bool {
+    std::env::var_os("PATH")
+        .map(|path| std::env::split_paths(&path).any(|dir| dir.join(tool).is_file()))
+        .unwrap_or(false)
+}

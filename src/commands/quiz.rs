@@ -1,0 +1,102 @@
+//! `labctl quiz <lab>`: interactive on a terminal, or answered with `--answers b,a,c`.
+
+use labctl::catalogue;
+use anyhow::bail;
+use labkit::manifest::QuizItem;
+use labkit::progress::Progress;
+use labkit::Lang;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    pub lab: String,
+    /// Answers without prompting, one letter per question: --answers b,a,c
+    #[arg(long)]
+    pub answers: Option<String>,
+    #[arg(long)]
+    pub lang: Option<String>,
+}
+
+pub fn exec(args: Args) -> anyhow::Result<i32> {
+    let catalogue = catalogue::load()?;
+    let entry = catalogue::find(&catalogue, &args.lab)?;
+    let lang = catalogue::lang(args.lang.as_deref())?;
+    let quiz = &entry.def.quiz;
+    if quiz.is_empty() {
+        bail!("lab {} has no quiz", entry.def.id);
+    }
+    let answers = match &args.answers {
+        Some(list) => parse_answers(list, quiz)?,
+        None if labkit::interact::can_prompt() => ask(quiz, lang)?,
+        None => bail!(
+            "the quiz needs a terminal, or answers given as letters: labctl quiz {} --answers {}",
+            entry.def.id,
+            vec!["a"; quiz.len()].join(",")
+        ),
+    };
+    let mut correct = 0u32;
+    for (n, (item, answer)) in quiz.iter().zip(&answers).enumerate() {
+        let right = *answer == item.answer;
+        correct += u32::from(right);
+        let mark = if right { "✓" } else { "✗" };
+        println!("{mark} {}. {}", n + 1, item.question.get(lang));
+        if !right {
+            let label = if lang == Lang::Zh { "正确答案" } else { "answer" };
+            println!("   {label}: {}) {}", letter(item.answer), item.choices[item.answer].get(lang));
+        }
+        println!("   {}", item.why.get(lang));
+    }
+    let total = quiz.len() as u32;
+    match lang {
+        Lang::En => println!("\nscore: {correct}/{total}"),
+        Lang::Zh => println!("\n得分：{correct}/{total}"),
+    }
+    let path = Progress::default_path();
+    if let Ok(mut progress) = Progress::load(&path) {
+        progress.record_quiz(&entry.def.id, correct, total);
+        let _ = progress.save(&path);
+    }
+    Ok(if correct == total { 0 } else { 1 })
+}
+
+fn letter(i: usize) -> char {
+    (b'a' + i as u8) as char
+}
+
+/// `b,a,c` → indexes, checked against each question's choices.
+fn parse_answers(list: &str, quiz: &[QuizItem]) -> anyhow::Result<Vec<usize>> {
+    let given: Vec<&str> = list.split(',').map(str::trim).collect();
+    if given.len() != quiz.len() {
+        bail!("--answers has {} answer(s) but the quiz has {} question(s)", given.len(), quiz.len());
+    }
+    given
+        .iter()
+        .zip(quiz)
+        .enumerate()
+        .map(|(n, (a, item))| {
+            let mut chars = a.chars();
+            match (chars.next(), chars.next()) {
+                (Some(c @ 'a'..='z'), None) if ((c as u8 - b'a') as usize) < item.choices.len() => Ok((c as u8 - b'a') as usize),
+                _ => bail!(
+                    "answer {} is {a:?}: use one letter from a to {}",
+                    n + 1,
+                    letter(item.choices.len() - 1)
+                ),
+            }
+        })
+        .collect()
+}
+
+fn ask(quiz: &[QuizItem], lang: Lang) -> anyhow::Result<Vec<usize>> {
+    let mut answers = Vec::new();
+    for (n, item) in quiz.iter().enumerate() {
+        let choices: Vec<String> =
+            item.choices.iter().enumerate().map(|(i, c)| format!("{}) {}", letter(i), c.get(lang))).collect();
+        let picked = dialoguer::Select::new()
+            .with_prompt(format!("{}. {}", n + 1, item.question.get(lang)))
+            .items(&choices)
+            .default(0)
+            .interact()?;
+        answers.push(picked);
+    }
+    Ok(answers)
+}

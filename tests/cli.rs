@@ -1,0 +1,298 @@
+//! The front door's behaviour: bad input, formats, cleanup on signals, clean after SIGKILL.
+
+mod common;
+
+use common::*;
+use std::time::Duration;
+
+#[test]
+fn an_unknown_lab_gets_did_you_mean() {
+    let out = labctl(&["run", "ns-nte"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(err_text(&out).contains("did you mean ns-net?"), "{}", err_text(&out));
+}
+
+#[test]
+fn an_unknown_step_lists_the_steps() {
+    let out = labctl(&["run", "ns-net", "--step", "nope", "--yes"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = err_text(&out);
+    assert!(err.contains("no step \"nope\"") && err.contains("host-netns, new-netns"), "{err}");
+    let out = labctl(&["run", "ns-net", "--step", "9", "--yes"]).output().unwrap();
+    assert!(err_text(&out).contains("steps 1 to 6; there is no step 9"), "{}", err_text(&out));
+}
+
+#[test]
+fn an_unknown_language_names_the_choices() {
+    let out = labctl(&["run", "ns-net", "--lang", "xx", "--yes"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(err_text(&out).contains("unknown language \"xx\": use --lang en or --lang zh"), "{}", err_text(&out));
+}
+
+#[test]
+fn pause_without_a_terminal_says_so_instead_of_hanging() {
+    let out = labctl(&["run", "ns-net", "--pause"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(err_text(&out).contains("--pause needs a terminal"), "{}", err_text(&out));
+}
+
+#[test]
+fn not_root_gets_a_sudo_hint() {
+    // Run as nobody through setpriv (util-linux), which every test machine has.
+    let out = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(labctl_bin())
+        .args(["run", "ns-net", "--yes"])
+        .env("LABCTL_RUN_DIR", "/tmp/labctl-nobody-run")
+        .output()
+        .unwrap();
+    if !labkit::sys::is_root() {
+        return; // setpriv needs root; the message itself is tested wherever tests run as root.
+    }
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        err_text(&out).contains("labctl run ns-net needs root (it creates namespaces): try sudo labctl run ns-net"),
+        "{}",
+        err_text(&out)
+    );
+}
+
+#[test]
+fn an_unwritable_run_dir_is_reported_before_anything_is_created() {
+    if !require_root("unwritable run dir") {
+        return;
+    }
+    let _guard = kernel_lock();
+    let file = tempfile::NamedTempFile::new().unwrap();
+    // A regular file where the run directory should be: nothing can be created under it.
+    let out = labctl(&["run", "ns-net", "--yes"]).env("LABCTL_RUN_DIR", file.path()).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(err_text(&out).contains("cannot create"), "{}", err_text(&out));
+    assert!(text(&out).is_empty(), "no step ran: {}", text(&out));
+}
+
+#[test]
+fn the_same_lab_twice_at_once_refuses_the_second() {
+    if !require_root("lab lock") {
+        return;
+    }
+    let _guard = kernel_lock();
+    let lock_dir = labkit::paths::lock_dir();
+    std::fs::create_dir_all(&lock_dir).unwrap();
+    let file = std::fs::File::options().create(true).truncate(false).write(true).open(lock_dir.join("ns-net.lock")).unwrap();
+    let held = labkit::sys::try_lock(file).unwrap().expect("lock is free");
+    let out = labctl(&["run", "ns-net", "--yes"]).output().unwrap();
+    drop(held);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(err_text(&out).contains("already running"), "{}", err_text(&out));
+}
+
+#[test]
+fn json_output_parses_and_holds_the_observations() {
+    if !require_root("json output") {
+        return;
+    }
+    let _guard = kernel_lock();
+    let host = TestHost::new();
+    let out = host.labctl(&["run", "ns-net", "--yes", "--format", "json"]).output().unwrap();
+    assert!(out.status.success(), "{}", err_text(&out));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
+    assert_eq!(doc["schema"], 1);
+    assert_eq!(doc["lab"], "ns-net");
+    assert_eq!(doc["passed"], true);
+    let steps = doc["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 6);
+    let enter = &steps[2];
+    assert_eq!(enter["id"], "enter");
+    let interfaces = enter["observations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["type"] == "interfaces")
+        .expect("an interfaces observation");
+    assert_eq!(interfaces["interfaces"][0]["name"], "lo");
+    assert_eq!(interfaces["interfaces"][0]["state"], "DOWN");
+    let link = &steps[1]["observations"][0];
+    assert_eq!(link["type"], "ns_link");
+    assert_eq!(link["inode"]["kind"], "inode");
+    assert!(link["inode"]["value"].as_u64().unwrap() > 0);
+    drop(host);
+    assert_nothing_left("after the json run");
+}
+
+#[test]
+fn redacted_json_hides_pids_and_inodes() {
+    if !require_root("redacted json") {
+        return;
+    }
+    let _guard = kernel_lock();
+    let host = TestHost::new();
+    let out = host.labctl(&["run", "ns-net", "--yes", "--format", "json", "--redact"]).output().unwrap();
+    assert!(out.status.success(), "{}", err_text(&out));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["steps"][1]["observations"][0]["inode"]["value"], 0);
+    assert_eq!(doc["steps"][1]["observations"][0]["owner"]["value"], 0);
+}
+
+#[test]
+fn markdown_output_has_headings_and_code_blocks() {
+    if !require_root("markdown output") {
+        return;
+    }
+    let _guard = kernel_lock();
+    let host = TestHost::new();
+    let out = host.labctl(&["run", "ns-net", "--yes", "--format", "markdown", "--redact"]).output().unwrap();
+    assert!(out.status.success(), "{}", err_text(&out));
+    let md = text(&out);
+    assert!(md.starts_with("# ns-net · "), "{md}");
+    assert!(md.contains("## Step 3/6 · "));
+    assert!(md.contains("```console\n$ nsenter -t PID -n ip addr\n```"));
+}
+
+#[test]
+fn step_shows_only_the_chosen_step() {
+    if !require_root("--step") {
+        return;
+    }
+    let _guard = kernel_lock();
+    let host = TestHost::new();
+    let out = host.labctl(&["run", "ns-net", "--yes", "--step", "enter", "--format", "plain"]).output().unwrap();
+    assert!(out.status.success(), "{}", err_text(&out));
+    let t = text(&out);
+    assert!(t.contains("Step 3/6"), "{t}");
+    assert!(!t.contains("Step 2/6") && !t.contains("Step 4/6"), "{t}");
+    drop(host);
+    assert_nothing_left("after --step");
+}
+
+/// Starts `labctl run ns-net` slowed down between steps (LABCTL_STEP_DELAY_MS) and returns once
+/// its journal shows the child it started: the moment to interrupt it.
+fn start_lab_and_wait_for_child(host: &TestHost) -> (std::process::Child, i32) {
+    let child = host
+        .labctl(&["run", "ns-net", "--yes", "--format", "plain"])
+        .env("LABCTL_STEP_DELAY_MS", "400")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let journals = labkit::cleanup::read_journals();
+        if let Some(pid) = journals.iter().filter(|(_, j)| j.pid == child.id() as i32).find_map(|(_, j)| {
+            j.undo.iter().find_map(|u| match u {
+                labkit::Undo::Kill { pid, .. } => Some(*pid),
+                _ => None,
+            })
+        }) {
+            return (child, pid);
+        }
+        assert!(std::time::Instant::now() < deadline, "the lab never registered its child");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn sigint_mid_lab_leaves_nothing() {
+    if !require_root("SIGINT cleanup") {
+        return;
+    }
+    let _guard = kernel_lock();
+    let host = TestHost::new();
+    let (mut lab, sleeper) = start_lab_and_wait_for_child(&host);
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(lab.id() as i32), nix::sys::signal::Signal::SIGINT).unwrap();
+    let status = lab.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "exit code after SIGINT");
+    assert!(!std::path::Path::new(&format!("/proc/{sleeper}")).exists(), "the lab's child survived SIGINT");
+    drop(host);
+    assert_nothing_left("after SIGINT");
+}
+
+#[test]
+fn sigkill_then_clean_removes_everything() {
+    if !require_root("SIGKILL + clean") {
+        return;
+    }
+    let _guard = kernel_lock();
+    let host = TestHost::new();
+    let (mut lab, sleeper) = start_lab_and_wait_for_child(&host);
+    lab.kill().unwrap();
+    lab.wait().unwrap();
+    assert!(std::path::Path::new(&format!("/proc/{sleeper}")).exists(), "SIGKILL cannot clean up: the child remains");
+    drop(host);
+    let check = labctl(&["clean", "--check"]).output().unwrap();
+    assert_eq!(check.status.code(), Some(1), "clean --check must report the orphan: {}", text(&check));
+    assert!(text(&check).contains("process"), "{}", text(&check));
+    let clean = labctl(&["clean"]).output().unwrap();
+    assert!(clean.status.success(), "{}{}", text(&clean), err_text(&clean));
+    assert!(!std::path::Path::new(&format!("/proc/{sleeper}")).exists(), "clean did not end the orphan");
+    assert_nothing_left("after clean");
+}
+
+#[test]
+fn challenge_check_reports_exactly_what_is_missing() {
+    if !require_root("ns-net challenge") {
+        return;
+    }
+    let _guard = kernel_lock();
+    let _ = std::process::Command::new("ip").args(["netns", "del", "labctl-blue"]).output();
+    let missing = labctl(&["check", "ns-net", "--format", "plain"]).output().unwrap();
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(text(&missing).contains("ip netns add labctl-blue"), "{}", text(&missing));
+
+    run_ok("ip", &["netns", "add", "labctl-blue"]);
+    let down = labctl(&["check", "ns-net", "--format", "plain"]).output().unwrap();
+    let lo_down = text(&down);
+    run_ok("ip", &["-n", "labctl-blue", "link", "set", "lo", "up"]);
+    let up = labctl(&["check", "ns-net", "--format", "plain"]).output().unwrap();
+    run_ok("ip", &["netns", "del", "labctl-blue"]);
+
+    assert_eq!(down.status.code(), Some(1));
+    assert!(lo_down.contains("✗ lo in labctl-blue is UP: expected UP, found DOWN"), "{lo_down}");
+    assert!(up.status.success(), "{}", text(&up));
+    assert!(text(&up).contains("✓ lo in labctl-blue is UP"));
+}
+
+#[test]
+fn quiz_answers_are_scored_without_a_terminal() {
+    let state = tempfile::tempdir().unwrap();
+    let out = labctl(&["quiz", "ns-net", "--answers", "b,a,b"]).env("LABCTL_STATE_DIR", state.path()).output().unwrap();
+    assert!(out.status.success(), "{}", err_text(&out));
+    assert!(text(&out).contains("score: 3/3"));
+    let wrong = labctl(&["quiz", "ns-net", "--answers", "a,a,a"]).env("LABCTL_STATE_DIR", state.path()).output().unwrap();
+    assert_eq!(wrong.status.code(), Some(1));
+    assert!(text(&wrong).contains("score: 1/3"));
+    let progress = labctl(&["progress"]).env("LABCTL_STATE_DIR", state.path()).output().unwrap();
+    assert!(text(&progress).contains("3/3"), "the best score is kept: {}", text(&progress));
+    let bad = labctl(&["quiz", "ns-net", "--answers", "b,z,b"]).output().unwrap();
+    assert!(err_text(&bad).contains("answer 2 is \"z\""), "{}", err_text(&bad));
+    let none = labctl(&["quiz", "ns-net"]).output().unwrap();
+    assert!(err_text(&none).contains("--answers"), "{}", err_text(&none));
+}
+
+#[test]
+fn list_shows_every_lab_and_ids_prints_only_ids() {
+    let out = labctl(&["list"]).output().unwrap();
+    assert!(out.status.success());
+    assert!(text(&out).contains("ns-net"));
+    let ids = labctl(&["list", "--ids"]).output().unwrap();
+    assert!(text(&ids).lines().any(|l| l == "ns-net"));
+}
+
+#[test]
+fn no_arguments_without_a_terminal_prints_help() {
+    let out = labctl(&[]).output().unwrap();
+    assert!(out.status.success());
+    assert!(text(&out).contains("Usage: labctl"), "{}", text(&out));
+}
+
+#[test]
+fn completions_are_generated() {
+    let out = labctl(&["completions", "bash"]).output().unwrap();
+    assert!(out.status.success());
+    assert!(text(&out).contains("labctl"));
+}
+
+#[test]
+fn the_maintainer_check_passes_on_this_tree() {
+    let out = labctl(&["dev", "check", "--root", env!("CARGO_MANIFEST_DIR")]).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+}

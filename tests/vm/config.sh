@@ -1,0 +1,43 @@
+# shellcheck shell=bash
+# Configuration of the course-VM harness, sourced by run.sh and image.sh.
+# Changing this file changes the cache key, so the next run rebuilds the initrd.
+
+# The Debian meta package whose dependency names the kernel we boot (bookworm: linux-image-6.1.0-NN-amd64).
+VM_KERNEL_META=${LABCTL_VM_KERNEL_META:-linux-image-amd64}
+
+# Kernel modules the VM loads at boot (with their dependencies). 9p/virtio first: the shares need them.
+VM_BOOT_MODULES=(
+    virtio_pci 9pnet_virtio 9p
+    overlay bridge veth dummy br_netfilter
+    nf_tables nft_chain_nat nft_masq nft_nat nft_ct nft_compat nf_nat nf_conntrack
+    ip_tables iptable_filter iptable_nat xt_MASQUERADE xt_conntrack xt_addrtype xt_nat
+)
+# Kernel module trees copied whole (plus dependencies) so that nft/iptables can autoload any
+# match or target through /sbin/modprobe, as on a real course VM.
+VM_MODULE_DIRS=(
+    kernel/net/netfilter kernel/net/ipv4/netfilter kernel/net/ipv6/netfilter kernel/net/bridge
+)
+# Single extra modules available for autoloading (not loaded at boot).
+VM_EXTRA_MODULES=(macvlan ipvlan vxlan tun)
+
+# Host tools copied into the initrd with their shared libraries (ldd). A missing required tool is an
+# error naming its apt package; optional ones are copied when present. Busybox applets come last in
+# PATH, so they never shadow these.
+VM_REQUIRED_TOOLS=(
+    "ip:iproute2" "bridge:iproute2" "ss:iproute2"
+    "unshare:util-linux" "nsenter:util-linux" "lsns:util-linux" "setpriv:util-linux"
+    "pivot_root:util-linux" "findmnt:util-linux" "mount:mount" "umount:mount"
+    "nft:nftables" "iptables:iptables" "iptables-save:iptables" "iptables-restore:iptables"
+    "ip6tables:iptables" "iptables-legacy:iptables" "iptables-nft:iptables"
+    "kmod:kmod" "modprobe:kmod" "insmod:kmod" "lsmod:kmod" "rmmod:kmod" "depmod:kmod"
+    "tar:tar" "sh:dash" "bash:bash" "ps:procps" "chroot:coreutils" "env:coreutils"
+)
+VM_OPTIONAL_TOOLS=(umoci skopeo ping ip6tables-legacy)
+# Extra host files and directories copied as they are (missing ones are ignored).
+VM_EXTRA_FILES=(
+    /etc/protocols /etc/services /etc/ethertypes /etc/iproute2 /usr/share/iproute2
+    /usr/lib/x86_64-linux-gnu/xtables /etc/nsswitch.conf
+)
+
+# What runs inside the VM when no selectors are given (see run.sh --help).
+VM_DEFAULT_RUN=${LABCTL_VM_RUN:-"doctor labs tests"}
