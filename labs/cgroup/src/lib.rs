@@ -1,4 +1,33 @@
 //! Cgroup labs and the cgroup v1/v2 limiter.
+//!
+//! The building block: [`System::detect`] finds the machine's cgroup layout (legacy, hybrid or
+//! unified) and hands out [`Cgroup`]s under the `labctl` subtree, each driven by the v1 or v2
+//! driver behind one interface:
+//!
+//! ```no_run
+//! use labcgroup::{Controller, CpuLimit, System};
+//! let system = System::detect()?;
+//! let group = system.group("demo")?;
+//! group.create(&[Controller::Cpu, Controller::Memory], &[])?;
+//! group.set_cpu_limit(CpuLimit::from_cpus(0.1))?.set_memory_max(Some(64 << 20))?;
+//! group.add_process(std::process::id() as i32)?;
+//! # Ok::<(), labcgroup::Error>(())
+//! ```
+
+pub mod cgroup;
+pub mod error;
+pub mod layout;
+pub mod parse;
+pub mod v1;
+pub mod v2;
+
+#[cfg(test)]
+mod fake_tests;
+
+pub use cgroup::{Cgroup, Controller, CpuStats, Driver, MemoryStats, PidsStats, Stats, System};
+pub use error::{Error, Result};
+pub use layout::{Layout, Root, Version};
+pub use parse::CpuLimit;
 
 /// This topic's labs for the catalogue.
 pub fn topic() -> labkit::Topic {

@@ -1,0 +1,310 @@
+//! The cgroup v1 driver: one hierarchy per controller (or a few co-mounted), so one group is a
+//! directory in each: `/sys/fs/cgroup/cpu/labctl/NAME`, `/sys/fs/cgroup/memory/labctl/NAME`, ...
+//! A process joins by having its pid written to `cgroup.procs` in every one of them.
+
+use crate::cgroup::{
+    kill_pids, procs_error, read, read_keyed, read_u64, wait_until, write, Controller, CpuStats, Driver, MemoryStats,
+    PidsStats, Stats,
+};
+use crate::error::{Error, Result};
+use crate::layout::{Mounts, Root, Version};
+use crate::parse::{format_max, keyed, parse_max, v1_limit, weight_to_shares, CpuLimit};
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug)]
+pub struct V1 {
+    root: Root,
+    mounts: Mounts,
+    /// `labctl/NAME`.
+    rel: PathBuf,
+}
+
+/// The v1 hierarchies a lab controller lives in (cpu accounting is the separate cpuacct).
+fn subsystems(controller: Controller) -> &'static [&'static str] {
+    match controller {
+        Controller::Cpu => &["cpu", "cpuacct"],
+        Controller::Memory => &["memory"],
+        Controller::Pids => &["pids"],
+        Controller::Freezer => &["freezer"],
+    }
+}
+
+impl V1 {
+    pub fn new(root: Root, mounts: Mounts, rel: PathBuf) -> V1 {
+        V1 { root, mounts, rel }
+    }
+
+    /// The group's directory in the hierarchy of `subsystem`, if that is mounted.
+    fn dir_of(&self, subsystem: &str) -> Option<PathBuf> {
+        self.mounts.v1_mount(subsystem).map(|m| self.root.path(&m.mount_point).join(&self.rel))
+    }
+
+    /// The directory for a subsystem's files, only if the group has it.
+    fn existing(&self, subsystem: &str) -> Option<PathBuf> {
+        self.dir_of(subsystem).filter(|d| d.is_dir())
+    }
+
+    fn need(&self, subsystem: &'static str) -> Result<PathBuf> {
+        if self.mounts.v1_mount(subsystem).is_none() {
+            return Err(Error::V1NotMounted { controller: subsystem });
+        }
+        self.existing(subsystem).ok_or(Error::Unsupported {
+            what: "this limit",
+            version: "v1",
+            why: "the group was created without this controller",
+        })
+    }
+
+    fn all_hierarchy_dirs(&self) -> Vec<PathBuf> {
+        let mut dirs: Vec<PathBuf> = self
+            .mounts
+            .mounts
+            .iter()
+            .filter(|m| m.version == 1 && !m.controllers.is_empty())
+            .map(|m| self.root.path(&m.mount_point).join(&self.rel))
+            .collect();
+        dirs.dedup();
+        dirs
+    }
+
+    fn all_pids(&self) -> Vec<i32> {
+        let mut pids = Vec::new();
+        for dir in self.existing_dirs() {
+            collect_pids(&dir, &mut pids);
+        }
+        pids.sort_unstable();
+        pids.dedup();
+        pids
+    }
+}
+
+fn collect_pids(dir: &std::path::Path, out: &mut Vec<i32>) {
+    if let Ok(text) = std::fs::read_to_string(dir.join("cgroup.procs")) {
+        out.extend(text.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
+    }
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            if entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                collect_pids(&entry.path(), out);
+            }
+        }
+    }
+}
+
+impl Driver for V1 {
+    fn version(&self) -> Version {
+        Version::V1
+    }
+
+    fn dirs(&self, controllers: &[Controller]) -> Result<Vec<PathBuf>> {
+        let mut dirs = Vec::new();
+        for c in controllers {
+            for sub in subsystems(*c) {
+                if let Some(d) = self.dir_of(sub) {
+                    if !dirs.contains(&d) {
+                        dirs.push(d);
+                    }
+                }
+            }
+        }
+        Ok(dirs)
+    }
+
+    fn existing_dirs(&self) -> Vec<PathBuf> {
+        self.all_hierarchy_dirs().into_iter().filter(|d| d.is_dir()).collect()
+    }
+
+    fn create(&self, required: &[Controller], optional: &[Controller]) -> Result<()> {
+        for c in required {
+            let main = subsystems(*c)[0];
+            if self.mounts.v1_mount(main).is_none() {
+                return Err(Error::V1NotMounted { controller: main });
+            }
+        }
+        let all: Vec<Controller> = required.iter().chain(optional).copied().collect();
+        for dir in self.dirs(&all)? {
+            std::fs::create_dir_all(&dir).map_err(|source| Error::Io { op: "mkdir", path: dir.clone(), source })?;
+        }
+        Ok(())
+    }
+
+    fn file(&self, name: &str) -> Option<PathBuf> {
+        let prefix = name.split('.').next().unwrap_or("");
+        if prefix == "cgroup" || name == "tasks" || name == "notify_on_release" {
+            return self.existing_dirs().into_iter().next().map(|d| d.join(name));
+        }
+        self.existing(prefix).map(|d| d.join(name))
+    }
+
+    fn add_process(&self, pid: i32) -> Result<()> {
+        for file in self.procs_files() {
+            write(&file, &pid.to_string()).map_err(|e| procs_error(e, pid))?;
+        }
+        Ok(())
+    }
+
+    fn procs_files(&self) -> Vec<PathBuf> {
+        self.existing_dirs().into_iter().map(|d| d.join("cgroup.procs")).collect()
+    }
+
+    fn set_cpu_limit(&self, limit: CpuLimit) -> Result<()> {
+        let dir = self.need("cpu")?;
+        // The period first: a quota is validated against it.
+        write(&dir.join("cpu.cfs_period_us"), &limit.period_us.to_string())?;
+        let quota = limit.quota_us.map_or("-1".to_string(), |q| q.to_string());
+        write(&dir.join("cpu.cfs_quota_us"), &quota)
+    }
+
+    fn cpu_limit(&self) -> Result<CpuLimit> {
+        let dir = self.need("cpu")?;
+        let (q, p) = (read(&dir.join("cpu.cfs_quota_us"))?, read(&dir.join("cpu.cfs_period_us"))?);
+        CpuLimit::from_v1(&q, &p).map_err(|why| Error::Format {
+            path: dir.join("cpu.cfs_quota_us"),
+            content: q.trim().to_string(),
+            why,
+        })
+    }
+
+    fn set_cpu_weight(&self, weight: u64) -> Result<()> {
+        let dir = self.need("cpu")?;
+        write(&dir.join("cpu.shares"), &weight_to_shares(weight).to_string())
+    }
+
+    fn set_memory_max(&self, bytes: Option<u64>) -> Result<()> {
+        let dir = self.need("memory")?;
+        let value = bytes.map_or("-1".to_string(), |b| b.to_string());
+        // memsw (memory+swap) must stay >= the memory limit: raise it first when it is lower.
+        let memsw = dir.join("memory.memsw.limit_in_bytes");
+        if memsw.exists() {
+            let current = v1_limit(read_u64(&memsw)?);
+            let raise = match (current, bytes) {
+                (Some(c), Some(b)) => c < b,
+                (Some(_), None) => true,
+                (None, _) => false,
+            };
+            if raise {
+                write(&memsw, &value)?;
+            }
+        }
+        write(&dir.join("memory.limit_in_bytes"), &value)
+    }
+
+    fn set_memory_high(&self, _bytes: Option<u64>) -> Result<()> {
+        Err(Error::Unsupported {
+            what: "memory.high (throttling before the limit)",
+            version: "v1",
+            why: "v1 has only memory.soft_limit_in_bytes, which is applied under global memory pressure, not per group",
+        })
+    }
+
+    fn disable_swap(&self) -> Result<bool> {
+        let dir = self.need("memory")?;
+        let memsw = dir.join("memory.memsw.limit_in_bytes");
+        if !memsw.exists() {
+            return Ok(false);
+        }
+        let limit = read(&dir.join("memory.limit_in_bytes"))?;
+        write(&memsw, limit.trim())?;
+        Ok(true)
+    }
+
+    fn set_pids_max(&self, max: Option<u64>) -> Result<()> {
+        let dir = self.need("pids")?;
+        write(&dir.join("pids.max"), &format_max(max))
+    }
+
+    fn set_frozen(&self, frozen: bool) -> Result<()> {
+        let dir = self.need("freezer")?;
+        let state = dir.join("freezer.state");
+        write(&state, if frozen { "FROZEN" } else { "THAWED" })?;
+        let want = if frozen { "FROZEN" } else { "THAWED" };
+        if wait_until(Duration::from_secs(2), || read(&state).map(|s| s.trim() == want).unwrap_or(false)) {
+            Ok(())
+        } else {
+            Err(Error::Format {
+                path: state.clone(),
+                content: read(&state).unwrap_or_default().trim().to_string(),
+                why: format!("still not {want} after 2 s"),
+            })
+        }
+    }
+
+    fn frozen(&self) -> Result<bool> {
+        let dir = self.need("freezer")?;
+        Ok(read(&dir.join("freezer.state"))?.trim() == "FROZEN")
+    }
+
+    fn stats(&self) -> Result<Stats> {
+        let mut stats = Stats::default();
+        if let Some(dir) = self.existing("cpu") {
+            let cpu_stat = read_keyed(&dir.join("cpu.stat"))?;
+            let usage = match self.existing("cpuacct") {
+                Some(acct) => Duration::from_nanos(read_u64(&acct.join("cpuacct.usage"))?),
+                None => Duration::ZERO,
+            };
+            stats.cpu = Some(CpuStats {
+                usage,
+                nr_periods: keyed(&cpu_stat, "nr_periods").unwrap_or(0),
+                nr_throttled: keyed(&cpu_stat, "nr_throttled").unwrap_or(0),
+                throttled: Duration::from_nanos(keyed(&cpu_stat, "throttled_time").unwrap_or(0)),
+            });
+        }
+        if let Some(dir) = self.existing("memory") {
+            let oom = read_keyed(&dir.join("memory.oom_control")).unwrap_or_default();
+            let stat = read_keyed(&dir.join("memory.stat")).unwrap_or_default();
+            stats.memory = Some(MemoryStats {
+                usage: read_u64(&dir.join("memory.usage_in_bytes"))?,
+                peak: read_u64(&dir.join("memory.max_usage_in_bytes")).ok(),
+                limit: v1_limit(read_u64(&dir.join("memory.limit_in_bytes"))?),
+                failcnt: read_u64(&dir.join("memory.failcnt")).ok(),
+                events_high: None,
+                events_max: None,
+                events_oom: None,
+                oom_kill: keyed(&oom, "oom_kill"),
+                anon: keyed(&stat, "rss"),
+            });
+        }
+        if let Some(dir) = self.existing("pids") {
+            let events = read_keyed(&dir.join("pids.events")).ok();
+            let limit = read(&dir.join("pids.max"))?;
+            stats.pids = Some(PidsStats {
+                current: read_u64(&dir.join("pids.current"))?,
+                limit: parse_max(&limit).map_err(|why| Error::Format {
+                    path: dir.join("pids.max"),
+                    content: limit.trim().to_string(),
+                    why,
+                })?,
+                events_max: events.and_then(|e| keyed(&e, "max")),
+            });
+        }
+        Ok(stats)
+    }
+
+    fn kill_all(&self) -> Result<()> {
+        // Freeze first so nothing forks while we kill (a fork bomb refills any gap), then thaw:
+        // frozen v1 tasks only act on SIGKILL once thawed.
+        let freezer = self.existing("freezer").is_some();
+        if freezer {
+            self.set_frozen(true)?;
+        }
+        kill_pids(&self.all_pids());
+        if freezer {
+            self.set_frozen(false)?;
+        }
+        let emptied = wait_until(Duration::from_secs(5), || {
+            let left = self.all_pids();
+            kill_pids(&left);
+            left.is_empty()
+        });
+        if emptied {
+            Ok(())
+        } else {
+            Err(Error::Io {
+                op: "empty",
+                path: self.existing_dirs().into_iter().next().unwrap_or_default(),
+                source: std::io::Error::other("processes still there 5 s after SIGKILL"),
+            })
+        }
+    }
+}
