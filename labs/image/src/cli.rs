@@ -1,0 +1,227 @@
+//! `labctl image ...`: one small function per verb, calling into the library.
+
+use crate::build::{self, BuildOptions, Event};
+use crate::store::{self, Store};
+use labkit::fact::human_bytes;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+/// `labctl image ...`
+#[derive(clap::Subcommand, Debug)]
+pub enum Command {
+    /// List the images in the store.
+    Ls,
+    /// Show an image's manifest and config.
+    Inspect { name: String },
+    /// Remove images (and blobs no other image uses).
+    Rm {
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Show how an image was made, layer by layer.
+    History { name: String },
+    /// Make an image without a registry: `--busybox`, `--from-host`, or `ROOTFS.tar NAME`.
+    Import {
+        /// A minimal rootfs from the host's static busybox (busybox-static).
+        #[arg(long, conflicts_with = "from_host")]
+        busybox: bool,
+        /// Host programs with their shared libraries.
+        #[arg(long)]
+        from_host: bool,
+        /// With --from-host: the programs to take (default: sh ls cat ps ip ...).
+        #[arg(long = "program", requires = "from_host")]
+        programs: Vec<String>,
+        /// ROOTFS.tar NAME, or just NAME with --busybox / --from-host.
+        args: Vec<String>,
+    },
+    /// Build an image from a Dockerfile.
+    Build {
+        /// NAME[:TAG] of the result.
+        #[arg(short = 't', long = "tag")]
+        tag: String,
+        /// The Dockerfile (default: CONTEXT/Dockerfile).
+        #[arg(short = 'f', long = "file")]
+        file: Option<PathBuf>,
+        /// NAME=VALUE for an ARG.
+        #[arg(long = "build-arg")]
+        build_args: Vec<String>,
+        /// Do not reuse cached layers.
+        #[arg(long)]
+        no_cache: bool,
+        /// No per-step progress.
+        #[arg(short, long)]
+        quiet: bool,
+        context: PathBuf,
+    },
+    /// Write an image as an oci-archive tarball.
+    Save {
+        name: String,
+        #[arg(short = 'o', long = "output")]
+        output: PathBuf,
+    },
+    /// Read an oci-archive or docker-archive (`docker save`) tarball.
+    Load {
+        #[arg(short = 'i', long = "input")]
+        input: PathBuf,
+    },
+    /// Download an image from a registry (Docker Registry HTTP API v2).
+    Pull {
+        reference: String,
+        /// Talk plain http (automatic for localhost and 127.0.0.1).
+        #[arg(long)]
+        insecure: bool,
+    },
+}
+
+pub fn run(cmd: Command) -> anyhow::Result<i32> {
+    let store = Store::open_default()?;
+    match cmd {
+        Command::Ls => ls(&store),
+        Command::Inspect { name } => inspect(&store, &name),
+        Command::Rm { names } => {
+            for n in names {
+                let removed = store.remove(&n)?;
+                println!("removed {} ({} blobs freed)", crate::reference::normalize(&n)?, removed.len());
+            }
+            Ok(0)
+        }
+        Command::History { name } => history(&store, &name),
+        Command::Import { busybox, from_host, programs, args } => import(&store, busybox, from_host, programs, args),
+        Command::Build { tag, file, build_args, no_cache, quiet, context } => {
+            let mut args = Vec::new();
+            for a in build_args {
+                let (k, v) = a.split_once('=').ok_or_else(|| anyhow::anyhow!("--build-arg {a:?}: use NAME=VALUE"))?;
+                args.push((k.to_string(), v.to_string()));
+            }
+            let opts = BuildOptions { tag, dockerfile: file, context, build_args: args, no_cache };
+            let tty = std::io::stderr().is_terminal();
+            let report = build::build(&store, &opts, &mut |e| {
+                if !quiet {
+                    print_event(&e, tty)
+                }
+            })?;
+            println!("{} {}", report.name, report.manifest.digest());
+            Ok(0)
+        }
+        Command::Save { name, output } => {
+            crate::archive::save(&store, &name, &output)?;
+            println!("saved {} to {}", crate::reference::normalize(&name)?, output.display());
+            Ok(0)
+        }
+        Command::Load { input } => {
+            for (name, digest) in crate::archive::load(&store, &input)? {
+                println!("loaded {name} {digest}");
+            }
+            Ok(0)
+        }
+        Command::Pull { reference, insecure } => {
+            let tty = std::io::stderr().is_terminal();
+            let (name, digest) = crate::registry::pull(&store, &reference, insecure, tty)?;
+            println!("{name} {digest}");
+            Ok(0)
+        }
+    }
+}
+
+fn print_event(e: &Event, tty: bool) {
+    let bold = |s: &str| if tty { format!("\x1b[1m{s}\x1b[0m") } else { s.to_string() };
+    match e {
+        Event::Step { index, total, text } => eprintln!("{}", bold(&format!("[{index}/{total}] {text}"))),
+        Event::Done(step) => {
+            let ms = step.duration.as_secs_f64() * 1000.0;
+            match &step.layer {
+                Some(l) => eprintln!(
+                    "      => layer {} {}{} ({ms:.1} ms)",
+                    short(l.digest().as_ref()),
+                    human_bytes(l.size()),
+                    if step.cached { ", cached" } else { "" }
+                ),
+                None => eprintln!("      => config only ({ms:.1} ms)"),
+            }
+        }
+    }
+}
+
+/// `sha256:0123456789ab`.
+pub fn short(digest: &str) -> String {
+    digest.chars().take(7 + 12).collect()
+}
+
+fn ls(store: &Store) -> anyhow::Result<i32> {
+    println!("{:<40} {:<20} {:>10} {:>6}", "NAME", "DIGEST", "SIZE", "LAYERS");
+    for (name, desc) in store.list()? {
+        let (size, layers) = match store.read_json::<oci_spec::image::ImageManifest>(desc.digest(), "manifest") {
+            Ok(m) => {
+                (m.layers().iter().map(|l| l.size()).sum::<u64>() + m.config().size(), m.layers().len().to_string())
+            }
+            Err(_) => (0, "?".into()),
+        };
+        println!("{name:<40} {:<20} {:>10} {layers:>6}", short(desc.digest().as_ref()), human_bytes(size));
+    }
+    Ok(0)
+}
+
+fn inspect(store: &Store, name: &str) -> anyhow::Result<i32> {
+    let image = store.resolve(name)?;
+    let out = serde_json::json!({
+        "name": image.name,
+        "digest": image.digest().to_string(),
+        "manifest": serde_json::to_value(&image.manifest)?,
+        "config": serde_json::to_value(&image.config)?,
+    });
+    println!("{}", store::pretty_json(&out));
+    Ok(0)
+}
+
+fn history(store: &Store, name: &str) -> anyhow::Result<i32> {
+    let image = store.resolve(name)?;
+    let mut layers = image.manifest.layers().iter();
+    println!("{:<20} {:>10}  CREATED BY", "LAYER", "SIZE");
+    for h in image.config.history() {
+        let (digest, size) = if h.empty_layer().unwrap_or(false) {
+            ("-".to_string(), "0 B".to_string())
+        } else {
+            match layers.next() {
+                Some(l) => (short(l.digest().as_ref()), human_bytes(l.size())),
+                None => ("?".into(), "?".into()),
+            }
+        };
+        println!("{digest:<20} {size:>10}  {}", h.created_by().clone().unwrap_or_default());
+    }
+    Ok(0)
+}
+
+fn import(
+    store: &Store,
+    busybox: bool,
+    from_host: bool,
+    programs: Vec<String>,
+    args: Vec<String>,
+) -> anyhow::Result<i32> {
+    let descriptor = if busybox || from_host {
+        anyhow::ensure!(args.len() <= 1, "usage: labctl image import --busybox|--from-host [NAME]");
+        let default = if busybox { crate::import::BUSYBOX_NAME } else { crate::import::HOST_NAME };
+        let name = crate::reference::normalize(args.first().map(String::as_str).unwrap_or(default))?;
+        let d = if busybox {
+            crate::import::import_busybox(store, &name)?
+        } else {
+            let programs = if programs.is_empty() {
+                crate::import::HOST_PROGRAMS.iter().map(|s| s.to_string()).collect()
+            } else {
+                programs
+            };
+            crate::import::import_host(store, &name, &programs)?
+        };
+        println!("{name} {}", d.digest());
+        return Ok(0);
+    } else {
+        let [tar, name] = args.as_slice() else {
+            anyhow::bail!("usage: labctl image import ROOTFS.tar NAME (or --busybox, --from-host)");
+        };
+        let name = crate::reference::normalize(name)?;
+        let d = crate::import::import_rootfs_tar(store, std::path::Path::new(tar), &name)?;
+        (name, d)
+    };
+    println!("{} {}", descriptor.0, descriptor.1.digest());
+    Ok(0)
+}
