@@ -74,6 +74,10 @@ fn run_lab(id: &str, lang: &str) -> Result<(), Failed> {
         settings.set_snapshot_suffix(world);
     }
     let name = format!("{id}_{lang}");
-    let result = std::panic::catch_unwind(|| settings.bind(|| insta::assert_snapshot!(name, transcript)));
-    result.map_err(|_| Failed::from(format!("the transcript of {id} ({lang}) differs from its snapshot (see the diff above)")))
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        settings.bind(|| insta::assert_snapshot!(name, transcript));
+    }));
+    result.map_err(|_| {
+        Failed::from(format!("the transcript of {id} ({lang}) differs from its snapshot (see the diff above)"))
+    })
 }

@@ -1,7 +1,7 @@
 //! `labctl check <lab>`: verifies the learner's own attempt at the challenge.
 
-use labctl::catalogue;
 use anyhow::bail;
+use labctl::catalogue;
 use labkit::progress::Progress;
 use labkit::Format;
 

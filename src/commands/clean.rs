@@ -20,7 +20,10 @@ pub fn exec(args: Args) -> anyhow::Result<i32> {
     let mut found: Vec<(String, Option<Undo>)> = Vec::new();
     for (_, journal) in &dead {
         for undo in journal.undo.iter().rev() {
-            found.push((format!("{} (journal of {} run {})", undo.describe(), journal.lab, journal.pid), Some(undo.clone())));
+            found.push((
+                format!("{} (journal of {} run {})", undo.describe(), journal.lab, journal.pid),
+                Some(undo.clone()),
+            ));
         }
     }
     for left in leftovers::scan() {

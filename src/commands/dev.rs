@@ -34,7 +34,10 @@ pub fn exec(cmd: Command) -> anyhow::Result<i32> {
                 println!("✗ {p}");
             }
             if problems.is_empty() {
-                println!("✓ {} labs: every step bound, every text in en and zh, snapshots and chapters present", catalogue.entries.len());
+                println!(
+                    "✓ {} labs: every step bound, every text in en and zh, snapshots and chapters present",
+                    catalogue.entries.len()
+                );
                 Ok(0)
             } else {
                 println!("{} problem(s)", problems.len());

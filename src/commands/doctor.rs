@@ -66,7 +66,11 @@ pub fn exec(args: Args) -> anyhow::Result<i32> {
         probes.push(Probe {
             check: format!("lab {}", entry.def.id),
             status: if missing.is_empty() { Status::Ok } else { Status::Fail },
-            found: Fact::text(if missing.is_empty() { "ready".to_string() } else { format!("missing: {}", missing.join(", ")) }),
+            found: Fact::text(if missing.is_empty() {
+                "ready".to_string()
+            } else {
+                format!("missing: {}", missing.join(", "))
+            }),
             fix: (!missing.is_empty()).then(|| "see the checks above".to_string()),
         });
     }
@@ -78,7 +82,11 @@ pub fn exec(args: Args) -> anyhow::Result<i32> {
             .collect();
         println!("{}", serde_json::to_string_pretty(&shown)?);
     } else {
-        let title = if lang == Lang::Zh { "labctl doctor：本机能否运行各个实验" } else { "labctl doctor: can this machine run the labs?" };
+        let title = if lang == Lang::Zh {
+            "labctl doctor：本机能否运行各个实验"
+        } else {
+            "labctl doctor: can this machine run the labs?"
+        };
         println!("{title}");
         let rows: Vec<Vec<String>> = probes
             .iter()
@@ -119,7 +127,8 @@ fn gather() -> (Machine, Vec<Probe>) {
         check: "kernel".into(),
         status: if new_enough { Status::Ok } else { Status::Warn },
         found: Fact::Host(release),
-        fix: (!new_enough).then(|| "a 5.6+ kernel has every namespace type, incl. time; older kernels skip what is missing".into()),
+        fix: (!new_enough)
+            .then(|| "a 5.6+ kernel has every namespace type, incl. time; older kernels skip what is missing".into()),
     });
 
     let mut namespaces = Vec::new();
@@ -242,7 +251,9 @@ fn cgroup_world() -> (&'static str, Vec<String>) {
         }
         if fstype == "cgroup" {
             for opt in options.split(',') {
-                if ["cpu", "cpuacct", "memory", "pids", "freezer", "cpuset", "blkio", "devices", "net_cls"].contains(&opt) {
+                if ["cpu", "cpuacct", "memory", "pids", "freezer", "cpuset", "blkio", "devices", "net_cls"]
+                    .contains(&opt)
+                {
                     v1_controllers.push(opt.to_string());
                 }
             }

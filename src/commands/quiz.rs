@@ -1,7 +1,7 @@
 //! `labctl quiz <lab>`: interactive on a terminal, or answered with `--answers b,a,c`.
 
-use labctl::catalogue;
 use anyhow::bail;
+use labctl::catalogue;
 use labkit::manifest::QuizItem;
 use labkit::progress::Progress;
 use labkit::Lang;
@@ -75,12 +75,10 @@ fn parse_answers(list: &str, quiz: &[QuizItem]) -> anyhow::Result<Vec<usize>> {
         .map(|(n, (a, item))| {
             let mut chars = a.chars();
             match (chars.next(), chars.next()) {
-                (Some(c @ 'a'..='z'), None) if ((c as u8 - b'a') as usize) < item.choices.len() => Ok((c as u8 - b'a') as usize),
-                _ => bail!(
-                    "answer {} is {a:?}: use one letter from a to {}",
-                    n + 1,
-                    letter(item.choices.len() - 1)
-                ),
+                (Some(c @ 'a'..='z'), None) if ((c as u8 - b'a') as usize) < item.choices.len() => {
+                    Ok((c as u8 - b'a') as usize)
+                }
+                _ => bail!("answer {} is {a:?}: use one letter from a to {}", n + 1, letter(item.choices.len() - 1)),
             }
         })
         .collect()

@@ -1,7 +1,7 @@
 //! `labctl run <lab>`: the walkthrough.
 
-use labctl::catalogue;
 use anyhow::{bail, Context};
+use labctl::catalogue;
 use labkit::manifest::LabDef;
 use labkit::progress::Progress;
 use labkit::{Cleanup, Format, RunOptions};
@@ -141,7 +141,9 @@ fn lock(lab: &str) -> anyhow::Result<nix::fcntl::Flock<std::fs::File>> {
         .with_context(|| format!("cannot open {}", path.display()))?;
     match labkit::sys::try_lock(file)? {
         Some(lock) => Ok(lock),
-        None => bail!("lab {lab} is already running in another labctl; wait for it to finish (or stop it), then try again"),
+        None => {
+            bail!("lab {lab} is already running in another labctl; wait for it to finish (or stop it), then try again")
+        }
     }
 }
 

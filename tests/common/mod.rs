@@ -13,8 +13,8 @@ pub fn labctl_bin() -> PathBuf {
     std::env::var_os("LABCTL_BIN").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_labctl")))
 }
 
-/// A named network namespace made for one test, with `lo` up and a dummy interface, standing
-/// in for the host. Removed on drop.
+/// A named network namespace made for one test, with `lo` up and a veth pair (`lceth0` and its
+/// peer `lceth1`, both up) standing in for the host's network card. Removed on drop.
 pub struct TestHost {
     pub name: String,
 }
@@ -25,10 +25,15 @@ impl TestHost {
     pub fn new() -> TestHost {
         let name = format!("labctl-test-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst));
         run_ok("ip", &["netns", "add", &name]);
+        // Constructed before configuring, so a failure below still removes the namespace.
         let host = TestHost { name };
         host.ip(&["link", "set", "lo", "up"]);
-        host.ip(&["link", "add", "lcdummy0", "type", "dummy"]);
-        host.ip(&["link", "set", "lcdummy0", "up"]);
+        host.ip(&["link", "add", "lceth0", "type", "veth", "peer", "name", "lceth1"]);
+        // No IPv6 link-local addresses: they appear asynchronously and would make transcripts racy.
+        for link in ["lceth0", "lceth1"] {
+            host.ip(&["link", "set", link, "addrgenmode", "none"]);
+            host.ip(&["link", "set", link, "up"]);
+        }
         host
     }
 
@@ -81,4 +86,13 @@ pub fn assert_nothing_left(context: &str) {
     let listed: Vec<String> = text(&out).lines().filter(|l| !l.contains("labctl-test-")).map(String::from).collect();
     let leaks: Vec<&String> = listed.iter().filter(|l| l.starts_with("left:")).collect();
     assert!(leaks.is_empty(), "{context}: labctl left objects behind:\n{}", listed.join("\n"));
+}
+
+/// A process is gone once it no longer exists or is a zombie waiting for its new parent (init)
+/// to reap it: it runs no more and holds no namespace.
+pub fn process_gone(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat.rfind(')').is_some_and(|i| stat[i + 2..].starts_with('Z')),
+    }
 }

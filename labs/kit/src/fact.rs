@@ -53,6 +53,12 @@ impl Fact {
 
     /// The value as shown: the real value, or its placeholder when redacting a volatile one.
     pub fn show(&self, redact: bool) -> String {
+        if let (true, Fact::Mac(addr)) = (redact, self) {
+            // An IPv6 link-local address keeps its shape: fe80::[mac]/64.
+            if let Some((_, prefix)) = addr.strip_prefix("fe80::").and_then(|rest| rest.split_once('/')) {
+                return format!("fe80::[mac]/{prefix}");
+            }
+        }
         if redact && self.is_volatile() {
             return self.redaction().to_string();
         }
@@ -153,6 +159,7 @@ mod tests {
         assert_eq!(Fact::Number(1).show(true), "1");
         assert_eq!(Fact::text("DOWN").show(true), "DOWN");
         assert_eq!(Fact::Pid(4242).show(false), "4242");
+        assert_eq!(Fact::Mac("fe80::dc4e:12ff:feab:5419/64".into()).show(true), "fe80::[mac]/64");
     }
 
     #[test]

@@ -29,7 +29,8 @@ pub struct Interface {
     pub state: String,
     pub flags: Vec<String>,
     pub mac: Option<Fact>,
-    pub addresses: Vec<String>,
+    /// Addresses with prefix length; IPv6 link-local ones are derived from the MAC and typed so.
+    pub addresses: Vec<Fact>,
 }
 
 impl Observation {
@@ -52,7 +53,9 @@ impl Observation {
             Observation::NsLink { owner, inode, .. } => vec![owner, inode],
             Observation::Excerpt { path, lines } => std::iter::once(path).chain(lines.iter().flatten()).collect(),
             Observation::Table { rows, .. } => rows.iter().flatten().collect(),
-            Observation::Interfaces { interfaces, .. } => interfaces.iter().filter_map(|i| i.mac.as_ref()).collect(),
+            Observation::Interfaces { interfaces, .. } => {
+                interfaces.iter().flat_map(|i| i.mac.iter().chain(i.addresses.iter())).collect()
+            }
             Observation::Values { values, .. } => values.iter().map(|(_, v)| v).collect(),
         }
     }

@@ -138,10 +138,13 @@ pub fn interfaces() -> io::Result<Vec<Interface>> {
             }
         } else if let Some(v4) = address.as_sockaddr_in() {
             let prefix = ifa.netmask.and_then(|m| m.as_sockaddr_in().map(|m| u32::from(m.ip()).count_ones()));
-            entry.addresses.push(format!("{}/{}", v4.ip(), prefix.unwrap_or(32)));
+            entry.addresses.push(Fact::text(format!("{}/{}", v4.ip(), prefix.unwrap_or(32))));
         } else if let Some(v6) = address.as_sockaddr_in6() {
             let prefix = ifa.netmask.and_then(|m| m.as_sockaddr_in6().map(|m| u128::from(m.ip()).count_ones()));
-            entry.addresses.push(format!("{}/{}", v6.ip(), prefix.unwrap_or(128)));
+            let text = format!("{}/{}", v6.ip(), prefix.unwrap_or(128));
+            // fe80::/10 addresses embed the MAC (EUI-64): as volatile as the MAC itself.
+            let link_local = (v6.ip().segments()[0] & 0xffc0) == 0xfe80;
+            entry.addresses.push(if link_local { Fact::Mac(text) } else { Fact::Text(text) });
         }
     }
     let mut list: Vec<Interface> = by_name.into_values().collect();

@@ -284,7 +284,11 @@ pub fn observation_lines(obs: &Observation, redact: bool, lang: Lang) -> Vec<Str
                         i.state.clone(),
                         i.flags.join(","),
                         i.mac.as_ref().map(show).unwrap_or_else(|| "-".into()),
-                        if i.addresses.is_empty() { "-".into() } else { i.addresses.join(" ") },
+                        if i.addresses.is_empty() {
+                            "-".into()
+                        } else {
+                            i.addresses.iter().map(show).collect::<Vec<_>>().join(" ")
+                        },
                     ]
                 })
                 .collect();

@@ -48,13 +48,18 @@ fn host_netns(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     ctx.set("host_inode", Fact::Inode(host.inode));
     ctx.set("iface_count", Fact::Number(interfaces.len() as i64));
     state.host_lo_state = interfaces.iter().find(|i| i.name == "lo").map(|i| i.state.clone());
-    ctx.observe(Observation::Interfaces { title: tr!("Interfaces we see now:", "我们现在能看到的网卡："), interfaces });
+    ctx.observe(Observation::Interfaces {
+        title: tr!("Interfaces we see now:", "我们现在能看到的网卡："), interfaces
+    });
     ctx.expect(
         tr!("this network namespace has a loopback interface", "当前 network namespace 里有回环网卡 lo"),
         "lo",
         state.host_lo_state.as_deref().map(|_| "lo").unwrap_or("no lo"),
         state.host_lo_state.is_some(),
-        tr!("every network namespace starts with lo; is /proc mounted?", "每个 network namespace 都自带 lo；/proc 挂载了吗？"),
+        tr!(
+            "every network namespace starts with lo; is /proc mounted?",
+            "每个 network namespace 都自带 lo；/proc 挂载了吗？"
+        ),
     );
     state.host = Some(host);
     Ok(())
@@ -64,7 +69,8 @@ fn new_netns(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     let host = state.host.clone().context("step host-netns did not run")?;
     let mut cmd = Command::new("sleep");
     cmd.arg("infinity").stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
-    let child = sys::spawn_unshared(&mut cmd, CloneFlags::CLONE_NEWNET).context("starting sleep in a new network namespace")?;
+    let child =
+        sys::spawn_unshared(&mut cmd, CloneFlags::CLONE_NEWNET).context("starting sleep in a new network namespace")?;
     let pid = child.id() as i32;
     let start_time = sys::process_start_time(pid).context("the child exited at once")?;
     let undo = Undo::Kill { pid, start_time };
@@ -80,9 +86,12 @@ fn new_netns(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     ctx.set("child_inode", Fact::Inode(theirs.inode));
     ctx.set("host_inode", Fact::Inode(host.inode));
 
-    let rows: Vec<Vec<Fact>> = probe::list_namespaces(Some("net"))
+    let mut entries: Vec<_> =
+        probe::list_namespaces(Some("net")).into_iter().filter(|e| e.id == host || e.id == theirs).collect();
+    // Ours first, then the child's (inode order would vary from run to run).
+    entries.sort_by_key(|e| e.id == theirs);
+    let rows: Vec<Vec<Fact>> = entries
         .into_iter()
-        .filter(|e| e.id == host || e.id == theirs)
         .map(|e| {
             let ours = e.id == theirs;
             vec![
@@ -96,7 +105,10 @@ fn new_netns(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
         .collect();
     let child_listed = rows.iter().any(|r| r[0] == Fact::Inode(theirs.inode));
     ctx.observe(Observation::Table {
-        title: tr!("Network namespaces of this system (lsns -t net), ours and the child's:", "系统中的 network namespace（lsns -t net），我们的和子进程的："),
+        title: tr!(
+            "Network namespaces of this system (lsns -t net), ours and the child's:",
+            "系统中的 network namespace（lsns -t net），我们的和子进程的："
+        ),
         columns: ["NS", "TYPE", "NPROCS", "PID", "COMMAND"].iter().map(|s| s.to_string()).collect(),
         rows,
     });
@@ -124,17 +136,23 @@ fn enter(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     let (pid, child) = state.child()?;
     let child = child.clone();
     let ns_file = probe::ns_path(Some(pid), "net");
-    let (seen, interfaces) =
-        sys::in_namespaces(&[(Path::new(&ns_file), CloneFlags::CLONE_NEWNET)], || {
-            (probe::thread_ns_link("net"), probe::interfaces())
-        })
-        .with_context(|| format!("setns into {ns_file}"))?;
+    let (seen, interfaces) = sys::in_namespaces(&[(Path::new(&ns_file), CloneFlags::CLONE_NEWNET)], || {
+        (probe::thread_ns_link("net"), probe::interfaces())
+    })
+    .with_context(|| format!("setns into {ns_file}"))?;
     let seen = seen?;
     let interfaces = interfaces?;
-    ctx.observe(Observation::NsLink { owner: Fact::text("thread-self"), ns_type: "net".into(), inode: Fact::Inode(seen.inode) });
+    ctx.observe(Observation::NsLink {
+        owner: Fact::text("thread-self"),
+        ns_type: "net".into(),
+        inode: Fact::Inode(seen.inode),
+    });
     let names: Vec<String> = interfaces.iter().map(|i| i.name.clone()).collect();
     let lo = interfaces.iter().find(|i| i.name == "lo").cloned();
-    ctx.observe(Observation::Interfaces { title: tr!("Interfaces inside the new namespace:", "新 namespace 里的网卡："), interfaces });
+    ctx.observe(Observation::Interfaces {
+        title: tr!("Interfaces inside the new namespace:", "新 namespace 里的网卡："),
+        interfaces,
+    });
     ctx.set("pid", Fact::Pid(pid.into()));
     ctx.set("child_inode", Fact::Inode(child.inode));
     ctx.expect_eq(
@@ -150,7 +168,12 @@ fn enter(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
         tr!("a fresh network namespace holds only lo", "全新的 network namespace 里只有 lo"),
     );
     let state_found = lo.as_ref().map(|l| l.state.clone()).unwrap_or_else(|| "absent".into());
-    ctx.expect_eq(tr!("lo is DOWN", "lo 处于 DOWN 状态"), "DOWN", state_found, tr!("nothing should have configured it yet", "此时还没有任何人配置过它"));
+    ctx.expect_eq(
+        tr!("lo is DOWN", "lo 处于 DOWN 状态"),
+        "DOWN",
+        state_found,
+        tr!("nothing should have configured it yet", "此时还没有任何人配置过它"),
+    );
     let addresses = lo.map(|l| l.addresses.len()).unwrap_or(0);
     ctx.expect_eq(
         tr!("lo has no address", "lo 没有 IP 地址"),
@@ -172,14 +195,25 @@ fn lo_up(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     .with_context(|| format!("setns into {ns_file}"))?
     .context("setting lo up inside (SIOCSIFFLAGS)")?;
     let lo = inside.iter().find(|i| i.name == "lo").cloned();
-    ctx.observe(Observation::Interfaces { title: tr!("Inside, after bringing lo up:", "启用 lo 之后，namespace 里面："), interfaces: inside });
+    ctx.observe(Observation::Interfaces {
+        title: tr!("Inside, after bringing lo up:", "启用 lo 之后，namespace 里面："),
+        interfaces: inside,
+    });
     let host_now = probe::interfaces()?;
     let host_lo = host_now.iter().find(|i| i.name == "lo").map(|i| i.state.clone());
-    ctx.observe(Observation::Interfaces { title: tr!("Outside, in our own namespace:", "外面，我们自己的 namespace："), interfaces: host_now });
+    ctx.observe(Observation::Interfaces {
+        title: tr!("Outside, in our own namespace:", "外面，我们自己的 namespace："),
+        interfaces: host_now,
+    });
     let lo_state = lo.as_ref().map(|l| l.state.clone()).unwrap_or_else(|| "absent".into());
-    let lo_v4 = lo.as_ref().and_then(|l| l.addresses.iter().find(|a| a.contains('.')).cloned());
+    let lo_v4 = lo.as_ref().and_then(|l| l.addresses.iter().map(|a| a.to_string()).find(|a| a.contains('.')));
     ctx.set("lo_address", Fact::text(lo_v4.clone().unwrap_or_else(|| "none".into())));
-    ctx.expect_eq(tr!("lo inside is UP", "namespace 里的 lo 已是 UP"), "UP", lo_state, tr!("SIOCSIFFLAGS needs CAP_NET_ADMIN", "SIOCSIFFLAGS 需要 CAP_NET_ADMIN"));
+    ctx.expect_eq(
+        tr!("lo inside is UP", "namespace 里的 lo 已是 UP"),
+        "UP",
+        lo_state,
+        tr!("SIOCSIFFLAGS needs CAP_NET_ADMIN", "SIOCSIFFLAGS 需要 CAP_NET_ADMIN"),
+    );
     ctx.expect_eq(
         tr!("the kernel gave lo 127.0.0.1/8", "内核自动给 lo 配上了 127.0.0.1/8"),
         "127.0.0.1/8",
@@ -197,7 +231,13 @@ fn lo_up(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
 
 fn nsproxy(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     let (pid, _) = state.child()?;
-    let fields = [("uts", "uts_ns"), ("ipc", "ipc_ns"), ("mnt", "mnt_ns"), ("pid_for_children", "pid_ns_for_children"), ("net", "net_ns")];
+    let fields = [
+        ("uts", "uts_ns"),
+        ("ipc", "ipc_ns"),
+        ("mnt", "mnt_ns"),
+        ("pid_for_children", "pid_ns_for_children"),
+        ("net", "net_ns"),
+    ];
     let mut rows = Vec::new();
     let mut differing = Vec::new();
     for (link, field) in fields {
@@ -215,7 +255,10 @@ fn nsproxy(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
         ]);
     }
     ctx.observe(Observation::Table {
-        title: tr!("The child's nsproxy next to ours, read from /proc/PID/ns:", "子进程的 nsproxy 与我们的对比（读自 /proc/PID/ns）："),
+        title: tr!(
+            "The child's nsproxy next to ours, read from /proc/PID/ns:",
+            "子进程的 nsproxy 与我们的对比（读自 /proc/PID/ns）："
+        ),
         columns: ["FIELD", "OURS", "CHILD", ""].iter().map(|s| s.to_string()).collect(),
         rows,
     });
@@ -244,13 +287,22 @@ fn cleanup(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
         ],
     });
     ctx.set("child_inode", Fact::Inode(child.inode));
-    ctx.expect(tr!("the child is gone", "子进程已经消失"), "gone", if alive { "alive" } else { "gone" }, !alive, tr!("SIGKILL should end sleep at once", "SIGKILL 应当立刻结束 sleep"));
+    ctx.expect(
+        tr!("the child is gone", "子进程已经消失"),
+        "gone",
+        if alive { "alive" } else { "gone" },
+        !alive,
+        tr!("SIGKILL should end sleep at once", "SIGKILL 应当立刻结束 sleep"),
+    );
     ctx.expect(
         tr!("its network namespace is gone with it", "它的 network namespace 也随之消失"),
         "not listed",
         if still_listed { "still listed" } else { "not listed" },
         !still_listed,
-        tr!("something else still holds the namespace (a process, a bind mount or an open fd)", "还有别的东西持有这个 namespace（进程、bind mount 或打开的 fd）"),
+        tr!(
+            "something else still holds the namespace (a process, a bind mount or an open fd)",
+            "还有别的东西持有这个 namespace（进程、bind mount 或打开的 fd）"
+        ),
     );
     state.child_pid = None;
     state.child_undo = None;
@@ -283,17 +335,26 @@ fn check(ctx: &mut Ctx) -> anyhow::Result<()> {
         return Ok(());
     }
     if !sys::is_root() {
-        anyhow::bail!("labctl check ns-net needs root (it enters the namespace to look at lo): try sudo labctl check ns-net");
+        anyhow::bail!(
+            "labctl check ns-net needs root (it enters the namespace to look at lo): try sudo labctl check ns-net"
+        );
     }
     let interfaces = sys::in_namespaces(&[(&path, CloneFlags::CLONE_NEWNET)], probe::interfaces)
         .with_context(|| format!("{} is not a network namespace (setns failed)", path.display()))??;
-    let lo_state = interfaces.iter().find(|i| i.name == "lo").map(|i| i.state.clone()).unwrap_or_else(|| "absent".into());
-    ctx.observe(Observation::Interfaces { title: tr!("Interfaces in labctl-blue:", "labctl-blue 里的网卡："), interfaces });
+    let lo_state =
+        interfaces.iter().find(|i| i.name == "lo").map(|i| i.state.clone()).unwrap_or_else(|| "absent".into());
+    ctx.observe(Observation::Interfaces {
+        title: tr!("Interfaces in labctl-blue:", "labctl-blue 里的网卡："),
+        interfaces,
+    });
     ctx.expect_eq(
         tr!("lo in labctl-blue is UP", "labctl-blue 里的 lo 是 UP"),
         "UP",
         lo_state,
-        tr!("bring it up: sudo ip netns exec labctl-blue ip link set lo up", "启用它：sudo ip netns exec labctl-blue ip link set lo up"),
+        tr!(
+            "bring it up: sudo ip netns exec labctl-blue ip link set lo up",
+            "启用它：sudo ip netns exec labctl-blue ip link set lo up"
+        ),
     );
     Ok(())
 }
