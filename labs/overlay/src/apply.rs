@@ -228,8 +228,14 @@ impl Applier {
                 if flag != SFlag::S_IFIFO && !self.root_user {
                     return Err(Error::DeviceNeedsRoot { entry: shown, kind });
                 }
-                let major = header.device_major().map_err(Error::Tar)?.unwrap_or(0);
-                let minor = header.device_minor().map_err(Error::Tar)?.unwrap_or(0);
+                let (major, minor) = if flag == SFlag::S_IFIFO {
+                    (0, 0) // many writers leave a FIFO's device fields empty
+                } else {
+                    (
+                        header.device_major().map_err(Error::Tar)?.unwrap_or(0),
+                        header.device_minor().map_err(Error::Tar)?.unwrap_or(0),
+                    )
+                };
                 self.replace(&dst)?;
                 mknod(&dst, flag, mode, major, minor)?;
                 self.chown(&dst, uid, gid)?;
@@ -323,11 +329,17 @@ impl Applier {
             .collect();
         let mut pending: VecDeque<OsString> = VecDeque::from([name.to_os_string()]);
         let mut hops = 0;
+        // The last symlink followed: `..` only ever reaches pending through one.
+        let mut last_link = (String::new(), String::new());
         while let Some(c) = pending.pop_front() {
             let here = || self.root.join(stack.iter().collect::<PathBuf>());
             if c == ".." {
                 if stack.pop().is_none() {
-                    unreachable!("checked when the symlink was read");
+                    return Err(Error::SymlinkEscape {
+                        entry: shown.to_string(),
+                        link: last_link.0,
+                        dest: last_link.1,
+                    });
                 }
                 continue;
             }
@@ -368,6 +380,7 @@ impl Applier {
                             return Err(escape());
                         }
                     }
+                    last_link = (link.clone(), dest.display().to_string());
                     for part in dest.iter().rev() {
                         pending.push_front(part.to_os_string());
                     }

@@ -126,6 +126,7 @@ pub fn write_layer(upper: &Path, out: impl Write, opts: &LayerOptions) -> Result
             tar.append_link(&mut header, &node.rel, &target).map_err(tar_err(&node.abs))?;
         } else if ft.is_fifo() {
             header.set_entry_type(tar::EntryType::Fifo);
+            header.set_device_major(0).and_then(|()| header.set_device_minor(0)).map_err(tar_err(&node.abs))?;
             tar.append_data(&mut header, &node.rel, std::io::empty()).map_err(tar_err(&node.abs))?;
         } else if ft.is_char_device() || ft.is_block_device() {
             header.set_entry_type(if ft.is_char_device() { tar::EntryType::Char } else { tar::EntryType::Block });
