@@ -17,9 +17,11 @@
 pub mod cgroup;
 pub mod error;
 pub mod layout;
+pub mod measure;
 pub mod parse;
 pub mod v1;
 pub mod v2;
+pub mod worker;
 
 #[cfg(test)]
 mod fake_tests;

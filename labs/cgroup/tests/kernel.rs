@@ -1,0 +1,187 @@
+//! Root tests on the real kernel of this machine (cgroup v1 hybrid here, v2 in the course-VM
+//! harness): create, limit, stats, remove, OOM at the limit, throttling, and no leftovers.
+
+use labcgroup::measure::cpu_over;
+use labcgroup::worker::Worker;
+use labcgroup::{Controller, CpuLimit, Error, System};
+use labkit::testing::{kernel_lock, require_root};
+use nix::sys::wait::WaitStatus;
+use std::time::Duration;
+
+const ALL: [Controller; 4] = [Controller::Cpu, Controller::Memory, Controller::Pids, Controller::Freezer];
+
+/// Nothing labctl made is left: no labctl cgroup directory in any hierarchy, and no live
+/// worker process (`lc-*`; reaped-late zombies of a killed fork bomb hold no resources).
+fn assert_no_leftovers() {
+    let left = labkit::leftovers::cgroups();
+    assert!(left.is_empty(), "leftover cgroups: {left:?}");
+    let workers = live_workers();
+    assert!(workers.is_empty(), "leftover processes: {workers:?}");
+}
+
+pub fn live_workers() -> Vec<(i32, String)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else { continue };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else { continue };
+        let comm = &stat[open + 1..close];
+        let state = stat[close + 2..].chars().next().unwrap_or('?');
+        if comm.starts_with("lc-") && state != 'Z' {
+            out.push((pid, comm.to_string()));
+        }
+    }
+    out
+}
+
+#[test]
+fn create_limit_stats_remove() {
+    if !require_root("create_limit_stats_remove") {
+        return;
+    }
+    let _guard = kernel_lock();
+    let system = System::detect().unwrap();
+    let group = system.group("test-basic").unwrap();
+    group.create(&ALL, &[]).unwrap();
+    group.set_cpu_limit(CpuLimit::from_cpus(0.25)).unwrap();
+    group.set_cpu_weight(400).unwrap();
+    group.set_memory_max(Some(64 << 20)).unwrap();
+    group.disable_swap().unwrap();
+    group.set_pids_max(Some(8)).unwrap();
+    assert_eq!(group.cpu_limit().unwrap().cpus(), Some(0.25));
+    let stats = group.stats().unwrap();
+    assert_eq!(stats.memory.unwrap().limit, Some(64 << 20));
+    assert_eq!(stats.pids.unwrap().limit, Some(8));
+    let mut worker = Worker::spin().unwrap();
+    group.add_process(worker.pid()).unwrap();
+    assert_eq!(group.procs().unwrap(), vec![worker.pid()]);
+    group.remove().unwrap();
+    assert!(worker.wait(Duration::from_secs(2)).is_some(), "remove kills what is left");
+    assert!(!group.exists());
+    assert_no_leftovers();
+}
+
+#[test]
+fn a_ten_percent_quota_throttles_a_busy_loop() {
+    if !require_root("a_ten_percent_quota_throttles_a_busy_loop") {
+        return;
+    }
+    let _guard = kernel_lock();
+    let system = System::detect().unwrap();
+    let group = system.group("test-cpu").unwrap();
+    group.create(&[Controller::Cpu], &[Controller::Freezer]).unwrap();
+    group.set_cpu_limit(CpuLimit::from_cpus(0.1)).unwrap();
+    let worker = Worker::spin().unwrap();
+    group.add_process(worker.pid()).unwrap();
+    worker.start().unwrap();
+    let sample = cpu_over(&group, Duration::from_millis(1000)).unwrap();
+    group.remove().unwrap();
+    drop(worker);
+    let share = sample.share();
+    assert!((0.05..=0.15).contains(&share), "share {share}");
+    assert!(sample.delta.nr_periods >= 5, "{sample:?}");
+    assert!(sample.delta.nr_throttled >= 5, "throttling counters move: {sample:?}");
+    assert!(sample.delta.throttled > Duration::ZERO, "{sample:?}");
+    assert_no_leftovers();
+}
+
+#[test]
+fn the_oom_kill_happens_at_or_under_the_limit() {
+    if !require_root("the_oom_kill_happens_at_or_under_the_limit") {
+        return;
+    }
+    let _guard = kernel_lock();
+    let system = System::detect().unwrap();
+    let group = system.group("test-oom").unwrap();
+    group.create(&[Controller::Memory], &[Controller::Freezer]).unwrap();
+    group.set_memory_max(Some(64 << 20)).unwrap();
+    group.disable_swap().unwrap();
+    let mut worker = Worker::allocator().unwrap();
+    group.add_process(worker.pid()).unwrap();
+    let mut allocated = 0;
+    for _ in 0..12 {
+        if !worker.allocate(8, Duration::from_secs(5)).unwrap() {
+            break;
+        }
+        allocated += 8;
+    }
+    let status = worker.wait(Duration::from_secs(5));
+    let mem = group.stats().unwrap().memory.unwrap();
+    group.remove().unwrap();
+    assert!(allocated < 64, "allocated {allocated} MiB under a 64 MiB limit");
+    assert!(matches!(status, Some(WaitStatus::Signaled(_, nix::sys::signal::Signal::SIGKILL, _))), "{status:?}");
+    assert_eq!(mem.oom_kill, Some(1), "{mem:?}");
+    assert!(mem.peak.unwrap() <= 64 << 20, "peak {:?} within the limit", mem.peak);
+    assert_no_leftovers();
+}
+
+#[test]
+fn pids_max_stops_a_fork_bomb_and_remove_defuses_it() {
+    if !require_root("pids_max_stops_a_fork_bomb_and_remove_defuses_it") {
+        return;
+    }
+    let _guard = kernel_lock();
+    let system = System::detect().unwrap();
+    let group = system.group("test-pids").unwrap();
+    group.create(&[Controller::Pids], &[Controller::Freezer]).unwrap();
+    group.set_pids_max(Some(16)).unwrap();
+    let worker = Worker::bomb().unwrap();
+    group.add_process(worker.pid()).unwrap();
+    worker.start().unwrap();
+    let mut pids = None;
+    for _ in 0..200 {
+        pids = group.stats().unwrap().pids;
+        if pids.is_some_and(|p| p.current == 16 && p.events_max.unwrap_or(1) > 0) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let pids = pids.unwrap();
+    group.remove().unwrap();
+    drop(worker);
+    assert_eq!(pids.current, 16, "{pids:?}");
+    assert_no_leftovers();
+}
+
+#[test]
+fn a_process_that_already_exited_cannot_be_added() {
+    if !require_root("a_process_that_already_exited_cannot_be_added") {
+        return;
+    }
+    let _guard = kernel_lock();
+    let system = System::detect().unwrap();
+    let group = system.group("test-gone").unwrap();
+    group.create(&[Controller::Memory], &[]).unwrap();
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let pid = child.id() as i32;
+    child.wait().unwrap();
+    let err = group.add_process(pid).unwrap_err();
+    group.remove().unwrap();
+    assert!(matches!(err, Error::NoSuchProcess { .. }), "{err}");
+    assert!(err.to_string().contains("does not exist"), "{err}");
+    assert_no_leftovers();
+}
+
+#[test]
+fn freeze_and_thaw_stop_and_resume_a_busy_loop() {
+    if !require_root("freeze_and_thaw_stop_and_resume_a_busy_loop") {
+        return;
+    }
+    let _guard = kernel_lock();
+    let system = System::detect().unwrap();
+    let group = system.group("test-freeze").unwrap();
+    group.create(&[Controller::Cpu, Controller::Freezer], &[]).unwrap();
+    let worker = Worker::spin().unwrap();
+    group.add_process(worker.pid()).unwrap();
+    worker.start().unwrap();
+    group.freeze().unwrap();
+    assert!(group.frozen().unwrap());
+    let frozen = cpu_over(&group, Duration::from_millis(200)).unwrap();
+    group.thaw().unwrap();
+    let thawed = cpu_over(&group, Duration::from_millis(200)).unwrap();
+    group.remove().unwrap();
+    drop(worker);
+    assert!(frozen.share() < 0.02, "frozen share {}", frozen.share());
+    assert!(thawed.share() > 0.2, "thawed share {}", thawed.share());
+    assert_no_leftovers();
+}
