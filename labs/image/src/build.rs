@@ -52,6 +52,8 @@ pub struct StepReport {
     pub layer: Option<Descriptor>,
     pub cached: bool,
     pub duration: Duration,
+    /// What a RUN command printed (stdout then stderr).
+    pub output: String,
 }
 
 #[derive(Debug, Clone)]
@@ -172,7 +174,8 @@ pub fn build(store: &Store, opts: &BuildOptions, progress: &mut dyn FnMut(Event)
     for (i, ins) in parsed.instructions.iter().enumerate() {
         progress(Event::Step { index: i + 1, total, text: &ins.text });
         let started = Instant::now();
-        let outcome = step(store, &cache, &ctx, &file, ins, &mut state, &build_args, opts.no_cache)?;
+        let mut output = String::new();
+        let outcome = step(store, &cache, &ctx, &file, ins, &mut state, &build_args, opts.no_cache, &mut output)?;
         let report = StepReport {
             index: i + 1,
             line: ins.line,
@@ -181,6 +184,7 @@ pub fn build(store: &Store, opts: &BuildOptions, progress: &mut dyn FnMut(Event)
             layer: outcome.0,
             cached: outcome.1,
             duration: started.elapsed(),
+            output,
         };
         progress(Event::Done(&report));
         steps.push(report);
@@ -206,6 +210,7 @@ fn step(
     state: &mut State,
     build_args: &HashMap<&str, &str>,
     no_cache: bool,
+    output: &mut String,
 ) -> anyhow::Result<(Option<Descriptor>, bool)> {
     let expand_words = |state: &State, text: &str| -> Result<Vec<String>, Located> {
         let vars = |n: &str| state.var(n);
@@ -418,9 +423,12 @@ fn step(
                 user: state.exec.user().clone(),
             };
             let parents = state.layers.clone();
+            let diff_ids = state.diff_ids.clone();
             let (layer, cached) = cached_layer(store, cache, &state.key, no_cache, || {
-                crate::sandbox::run_to_layer(store, &parents, &spec)
-                    .map_err(|e| anyhow::anyhow!(ins.error(file, format!("{e:#}"))))
+                let (layer, out) = crate::sandbox::run_to_layer(store, &parents, &diff_ids, &spec)
+                    .map_err(|e| anyhow::anyhow!(ins.error(file, format!("{e:#}"))))?;
+                *output = out;
+                Ok(layer)
             })?;
             state.layers.push(layer.descriptor.clone());
             state.diff_ids.push(layer.diff_id.to_string());

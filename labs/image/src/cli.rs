@@ -128,6 +128,9 @@ fn print_event(e: &Event, tty: bool) {
     match e {
         Event::Step { index, total, text } => eprintln!("{}", bold(&format!("[{index}/{total}] {text}"))),
         Event::Done(step) => {
+            for line in step.output.lines() {
+                eprintln!("      | {line}");
+            }
             let ms = step.duration.as_secs_f64() * 1000.0;
             match &step.layer {
                 Some(l) => eprintln!(
