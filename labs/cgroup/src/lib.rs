@@ -15,10 +15,12 @@
 //! ```
 
 pub mod cgroup;
+pub mod cli;
 pub mod error;
 pub mod layout;
 pub mod measure;
 pub mod parse;
+pub mod run;
 pub mod v1;
 pub mod v2;
 pub mod worker;
@@ -34,14 +36,4 @@ pub use parse::CpuLimit;
 /// This topic's labs for the catalogue.
 pub fn topic() -> labkit::Topic {
     labkit::Topic { manifest_path: "labs/cgroup/lab.yaml", manifest_yaml: include_str!("../lab.yaml"), labs: vec![] }
-}
-
-pub mod cli {
-    /// `labctl cgroup ...`
-    #[derive(clap::Subcommand, Debug)]
-    pub enum Command {}
-
-    pub fn run(cmd: Command) -> anyhow::Result<i32> {
-        match cmd {}
-    }
 }
