@@ -5,10 +5,15 @@
 # The Debian meta package whose dependency names the kernel we boot (bookworm: linux-image-6.1.0-NN-amd64).
 VM_KERNEL_META=${LABCTL_VM_KERNEL_META:-linux-image-amd64}
 
-# Kernel modules the VM loads at boot (with their dependencies). 9p/virtio first: the shares need them.
-VM_BOOT_MODULES=(
-    virtio_pci 9pnet_virtio 9p
-    overlay bridge veth dummy br_netfilter
+# Kernel modules the VM loads at boot (with their dependencies): only what the 9p shares need. Every
+# other module is autoloaded by the kernel through /sbin/modprobe when a lab first uses it (mount -t
+# overlay, ip link add type bridge/veth, nft, iptables), as on a fresh course VM; br_netfilter, which
+# nothing autoloads, must be modprobed by whoever needs it (as Docker does). Each module costs ~0.1 s
+# of boot under TCG.
+VM_BOOT_MODULES=(virtio_pci 9pnet_virtio 9p ${LABCTL_VM_PRELOAD:-})
+# Modules copied into the initrd (with dependencies) for loading on demand.
+VM_EXTRA_MODULES=(
+    overlay bridge veth br_netfilter dummy macvlan ipvlan vxlan tun
     nf_tables nft_chain_nat nft_masq nft_nat nft_ct nft_compat nf_nat nf_conntrack
     ip_tables iptable_filter iptable_nat xt_MASQUERADE xt_conntrack xt_addrtype xt_nat
 )
@@ -17,8 +22,6 @@ VM_BOOT_MODULES=(
 VM_MODULE_DIRS=(
     kernel/net/netfilter kernel/net/ipv4/netfilter kernel/net/ipv6/netfilter kernel/net/bridge
 )
-# Single extra modules available for autoloading (not loaded at boot).
-VM_EXTRA_MODULES=(macvlan ipvlan vxlan tun)
 
 # Host tools copied into the initrd with their shared libraries (ldd). A missing required tool is an
 # error naming its apt package; optional ones are copied when present. Busybox applets come last in
@@ -32,7 +35,9 @@ VM_REQUIRED_TOOLS=(
     "kmod:kmod" "modprobe:kmod" "insmod:kmod" "lsmod:kmod" "rmmod:kmod" "depmod:kmod"
     "tar:tar" "sh:dash" "bash:bash" "ps:procps" "chroot:coreutils" "env:coreutils"
 )
-VM_OPTIONAL_TOOLS=(umoci skopeo ping ip6tables-legacy)
+# skopeo (16 MB) is left out by default: every MB of initrd costs boot time under TCG; add it with
+# LABCTL_VM_EXTRA_TOOLS=skopeo.
+VM_OPTIONAL_TOOLS=(umoci ping ${LABCTL_VM_EXTRA_TOOLS:-})
 # Extra host files and directories copied as they are (missing ones are ignored).
 VM_EXTRA_FILES=(
     /etc/protocols /etc/services /etc/ethertypes /etc/iproute2 /usr/share/iproute2

@@ -123,7 +123,7 @@ done <$R/plan/list
     check cgroups "$(find /sys/fs/cgroup -maxdepth 3 -name 'labctl*' 2>/dev/null)"
     check nft "$(nft list tables 2>/dev/null | grep -i labctl)"
     check iptables "$(iptables-save 2>/dev/null | grep -i labctl)"
-    check processes "$(ps -eo pid,args | grep -i labctl | grep -v -e grep -e guest.sh)"
+    check processes "$(ps -eo pid,comm | grep -i labctl)"
     [ $found = 0 ] && echo "nothing left behind"
     exit $found
 ) >$R/out/999.log 2>&1

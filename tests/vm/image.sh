@@ -60,7 +60,7 @@ tool_paths() {
 busybox_path() {
     local p
     for p in /usr/bin/busybox /bin/busybox; do
-        if [ -x "$p" ] && ! ldd "$p" >/dev/null 2>&1; then
+        if [ -x "$p" ] && ! ldd "$p" 2>/dev/null | grep -q '=>'; then
             echo "$p"
             return
         fi
@@ -71,6 +71,7 @@ busybox_path() {
 script_hash() {
     {
         cat "$HERE/image.sh" "$HERE/config.sh" "$HERE/init" "$HERE/guest.sh"
+        echo "${VM_BOOT_MODULES[*]} | ${VM_OPTIONAL_TOOLS[*]}"
         local p
         for p in $(tool_paths) "$(busybox_path)"; do
             stat -L -c '%n %s %Y' "$p"
@@ -139,21 +140,22 @@ extract_vmlinux() {
 }
 
 # Module paths (relative to /lib/modules/<kver>) needed: the named modules, every module under the
-# configured directories, and all their dependencies, read from modules.dep.
+# configured directories, and all their dependencies including soft ones (libcrc32c needs crc32c),
+# as modprobe resolves them against the unpacked tree.
 module_closure() {
-    local moddir=$1
-    awk -v names="${VM_BOOT_MODULES[*]} ${VM_EXTRA_MODULES[*]}" -v dirs="${VM_MODULE_DIRS[*]}" '
-        BEGIN {
-            n = split(names, a, " "); for (i = 1; i <= n; i++) { gsub("-", "_", a[i]); want[a[i]] = 1 }
-            nd = split(dirs, d, " ")
-        }
-        {
-            path = $1; sub(":$", "", path)
-            name = path; sub(".*/", "", name); sub("\\.ko.*$", "", name); gsub("-", "_", name)
-            pick = (name in want)
-            for (i = 1; i <= nd; i++) if (index(path, d[i] "/") == 1) pick = 1
-            if (pick) { print path; for (i = 2; i <= NF; i++) print $i }
-        }' "$moddir/modules.dep" | sort -u
+    local base=$1 kver=$2 moddir=$1/lib/modules/$2
+    {
+        printf '%s\n' "${VM_BOOT_MODULES[@]}" "${VM_EXTRA_MODULES[@]}"
+        awk -v dirs="${VM_MODULE_DIRS[*]}" '
+            BEGIN { nd = split(dirs, d, " ") }
+            {
+                path = $1; sub(":$", "", path)
+                for (i = 1; i <= nd; i++) if (index(path, d[i] "/") == 1) {
+                    name = path; sub(".*/", "", name); sub("\\.ko.*$", "", name); print name
+                }
+            }' "$moddir/modules.dep"
+    } | sort -u | xargs modprobe -d "$base" -S "$kver" --show-depends -a 2>/dev/null |
+        awk -v prefix="$moddir/" '$1 == "insmod" && index($2, prefix) == 1 { print substr($2, length(prefix) + 1) }' | sort -u
 }
 
 build_image() {
@@ -184,7 +186,9 @@ build_image() {
     fi
     cp "$work/pkg/boot/config-$kver" "$out/config"
 
-    depmod -b "$(dirname "$(dirname "$(dirname "$moddir")")")" "$kver"
+    local base
+    base=$(dirname "$(dirname "$(dirname "$moddir")")")
+    depmod -b "$base" "$kver"
 
     ROOT=$work/root
     mkdir -p "$ROOT"
@@ -199,7 +203,7 @@ build_image() {
     # kernel modules
     local kroot=$ROOT/usr/lib/modules/$kver m count=0
     mkdir -p "$kroot"
-    for m in $(module_closure "$moddir"); do
+    for m in $(module_closure "$base" "$kver"); do
         mkdir -p "$kroot/$(dirname "$m")"
         cp "$moddir/$m" "$kroot/$m"
         count=$((count + 1))

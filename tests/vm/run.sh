@@ -131,7 +131,7 @@ elif [ $needs_tests = 1 ]; then
 fi
 BUILD_SECS=$(elapsed "$BUILD_START")
 [ -x "$LABCTL" ] || die "$LABCTL is missing (cargo build --target $TARGET)"
-if ldd "$LABCTL" >/dev/null 2>&1; then
+if ldd "$LABCTL" 2>/dev/null | grep -q '=>'; then
     die "$LABCTL is dynamically linked; build with RUSTFLAGS='-C target-feature=+crt-static'"
 fi
 
@@ -254,13 +254,13 @@ CMDLINE="console=ttyS0 loglevel=4 panic=-1 cgroup_no_v1=all random.trust_cpu=on 
 kvm_works() {
     [ -r /dev/kvm ] && [ -w /dev/kvm ] || return 1
     local key verdict probe=$CACHE_ROOT/kvm.probe
-    key="$(uname -r) $(qemu-system-x86_64 --version | head -1) $(basename "$IMG")"
+    key="$(uname -r) $(qemu-system-x86_64 --version | head -1) $(cat "$IMG/kernel.package")"
     if [ -f "$probe" ] && [ "$(head -1 "$probe")" = "$key" ]; then
         verdict=$(sed -n 2p "$probe")
     else
         say "probing KVM with a test boot"
-        timeout -k 5 30 qemu-system-x86_64 "${KVM_ARGS[@]}" "${BASE_ARGS[@]}" \
-            -append "console=ttyS0 loglevel=4 panic=-1 rdinit=/labctl-vm/probe" </dev/null >"$probe.log" 2>&1 || true
+        (timeout -k 5 30 qemu-system-x86_64 "${KVM_ARGS[@]}" "${BASE_ARGS[@]}" \
+            -append "console=ttyS0 loglevel=4 panic=-1 rdinit=/labctl-vm/probe" </dev/null || true) >"$probe.log" 2>&1
         if grep -q LABCTL-VM-PROBE-OK "$probe.log"; then
             verdict=yes
         else
