@@ -213,6 +213,40 @@ fn sigint_mid_lab_leaves_nothing() {
 }
 
 #[test]
+fn sigterm_mid_lab_leaves_nothing() {
+    if !require_root("SIGTERM cleanup") {
+        return;
+    }
+    let _guard = kernel_lock();
+    let host = TestHost::new();
+    let (mut lab, sleeper) = start_lab_and_wait_for_child(&host);
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(lab.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
+    assert_eq!(lab.wait().unwrap().code(), Some(143), "exit code after SIGTERM");
+    assert!(process_gone(sleeper), "the lab's child survived SIGTERM");
+    drop(host);
+    assert_nothing_left("after SIGTERM");
+}
+
+#[test]
+fn keep_leaves_the_namespace_for_exploring_and_clean_removes_it() {
+    if !require_root("--keep") {
+        return;
+    }
+    let _guard = kernel_lock();
+    let host = TestHost::new();
+    let out =
+        host.labctl(&["run", "ns-net", "--yes", "--step", "enter", "--keep", "--format", "plain"]).output().unwrap();
+    assert!(out.status.success(), "{}", err_text(&out));
+    assert!(text(&out).contains("Kept (--keep); remove later with: sudo labctl clean"), "{}", text(&out));
+    drop(host);
+    let check = labctl(&["clean", "--check"]).output().unwrap();
+    assert_eq!(check.status.code(), Some(1), "the kept child is listed: {}", text(&check));
+    let clean = labctl(&["clean"]).output().unwrap();
+    assert!(clean.status.success(), "{}", text(&clean));
+    assert_nothing_left("after --keep and clean");
+}
+
+#[test]
 fn sigkill_then_clean_removes_everything() {
     if !require_root("SIGKILL + clean") {
         return;

@@ -92,7 +92,7 @@ pub struct ManifestError {
 impl Manifest {
     /// Parses and validates a manifest; `file` names it in errors.
     pub fn parse(file: &str, yaml: &str) -> Result<Manifest, ManifestError> {
-        let manifest: Manifest = serde_yaml_ng::from_str(yaml).map_err(|e| {
+        let mut manifest: Manifest = serde_yaml_ng::from_str(yaml).map_err(|e| {
             let (line, column) = e.location().map(|l| (l.line(), l.column())).unwrap_or((0, 0));
             ManifestError { file: file.to_string(), line, column, message: e.to_string() }
         })?;
@@ -100,6 +100,9 @@ impl Manifest {
         if let Some(first) = problems.first() {
             let line = find_line(yaml, &first.anchor);
             return Err(ManifestError { file: file.to_string(), line, column: 1, message: first.message.clone() });
+        }
+        for lab in &mut manifest.labs {
+            lab.texts_mut().into_iter().for_each(Text::tidy_zh);
         }
         Ok(manifest)
     }
@@ -198,6 +201,20 @@ impl LabDef {
                 });
             }
         }
+    }
+
+    /// Every text of the lab, for normalisation.
+    fn texts_mut(&mut self) -> Vec<&mut Text> {
+        let mut out = vec![&mut self.title, &mut self.summary, &mut self.challenge.task];
+        out.extend(self.challenge.hints.iter_mut());
+        for step in &mut self.steps {
+            out.extend([&mut step.title, &mut step.narration, &mut step.explanation]);
+        }
+        for q in &mut self.quiz {
+            out.extend([&mut q.question, &mut q.why]);
+            out.extend(q.choices.iter_mut());
+        }
+        out
     }
 
     pub fn step(&self, id: &str) -> Option<(usize, &StepDef)> {

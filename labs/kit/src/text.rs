@@ -71,10 +71,36 @@ impl Text {
         }
     }
 
+    /// Folded YAML joins wrapped lines with a space, which Chinese does not use between
+    /// characters: drop a space after full-width punctuation or between two CJK characters
+    /// (a space between Chinese and Latin text stays).
+    pub fn tidy_zh(&mut self) {
+        let chars: Vec<char> = self.zh.chars().collect();
+        let mut out = String::with_capacity(self.zh.len());
+        for (i, c) in chars.iter().enumerate() {
+            if *c == ' ' && i > 0 && i + 1 < chars.len() {
+                let (prev, next) = (chars[i - 1], chars[i + 1]);
+                if is_fullwidth_punct(prev) || (is_cjk(prev) && is_cjk(next)) {
+                    continue;
+                }
+            }
+            out.push(*c);
+        }
+        self.zh = out;
+    }
+
     /// Which languages are missing (blank counts as missing).
     pub fn missing(&self) -> Vec<Lang> {
         Lang::ALL.into_iter().filter(|l| self.get(*l).trim().is_empty()).collect()
     }
+}
+
+fn is_cjk(c: char) -> bool {
+    matches!(c as u32, 0x4E00..=0x9FFF | 0x3400..=0x4DBF | 0x3000..=0x303F | 0xFF00..=0xFFEF)
+}
+
+fn is_fullwidth_punct(c: char) -> bool {
+    matches!(c as u32, 0x3000..=0x303F | 0xFF00..=0xFF0F | 0xFF1A..=0xFF20 | 0xFF3B..=0xFF40 | 0xFF5B..=0xFF65)
 }
 
 /// A bilingual text written in code: `tr!("lo is DOWN", "lo 处于 DOWN 状态")`.
@@ -95,6 +121,13 @@ mod tests {
         assert_eq!(Lang::parse("EN").unwrap(), Lang::En);
         let err = Lang::parse("xx").unwrap_err();
         assert!(err.contains("\"xx\"") && err.contains("--lang zh"), "{err}");
+    }
+
+    #[test]
+    fn tidy_zh_drops_spaces_that_folding_put_between_chinese_characters() {
+        let mut t = Text::new("", "防火墙规则， 所有东西 都属于 network namespace。 然后 lsns 找到；  它");
+        t.tidy_zh();
+        assert_eq!(t.zh, "防火墙规则，所有东西都属于 network namespace。然后 lsns 找到； 它");
     }
 
     #[test]
