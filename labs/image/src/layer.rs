@@ -281,3 +281,69 @@ mod tests {
         assert_eq!(civil_from_days(19_723), (2024, 1, 1));
     }
 }
+
+/// One line of a layer's `tar tv` listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    /// `drwxr-xr-x`, `-rwxr-xr-x`, `lrwxrwxrwx`, `hrw-r--r--`, `crw-------`.
+    pub mode: String,
+    pub uid: u64,
+    pub gid: u64,
+    pub size: u64,
+    pub mtime: u64,
+    pub path: String,
+    /// Symlink or hard link target.
+    pub link: Option<String>,
+}
+
+/// Lists an uncompressed layer tar stream.
+pub fn list_tar(reader: impl std::io::Read) -> std::io::Result<Vec<Listed>> {
+    let mut archive = tar::Archive::new(reader);
+    let mut out = Vec::new();
+    for e in archive.entries()? {
+        let e = e?;
+        let h = e.header();
+        let kind = match h.entry_type() {
+            tar::EntryType::Directory => 'd',
+            tar::EntryType::Symlink => 'l',
+            tar::EntryType::Link => 'h',
+            tar::EntryType::Char => 'c',
+            tar::EntryType::Block => 'b',
+            tar::EntryType::Fifo => 'p',
+            _ => '-',
+        };
+        let mode = h.mode().unwrap_or(0);
+        let mut s = String::from(kind);
+        for (bit, c) in [
+            (0o400, 'r'),
+            (0o200, 'w'),
+            (0o100, 'x'),
+            (0o040, 'r'),
+            (0o020, 'w'),
+            (0o010, 'x'),
+            (0o004, 'r'),
+            (0o002, 'w'),
+            (0o001, 'x'),
+        ] {
+            s.push(if mode & bit != 0 { c } else { '-' });
+        }
+        out.push(Listed {
+            mode: s,
+            uid: h.uid().unwrap_or(0),
+            gid: h.gid().unwrap_or(0),
+            size: h.size().unwrap_or(0),
+            mtime: h.mtime().unwrap_or(0),
+            path: String::from_utf8_lossy(&e.path_bytes()).to_string(),
+            link: e.link_name_bytes().map(|l| String::from_utf8_lossy(&l).to_string()),
+        });
+    }
+    Ok(out)
+}
+
+/// `1970-01-01 00:00` for a listing's mtime.
+pub fn date(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let (y, m, d) = civil_from_days(days);
+    let rem = secs % 86_400;
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}", rem / 3600, rem % 3600 / 60)
+}

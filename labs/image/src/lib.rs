@@ -21,11 +21,16 @@ pub mod reference;
 pub mod registry;
 pub mod sandbox;
 pub mod store;
+pub mod walkthrough;
 
 pub use error::ImageError;
 pub use store::{Image, Store};
 
 /// This topic's labs for the catalogue.
 pub fn topic() -> labkit::Topic {
-    labkit::Topic { manifest_path: "labs/image/lab.yaml", manifest_yaml: include_str!("../lab.yaml"), labs: vec![] }
+    labkit::Topic {
+        manifest_path: "labs/image/lab.yaml",
+        manifest_yaml: include_str!("../lab.yaml"),
+        labs: vec![&walkthrough::LAB],
+    }
 }
