@@ -337,3 +337,20 @@ fn the_maintainer_check_passes_on_this_tree() {
     let out = labctl(&["dev", "check", "--root", env!("CARGO_MANIFEST_DIR")]).output().unwrap();
     assert!(out.status.success(), "{}", text(&out));
 }
+
+#[test]
+fn a_malformed_manifest_is_caught_with_file_and_line() {
+    let repo = tempfile::tempdir().unwrap();
+    let lab_dir = repo.path().join("labs/broken");
+    std::fs::create_dir_all(&lab_dir).unwrap();
+    let good = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/labs/namespaces/lab.yaml")).unwrap();
+    let broken = good.replacen("    seed_section:", "    seed_sektion:", 1);
+    std::fs::write(lab_dir.join("lab.yaml"), broken).unwrap();
+    let out = labctl(&["dev", "check", "--root"]).arg(repo.path()).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let report = text(&out);
+    let line = report.lines().find(|l| l.contains("labs/broken/lab.yaml:")).unwrap_or_else(|| panic!("{report}"));
+    assert!(line.contains("unknown field `seed_sektion`"), "{line}");
+    let line_no: usize = line.split(':').nth(1).unwrap().parse().expect("a line number");
+    assert!(line_no > 1);
+}

@@ -16,9 +16,11 @@ pub enum Command {
 pub fn exec(cmd: Command) -> anyhow::Result<i32> {
     match cmd {
         Command::Check { root } => {
-            // Manifest errors (file:line, missing languages) surface from load().
+            // The manifests on disk first: an author sees file:line before rebuilding.
+            let mut problems = disk_manifest_problems(&root);
+            // The embedded ones (what this binary runs); their errors carry file:line too.
             let catalogue = labctl::catalogue::load()?;
-            let mut problems = catalogue.problems(&root);
+            problems.extend(catalogue.problems(&root));
             let summary = std::fs::read_to_string(root.join("book/en/src/SUMMARY.md")).unwrap_or_default();
             let summary_zh = std::fs::read_to_string(root.join("book/zh/src/SUMMARY.md")).unwrap_or_default();
             for id in catalogue.ids() {
@@ -45,4 +47,20 @@ pub fn exec(cmd: Command) -> anyhow::Result<i32> {
             }
         }
     }
+}
+
+/// Parses every `labs/*/lab.yaml` under `root` and reports each one that does not validate.
+fn disk_manifest_problems(root: &std::path::Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(root.join("labs")) else {
+        return vec![format!("{} has no labs/ directory: pass --root REPO", root.display())];
+    };
+    let mut paths: Vec<PathBuf> = entries.flatten().map(|e| e.path().join("lab.yaml")).filter(|p| p.exists()).collect();
+    paths.sort();
+    paths
+        .into_iter()
+        .filter_map(|path| {
+            let yaml = std::fs::read_to_string(&path).ok()?;
+            labkit::Manifest::parse(&path.display().to_string(), &yaml).err().map(|e| e.to_string())
+        })
+        .collect()
 }

@@ -1,7 +1,8 @@
-//! SIGINT and SIGTERM during a lab: undo everything registered, then exit 128+signal.
+//! SIGINT, SIGTERM and SIGHUP (the terminal closed) during a lab: undo everything registered,
+//! then exit 128+signal.
 
 use crate::cleanup::Cleanup;
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::{Handle, Signals};
 
 /// Stops watching for signals when dropped.
@@ -19,14 +20,18 @@ impl Drop for SignalGuard {
     }
 }
 
-/// Watches SIGINT and SIGTERM on a thread of its own; on either, undoes `cleanup` (unless
-/// `keep`) and exits with 130 or 143.
+/// Watches SIGINT, SIGTERM and SIGHUP on a thread of its own; on any, undoes `cleanup` (unless
+/// `keep`) and exits with 128 + the signal number.
 pub fn undo_on_signal(cleanup: Cleanup, keep: bool) -> std::io::Result<SignalGuard> {
-    let mut signals = Signals::new([SIGINT, SIGTERM])?;
+    let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP])?;
     let handle = signals.handle();
     let thread = std::thread::spawn(move || {
         if let Some(signal) = signals.forever().next() {
-            let name = if signal == SIGINT { "SIGINT" } else { "SIGTERM" };
+            let name = match signal {
+                SIGINT => "SIGINT",
+                SIGHUP => "SIGHUP",
+                _ => "SIGTERM",
+            };
             if keep {
                 eprintln!("\nlabctl: {name}: leaving objects in place (--keep); remove them with: sudo labctl clean");
             } else {
