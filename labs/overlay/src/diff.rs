@@ -47,13 +47,14 @@ impl std::fmt::Display for Change {
 /// path exists), parents before children. Without lowers nothing can be told apart from
 /// an addition, so every present path is [`ChangeKind::Added`]. Paths under an opaque
 /// directory are additions: the lower directory's contents are hidden.
-pub fn diff(upper: &Path, lowers: &[PathBuf]) -> Result<Vec<Change>> {
+pub fn diff<P: AsRef<Path>>(upper: &Path, lowers: &[P]) -> Result<Vec<Change>> {
     let mut out = Vec::new();
     let mut opaque: Vec<PathBuf> = Vec::new();
     walk(upper, &mut |node| {
         let path = Path::new("/").join(&node.rel);
         let under_opaque = opaque.iter().any(|o| node.rel.starts_with(o));
-        let in_lower = !under_opaque && lowers.iter().any(|l| std::fs::symlink_metadata(l.join(&node.rel)).is_ok());
+        let in_lower =
+            !under_opaque && lowers.iter().any(|l| std::fs::symlink_metadata(l.as_ref().join(&node.rel)).is_ok());
         let kind = if is_whiteout(&node.abs, &node.meta) {
             ChangeKind::Deleted
         } else if node.meta.is_dir() && is_opaque(&node.abs) {

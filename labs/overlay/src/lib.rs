@@ -42,7 +42,7 @@ mod walk;
 mod whiteout;
 
 pub mod cli;
-mod walkthrough;
+pub mod walkthrough;
 
 pub use apply::{apply_layer, ApplyOptions, ApplyStats, WhiteoutMode};
 pub use diff::{diff, Change, ChangeKind};

@@ -299,9 +299,10 @@ fn an_overlay_upper_round_trips_with_its_whiteouts() {
     )
     .unwrap();
 
-    let changes: Vec<String> = diff(&upper, &[lower.clone()]).unwrap().iter().map(|c| c.to_string()).collect();
+    let changes: Vec<String> =
+        diff(&upper, std::slice::from_ref(&lower)).unwrap().iter().map(|c| c.to_string()).collect();
     assert_eq!(changes, ["A /added.txt", "C /changed.txt", "D /deleted.txt", "O /dir", "A /dir/new"]);
-    assert_eq!(diff(&upper, &[]).unwrap()[1].kind, ChangeKind::Added);
+    assert_eq!(diff::<PathBuf>(&upper, &[]).unwrap()[1].kind, ChangeKind::Added);
 
     let tar = layer_of(&upper, &LayerOptions::default());
     let names: Vec<String> = tar::Archive::new(&tar[..])
