@@ -263,3 +263,99 @@ pub fn touch_anonymous(len: usize) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// Creates a child with raw `clone(2)` and `flags` (plus `SIGCHLD`), like `fork` but born in
+/// the new namespaces those flags ask for: with `CLONE_NEWPID` the child is PID 1 of a new pid
+/// namespace (what `unshare -f` needs a second fork for), and with `CLONE_NEWUSER` every other
+/// new namespace is owned by the new user namespace. The child starts with SIGPIPE at its
+/// default and an empty signal mask (as after `std::process::Command`), runs `body`, and
+/// `_exit`s with its return value. Returns the child's pid (as the caller's pid namespace
+/// sees it).
+///
+/// `body` runs in a copy of a possibly multi-threaded process whose C library was not told
+/// about the clone: it must use plain system calls only — nix's mount, setns, unshare,
+/// sethostname, pivot_root, read, write, open, close, dup2, prctl, [`set_ids_raw`] and
+/// [`PreparedExec::exec`] — never allocation, locks, printing, panics, or libc's
+/// setuid/setgroups (they signal the parent's threads).
+pub fn clone_child(flags: CloneFlags, body: impl FnOnce() -> i32) -> io::Result<i32> {
+    let raw_flags = flags.bits() as libc::c_ulong | libc::SIGCHLD as libc::c_ulong;
+    // SAFETY: clone without CLONE_VM and with a null stack behaves like fork: the child gets
+    // its own copy of the address space and continues on its copy of this stack. The five
+    // arguments are zero but the flags, which makes their per-architecture order irrelevant.
+    let ret = unsafe { libc::syscall(libc::SYS_clone, raw_flags, 0usize, 0usize, 0usize, 0usize) };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if ret > 0 {
+        return Ok(ret as i32);
+    }
+    // SAFETY: resetting one disposition to its default is async-signal-safe.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    let _ = nix::sys::signal::sigprocmask(
+        nix::sys::signal::SigmaskHow::SIG_SETMASK,
+        Some(&nix::sys::signal::SigSet::empty()),
+        None,
+    );
+    let code = body();
+    // SAFETY: _exit is async-signal-safe and never returns.
+    unsafe { libc::_exit(code) }
+}
+
+/// Drops every supplementary group and sets the real, effective and saved gid and uid, with
+/// raw system calls (setgroups, setresgid, setresuid): safe in a [`clone_child`] body, where
+/// libc's wrappers would try to signal threads that exist only in the parent.
+pub fn set_ids_raw(uid: u32, gid: u32) -> nix::Result<()> {
+    // SAFETY: plain system calls with integer arguments and a null group list of length 0.
+    unsafe {
+        Errno::result(libc::syscall(libc::SYS_setgroups, 0usize, std::ptr::null::<libc::gid_t>()))?;
+        Errno::result(libc::syscall(libc::SYS_setresgid, gid, gid, gid))?;
+        Errno::result(libc::syscall(libc::SYS_setresuid, uid, uid, uid))?;
+    }
+    Ok(())
+}
+
+/// A program with its arguments and environment turned into C strings and NULL-terminated
+/// pointer arrays ahead of time, so a [`clone_child`] body can `execve` it without allocating.
+pub struct PreparedExec {
+    program: std::ffi::CString,
+    _strings: Vec<std::ffi::CString>,
+    argv: Vec<*const libc::c_char>,
+    envp: Vec<*const libc::c_char>,
+}
+
+impl PreparedExec {
+    /// `program` is a path (resolve PATH before); `args` includes argv[0].
+    pub fn new(
+        program: &Path,
+        args: &[std::ffi::OsString],
+        env: &[(std::ffi::OsString, std::ffi::OsString)],
+    ) -> io::Result<PreparedExec> {
+        use std::os::unix::ffi::OsStrExt;
+        let c = |bytes: &[u8]| {
+            std::ffi::CString::new(bytes)
+                .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a NUL byte in a command or its environment"))
+        };
+        let program = c(program.as_os_str().as_bytes())?;
+        let mut strings = Vec::new();
+        for a in args {
+            strings.push(c(a.as_bytes())?);
+        }
+        let argc = strings.len();
+        for (k, v) in env {
+            strings.push(c(&[k.as_bytes(), b"=", v.as_bytes()].concat())?);
+        }
+        let mut argv: Vec<*const libc::c_char> = strings[..argc].iter().map(|s| s.as_ptr()).collect();
+        argv.push(std::ptr::null());
+        let mut envp: Vec<*const libc::c_char> = strings[argc..].iter().map(|s| s.as_ptr()).collect();
+        envp.push(std::ptr::null());
+        Ok(PreparedExec { program, _strings: strings, argv, envp })
+    }
+
+    /// `execve(2)`: returns only when it failed, with the reason. Async-signal-safe.
+    pub fn exec(&self) -> Errno {
+        // SAFETY: every pointer points into `_strings`, owned by self and alive for this call;
+        // both arrays end with NULL as execve requires.
+        unsafe { libc::execve(self.program.as_ptr(), self.argv.as_ptr(), self.envp.as_ptr()) };
+        Errno::last()
+    }
+}
