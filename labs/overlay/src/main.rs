@@ -1,4 +1,5 @@
-//! `laboverlay`: the overlay tool on its own (the same commands as `labctl overlay`).
+//! `laboverlay`: the overlay tool on its own (the same commands as `labctl overlay`), plus
+//! `laboverlay lab` to run the walkthrough without the front door (used by the leak tests).
 
 use clap::Parser;
 
@@ -6,16 +7,51 @@ use clap::Parser;
 #[command(name = "laboverlay", about = "OverlayFS mounts, diffs and OCI layers")]
 struct Cli {
     #[command(subcommand)]
-    command: laboverlay::cli::Command,
+    command: Command,
+}
+
+#[derive(clap::Subcommand)]
+enum Command {
+    #[command(flatten)]
+    Tool(laboverlay::cli::Command),
+    /// Run the `overlay` walkthrough (plain text), as `labctl run overlay --yes` does.
+    #[command(hide = true)]
+    Lab {
+        #[arg(long, default_value = "en")]
+        lang: String,
+    },
 }
 
 fn main() {
     let cli = Cli::parse();
-    match laboverlay::cli::run(cli.command) {
+    let result = match cli.command {
+        Command::Tool(cmd) => laboverlay::cli::run(cmd),
+        Command::Lab { lang } => run_lab(&lang),
+    };
+    match result {
         Ok(code) => std::process::exit(code),
         Err(e) => {
             eprintln!("laboverlay: {e:#}");
             std::process::exit(1);
         }
     }
+}
+
+fn run_lab(lang: &str) -> anyhow::Result<i32> {
+    let topic = laboverlay::topic();
+    let manifest = labkit::Manifest::parse(topic.manifest_path, topic.manifest_yaml)?;
+    let def = manifest.lab("overlay").expect("the overlay lab is in lab.yaml");
+    let cleanup = labkit::Cleanup::journaled("overlay").map_err(anyhow::Error::msg)?;
+    let opts = labkit::RunOptions {
+        lang: labkit::Lang::parse(lang).map_err(anyhow::Error::msg)?,
+        format: labkit::Format::Plain,
+        redact: false,
+        keep: false,
+        pause: false,
+        explore: false,
+        only_step: None,
+        yes: true,
+    };
+    let outcome = labkit::runner::run_lab(def, &laboverlay::walkthrough::LAB, &opts, cleanup, std::io::stdout())?;
+    Ok(if outcome.passed { 0 } else { 1 })
 }
