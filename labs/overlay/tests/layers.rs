@@ -368,3 +368,58 @@ fn gnu_tar_lists_our_layer_as_expected() {
     );
     assert!(lines.iter().all(|l| l[3] == "1970-01-01" && l[4] == "00:00"), "{listing}");
 }
+
+mod property {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone)]
+    enum Node {
+        File(Vec<u8>, u32),
+        Dir(Vec<(String, Node)>),
+        Link(String),
+    }
+
+    fn node() -> impl Strategy<Value = Node> {
+        let leaf = prop_oneof![
+            (proptest::collection::vec(any::<u8>(), 0..600), prop_oneof![Just(0o644u32), Just(0o755), Just(0o600)])
+                .prop_map(|(d, m)| Node::File(d, m)),
+            "[a-z]{1,8}(/[a-z]{1,8})?".prop_map(Node::Link),
+        ];
+        leaf.prop_recursive(3, 24, 5, |inner| {
+            proptest::collection::btree_map("[a-z0-9._-]{1,12}", inner, 0..5).prop_map(|m| {
+                Node::Dir(m.into_iter().filter(|(k, _)| !k.starts_with(".wh.") && k != "." && k != "..").collect())
+            })
+        })
+    }
+
+    fn build(path: &Path, node: &Node) {
+        match node {
+            Node::File(data, mode) => {
+                std::fs::write(path, data).unwrap();
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(*mode)).unwrap();
+            }
+            Node::Link(t) => std::os::unix::fs::symlink(t, path).unwrap(),
+            Node::Dir(children) => {
+                std::fs::create_dir(path).unwrap();
+                for (name, child) in children {
+                    build(&path.join(name), child);
+                }
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+        #[test]
+        fn any_tree_round_trips(children in proptest::collection::btree_map("[a-z0-9]{1,10}", node(), 0..6)) {
+            let dir = tempfile::tempdir().unwrap();
+            let (upper, out) = (dir.path().join("upper"), dir.path().join("out"));
+            build(&upper, &Node::Dir(children.into_iter().collect()));
+            std::fs::create_dir(&out).unwrap();
+            let tar = layer_of(&upper, &LayerOptions::default());
+            apply_layer(&tar[..], &out, &ApplyOptions::default()).unwrap();
+            prop_assert_eq!(snapshot(&upper), snapshot(&out));
+        }
+    }
+}
