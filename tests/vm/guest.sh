@@ -7,7 +7,7 @@
 # and log into the results share, then powers off. Progress goes to the serial console.
 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/bb
 export PATH
-R=/labctl-results
+R=/vm-results
 
 log() { echo "labctl-vm: $*" >/dev/console; }
 uptime_s() { cut -d' ' -f1 /proc/uptime; }
@@ -41,7 +41,7 @@ setup_fail() {
 # Kernel modules (9p first: the shares need it). modprobe also serves the kernel's autoloading.
 while read -r m; do
     modprobe "$m" 2>/dev/null || setup_fail "modprobe $m failed: $(modprobe "$m" 2>&1)"
-done </labctl-vm/modules
+done </vm/modules
 
 mkdir -p $R
 if ! mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 results $R; then

@@ -28,16 +28,24 @@ need_cmd() { # command apt-package
 
 # ---- which kernel --------------------------------------------------------------------------------
 
+# Prints "package version" of the kernel the meta package depends on, e.g.
+# "linux-image-6.1.0-56-amd64 6.1.192-2". apt-cache takes ~1 s where its binary cache is not kept
+# (Debian container images), so the answer is remembered until the apt lists change.
 kernel_package() {
-    local pkg
-    pkg=$(apt-cache depends --important "$VM_KERNEL_META" 2>/dev/null |
-        awk '/Depends: linux-image-[0-9]/ { print $2; exit }')
-    [ -n "$pkg" ] || die "apt-cache does not know $VM_KERNEL_META's kernel: run apt-get update"
-    echo "$pkg"
-}
-
-package_version() {
-    apt-cache show --no-all-versions "$1" 2>/dev/null | awk '/^Version:/ { print $2; exit }'
+    local stamp memo=$CACHE_ROOT/kernel.resolved answer
+    stamp="$VM_KERNEL_META $(stat -c '%n %Y %s' /var/lib/apt/lists/*Packages* 2>/dev/null | sha256sum | cut -c1-16)"
+    if [ -f "$memo" ] && [ "$(head -1 "$memo")" = "$stamp" ]; then
+        sed -n 2p "$memo"
+        return
+    fi
+    answer=$(apt-cache show --no-all-versions "$VM_KERNEL_META" 2>/dev/null |
+        awk '/^Depends:/ { if (match($0, /linux-image-[0-9][^ ,]*[ ]*\(= [^)]*\)/)) {
+                  dep = substr($0, RSTART, RLENGTH); gsub(/[()=]/, "", dep); split(dep, f, " ");
+                  print f[1], f[2]; exit } }')
+    [ -n "$answer" ] || die "apt-cache does not know $VM_KERNEL_META's kernel: run apt-get update"
+    mkdir -p "$CACHE_ROOT"
+    printf '%s\n%s\n' "$stamp" "$answer" >"$memo"
+    echo "$answer"
 }
 
 # ---- host tools -----------------------------------------------------------------------------------
@@ -197,7 +205,7 @@ build_image() {
         if [ -L "/$d" ]; then ln -s "$(readlink "/$d")" "$ROOT/$d"; fi
     done
     mkdir -p "$ROOT"/usr/{bin,sbin,lib,lib64} "$ROOT"/{bin,sbin,lib,lib64}/ \
-        "$ROOT"/{proc,sys,dev,run,tmp,root,etc,bb,labctl-vm,labctl-results,var/lib,var/tmp,mnt}
+        "$ROOT"/{proc,sys,dev,run,tmp,root,etc,bb,vm,vm-results,var/lib,var/tmp,mnt}
     chmod 1777 "$ROOT/tmp" "$ROOT/var/tmp"
 
     # kernel modules
@@ -212,8 +220,12 @@ build_image() {
     depmod -b "$ROOT/usr" "$kver" 2>/dev/null || depmod -b "$ROOT" "$kver"
     say "copied $count kernel modules"
 
-    # busybox (last in PATH: /bb) and the host's real tools
-    cp "$(busybox_path)" "$ROOT/bb/busybox"
+    # busybox where the host has it (labs import it into images), its applets in /bb (last in PATH),
+    # and the host's real tools
+    local bb
+    bb=$(realpath "$(busybox_path)")
+    copy_path "$bb"
+    ln -s "$bb" "$ROOT/bb/busybox"
     local applet
     for applet in $("$ROOT/bb/busybox" --list); do
         [ "$applet" = busybox ] || ln -s busybox "$ROOT/bb/$applet"
@@ -230,13 +242,13 @@ build_image() {
     echo labctl-vm >"$ROOT/etc/hostname"
     : >"$ROOT/etc/fstab"
     ln -sf /proc/self/mounts "$ROOT/etc/mtab"
-    printf '::sysinit:/labctl-vm/guest.sh\n::wait:/bb/poweroff -f\n' >"$ROOT/etc/inittab"
-    printf '%s\n' "${VM_BOOT_MODULES[@]}" >"$ROOT/labctl-vm/modules"
-    echo "$kver" >"$ROOT/labctl-vm/kernel.version"
-    printf '#!/bb/busybox sh\n/bb/busybox mount -t devtmpfs devtmpfs /dev\necho LABCTL-VM-PROBE-OK >/dev/console\n/bb/busybox poweroff -f\n' >"$ROOT/labctl-vm/probe"
-    chmod 755 "$ROOT/labctl-vm/probe"
+    printf '::sysinit:/vm/guest.sh\n::wait:/bb/poweroff -f\n' >"$ROOT/etc/inittab"
+    printf '%s\n' "${VM_BOOT_MODULES[@]}" >"$ROOT/vm/modules"
+    echo "$kver" >"$ROOT/vm/kernel.version"
+    printf '#!/bb/busybox sh\n/bb/busybox mount -t devtmpfs devtmpfs /dev\necho LABCTL-VM-PROBE-OK >/dev/console\n/bb/busybox poweroff -f\n' >"$ROOT/vm/probe"
+    chmod 755 "$ROOT/vm/probe"
     install -m 0755 "$HERE/init" "$ROOT/init"
-    install -m 0755 "$HERE/guest.sh" "$ROOT/labctl-vm/guest.sh"
+    install -m 0755 "$HERE/guest.sh" "$ROOT/vm/guest.sh"
 
     # An uncompressed newc cpio: QEMU loads it directly, and the guest does not spend TCG time
     # decompressing it.
@@ -256,9 +268,8 @@ main() {
     local pkg ver kver hash dir
     tool_paths >/dev/null # dies naming the apt package of a missing tool
     busybox_path >/dev/null
-    pkg=$(kernel_package)
-    ver=$(package_version "$pkg")
-    [ -n "$ver" ] || die "no version known for $pkg: run apt-get update"
+    read -r pkg ver <<<"$(kernel_package)"
+    [ -n "$ver" ] || die "no version known for $VM_KERNEL_META's kernel: run apt-get update"
     kver=${pkg#linux-image-}
     hash=$(script_hash)
     dir=$CACHE_ROOT/${kver}_${ver}-${hash}
@@ -283,7 +294,7 @@ main() {
         local old
         for old in "$CACHE_ROOT"/*; do
             case $old in
-                "$dir" | "$CACHE_ROOT/debs" | "$CACHE_ROOT"/*.probe) ;;
+                "$dir" | "$CACHE_ROOT/debs" | "$CACHE_ROOT"/kvm.probe | "$CACHE_ROOT"/kernel.resolved) ;;
                 *) rm -rf "$old" ;;
             esac
         done

@@ -16,6 +16,7 @@ TEST_TIMEOUT=${LABCTL_VM_TEST_TIMEOUT:-300} # each item inside the VM, seconds
 VM_MEM=${LABCTL_VM_MEM:-1024}
 VM_CPUS=${LABCTL_VM_CPUS:-1}
 ACCEL=${LABCTL_VM_ACCEL:-auto}
+read -r -a CARGO_PACKAGES <<<"${LABCTL_VM_PACKAGES:---workspace}" # e.g. "-p labctl -p labkit"
 BUILD=1
 KEEP=0
 VERBOSE=0
@@ -45,9 +46,16 @@ options:
 EOF
 }
 
-die() {
+die() { # bad usage: no verdict line
     echo "vm: error: $*" >&2
     exit 2
+}
+fail_early() { # the harness could not even boot the VM: that is a failure, never a skip
+    echo "vm: error: $*" >&2
+    printf '\n%-6s %7s  %s\n' RESULT SECS ITEM
+    printf '%-6s %7s  %s\n' FAIL - "vm:prepare ($*)"
+    echo "0 passed, 1 failed"
+    exit 1
 }
 say() { echo "vm: $*" >&2; }
 
@@ -91,8 +99,8 @@ case $ACCEL in tcg | kvm | auto) ;; *) die "--accel must be tcg, kvm or auto, no
 [[ $VM_TIMEOUT =~ ^[0-9]+$ ]] || die "--timeout must be a number of seconds"
 [[ $TEST_TIMEOUT =~ ^[0-9]+$ ]] || die "--test-timeout must be a number of seconds"
 
-command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 not found: apt-get install qemu-system-x86"
-command -v cargo >/dev/null || die "cargo not found"
+command -v qemu-system-x86_64 >/dev/null || fail_early "qemu-system-x86_64 not found: apt-get install qemu-system-x86"
+command -v cargo >/dev/null || fail_early "cargo not found"
 
 WALL_START=$(date +%s.%N)
 elapsed() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'; }
@@ -117,22 +125,22 @@ BUILD_START=$(date +%s.%N)
 if [ $BUILD = 1 ]; then
     export RUSTFLAGS='-C target-feature=+crt-static'
     say "building static binaries (cargo build --target $TARGET)"
-    (cd "$REPO" && cargo build --workspace --bins --target $TARGET) >&2 ||
-        die "cargo build failed"
+    (cd "$REPO" && cargo build "${CARGO_PACKAGES[@]}" --bins --target $TARGET) >&2 ||
+        fail_early "cargo build failed"
     if [ $needs_tests = 1 ]; then
         say "building test binaries (cargo test --no-run --target $TARGET)"
-        (cd "$REPO" && cargo test --workspace --no-run --target $TARGET --message-format=json-render-diagnostics) \
-            >"$TEST_LIST.json" || die "cargo test --no-run failed"
+        (cd "$REPO" && cargo test "${CARGO_PACKAGES[@]}" --no-run --target $TARGET --message-format=json-render-diagnostics) \
+            >"$TEST_LIST.json" || fail_early "cargo test --no-run failed"
     fi
 elif [ $needs_tests = 1 ]; then
-    (cd "$REPO" && RUSTFLAGS='-C target-feature=+crt-static' cargo test --workspace --no-run --offline \
+    (cd "$REPO" && RUSTFLAGS='-C target-feature=+crt-static' cargo test "${CARGO_PACKAGES[@]}" --no-run --offline \
         --target $TARGET --message-format=json-render-diagnostics) >"$TEST_LIST.json" 2>/dev/null ||
-        die "--no-build: the test binaries are not built (run once without --no-build)"
+        fail_early "--no-build: the test binaries are not built (run once without --no-build)"
 fi
 BUILD_SECS=$(elapsed "$BUILD_START")
-[ -x "$LABCTL" ] || die "$LABCTL is missing (cargo build --target $TARGET)"
+[ -x "$LABCTL" ] || fail_early "$LABCTL is missing (cargo build --target $TARGET)"
 if ldd "$LABCTL" 2>/dev/null | grep -q '=>'; then
-    die "$LABCTL is dynamically linked; build with RUSTFLAGS='-C target-feature=+crt-static'"
+    fail_early "$LABCTL is dynamically linked; build with RUSTFLAGS='-C target-feature=+crt-static'"
 fi
 
 # Test executables as "kind name manifest_dir executable" lines.
@@ -151,7 +159,7 @@ fi
 # ---- the image ------------------------------------------------------------------------------------
 
 IMAGE_START=$(date +%s.%N)
-IMG=$("$HERE/image.sh") || die "building the VM image failed"
+IMG=$("$HERE/image.sh") || fail_early "building the VM image failed"
 IMAGE_SECS=$(elapsed "$IMAGE_START")
 
 # ---- the plan -------------------------------------------------------------------------------------
@@ -177,7 +185,7 @@ add_item() { # name, script body
     id=$(printf '%03d' "$n")
     printf '%s %s\n' "$id" "$1" >>"$RES/plan/list"
     {
-        echo ". /labctl-results/plan/env.sh"
+        echo ". /vm-results/plan/env.sh"
         echo "$2"
     } >"$RES/plan/$id.sh"
 }
@@ -205,7 +213,7 @@ for s in "${SELECTORS[@]}"; do
         doctor) add_item doctor "cd $(q "$REPO") && exec \"\$LABCTL_BIN\" doctor" ;;
         labs)
             ids=$(lab_ids)
-            [ -n "$ids" ] || die "'$LABCTL list --ids' printed no labs"
+            [ -n "$ids" ] || fail_early "'$LABCTL list --ids' printed no labs"
             for id in $ids; do
                 add_item "lab:$id" "cd $(q "$REPO") && exec \"\$LABCTL_BIN\" run $(q "$id") --yes --format plain --redact"
             done
@@ -215,7 +223,7 @@ for s in "${SELECTORS[@]}"; do
             add_item "lab:$id" "cd $(q "$REPO") && exec \"\$LABCTL_BIN\" run $(q "$id") --yes --format plain --redact"
             ;;
         tests | integration)
-            [ -s "$TEST_LIST" ] || die "no test executables found"
+            [ -s "$TEST_LIST" ] || fail_early "no test executables found"
             while read -r kind name dir exe; do
                 [ "$s" = tests ] || [ "$kind" = test ] || continue
                 add_test "$kind" "$name" "$dir" "$exe"
@@ -260,7 +268,7 @@ kvm_works() {
     else
         say "probing KVM with a test boot"
         (timeout -k 5 30 qemu-system-x86_64 "${KVM_ARGS[@]}" "${BASE_ARGS[@]}" \
-            -append "console=ttyS0 loglevel=4 panic=-1 rdinit=/labctl-vm/probe" </dev/null || true) >"$probe.log" 2>&1
+            -append "console=ttyS0 loglevel=4 panic=-1 rdinit=/vm/probe" </dev/null || true) >"$probe.log" 2>&1
         if grep -q LABCTL-VM-PROBE-OK "$probe.log"; then
             verdict=yes
         else
@@ -293,7 +301,7 @@ SHARES=(-fsdev "local,id=repo,path=$REPO,security_model=none,readonly=on"
     -device virtio-9p-pci,fsdev=results,mount_tag=results)
 case $TARGET_DIR/ in
     "$REPO"/*) ;;
-    *) die "CARGO_TARGET_DIR ($TARGET_DIR) must be inside the repository, which is what the VM sees" ;;
+    *) fail_early "CARGO_TARGET_DIR ($TARGET_DIR) must be inside the repository, which is what the VM sees" ;;
 esac
 
 say "booting $(cat "$IMG/kernel.package") ($ACCEL, ${VM_MEM} MiB) with $(wc -l <"$RES/plan/list") item(s); serial log: $RES/serial.log"
