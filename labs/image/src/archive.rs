@@ -254,7 +254,7 @@ fn resolve_platform(ex: &Extracted, d: &Descriptor) -> anyhow::Result<Descriptor
 fn archive_name(d: &Descriptor, stem: &str, i: usize) -> String {
     let ann = d.annotations().clone().unwrap_or_default();
     if let Some(full) = ann.get("io.containerd.image.name") {
-        return full.trim_start_matches("docker.io/library/").to_string();
+        return short_hub_name(full);
     }
     match ann.get(store::REF_NAME) {
         Some(r) if r.contains(':') || r.contains('/') => r.clone(),
@@ -262,6 +262,11 @@ fn archive_name(d: &Descriptor, stem: &str, i: usize) -> String {
         None if i == 0 => format!("{stem}:latest"),
         None => format!("{stem}:{i}"),
     }
+}
+
+/// `docker.io/library/ubuntu:22.04` → `ubuntu:22.04`, `docker.io/a/b:1` → `a/b:1`, as docker shows them.
+fn short_hub_name(name: &str) -> String {
+    name.strip_prefix("docker.io/library/").or_else(|| name.strip_prefix("docker.io/")).unwrap_or(name).to_string()
 }
 
 #[derive(serde::Deserialize)]
@@ -316,7 +321,7 @@ fn load_docker(store: &Store, ex: &Extracted) -> anyhow::Result<Vec<(String, Str
         let names: Vec<String> =
             if tags.is_empty() { vec![format!("loaded:{}", &config_digest.digest()[..12])] } else { tags };
         for n in names {
-            let n = crate::reference::normalize(n.trim_start_matches("docker.io/library/"))?;
+            let n = crate::reference::normalize(&short_hub_name(&n))?;
             store.tag(&n, &descriptor)?;
             out.push((n, digest.to_string()));
         }
