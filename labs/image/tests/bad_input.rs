@@ -84,7 +84,7 @@ fn a_corrupted_blob_is_detected_and_never_used() {
     let layer = image.manifest.layers()[0].digest().clone();
     std::fs::write(store.blob_path(&layer), b"garbage").unwrap();
     let out = env.dir.path().join("c.tar");
-    let err = fails_with(env.run(&["save", "c", "-o", out.to_str().unwrap()]), &["is corrupted", &layer.to_string()]);
+    let err = fails_with(env.run(&["save", "c", "-o", out.to_str().unwrap()]), &["is corrupted", layer.as_ref()]);
     assert!(!out.exists(), "no archive from a corrupted blob: {err}");
 }
 
