@@ -33,11 +33,12 @@ VM_REQUIRED_TOOLS=(
     "nft:nftables" "iptables:iptables" "iptables-save:iptables" "iptables-restore:iptables"
     "ip6tables:iptables" "iptables-legacy:iptables" "iptables-nft:iptables"
     "kmod:kmod" "modprobe:kmod" "insmod:kmod" "lsmod:kmod" "rmmod:kmod" "depmod:kmod"
-    "tar:tar" "sh:dash" "bash:bash" "ps:procps" "chroot:coreutils" "env:coreutils"
+    "tar:tar" "sh:dash" "bash:bash" "ps:procps" "chroot:coreutils" "env:coreutils" "ldd:libc-bin"
+    "umoci:umoci"
 )
 # skopeo (16 MB) is left out by default: every MB of initrd costs boot time under TCG; add it with
 # LABCTL_VM_EXTRA_TOOLS=skopeo.
-VM_OPTIONAL_TOOLS=(umoci ping ${LABCTL_VM_EXTRA_TOOLS:-})
+VM_OPTIONAL_TOOLS=(ping ${LABCTL_VM_EXTRA_TOOLS:-})
 # Extra host files and directories copied as they are (missing ones are ignored).
 VM_EXTRA_FILES=(
     /etc/protocols /etc/services /etc/ethertypes /etc/iproute2 /usr/share/iproute2
