@@ -431,12 +431,14 @@ pub fn remove_empty_tops(system: &System) {
 /// The undo entries for a group, to register before creating it: first the rmdir of each
 /// empty `labctl` top (undone last), then the group's own directories.
 pub fn undos(system: &System, group: &Cgroup, controllers: &[Controller]) -> Result<Vec<labkit::Undo>> {
-    let mut out: Vec<labkit::Undo> = system
-        .subtree_tops()
-        .into_iter()
-        .map(|top| labkit::Undo::Command { argv: vec!["rmdir".into(), top.display().to_string()] })
-        .collect();
-    out.extend(group.dirs(controllers)?.into_iter().map(|path| labkit::Undo::Cgroup { path }));
+    let dirs = group.dirs(controllers)?;
+    let mut out: Vec<labkit::Undo> = Vec::new();
+    for top in system.subtree_tops() {
+        if dirs.iter().any(|d| d.starts_with(&top)) {
+            out.push(labkit::Undo::Command { argv: vec!["rmdir".into(), top.display().to_string()] });
+        }
+    }
+    out.extend(dirs.into_iter().map(|path| labkit::Undo::Cgroup { path }));
     Ok(out)
 }
 

@@ -25,7 +25,8 @@ pub enum Error {
         source: std::io::Error,
     },
 
-    #[error("no cgroup filesystem is mounted (looked in {}); mount one: `mount -t cgroup2 none /sys/fs/cgroup`", mountinfo.display())]
+    #[error("no cgroup filesystem is mounted (looked in {}); mount one: `mount -t cgroup2 none /sys/fs/cgroup` \
+             (inside `ip netns exec`, /sys is remounted without its cgroup mounts: use `nsenter --net=/run/netns/NAME` instead)", mountinfo.display())]
     NoCgroupFs { mountinfo: PathBuf },
 
     #[error("cgroup v1 controller \"{controller}\" is not mounted; mount it: `mkdir -p /sys/fs/cgroup/{controller} && mount -t cgroup -o {controller} cgroup /sys/fs/cgroup/{controller}`")]

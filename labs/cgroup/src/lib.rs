@@ -17,6 +17,7 @@
 pub mod cgroup;
 pub mod cli;
 pub mod error;
+pub mod labs;
 pub mod layout;
 pub mod measure;
 pub mod parse;
@@ -35,5 +36,9 @@ pub use parse::CpuLimit;
 
 /// This topic's labs for the catalogue.
 pub fn topic() -> labkit::Topic {
-    labkit::Topic { manifest_path: "labs/cgroup/lab.yaml", manifest_yaml: include_str!("../lab.yaml"), labs: vec![] }
+    labkit::Topic {
+        manifest_path: "labs/cgroup/lab.yaml",
+        manifest_yaml: include_str!("../lab.yaml"),
+        labs: vec![&labs::intro::LAB, &labs::cpu::LAB, &labs::mem::LAB, &labs::pids::LAB],
+    }
 }
