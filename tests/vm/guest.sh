@@ -50,10 +50,13 @@ if ! mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 results $R; then
 fi
 mkdir -p $R/out
 # shellcheck source=/dev/null
-. $R/plan/config # REPO, TEST_TIMEOUT
+. $R/plan/config # REPO, REPO_MODE, TEST_TIMEOUT
 
 mkdir -p "$REPO"
-mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000,cache=loose,ro repo "$REPO" ||
+# Read-only (the default) allows the fast loose cache; read-write (--snapshots new|always) must
+# write through to the host.
+if [ "$REPO_MODE" = rw ]; then repo_opts=cache=mmap,rw; else repo_opts=cache=loose,ro; fi
+mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000,$repo_opts repo "$REPO" ||
     setup_fail "cannot mount the repository share at $REPO"
 
 # Pure cgroup v2, as on Ubuntu 22.04+/Debian 12 (the kernel runs with cgroup_no_v1=all).

@@ -20,6 +20,7 @@ read -r -a CARGO_PACKAGES <<<"${LABCTL_VM_PACKAGES:---workspace}" # e.g. "-p lab
 BUILD=1
 KEEP=0
 VERBOSE=0
+SNAPSHOTS=no
 
 usage() {
     cat <<EOF
@@ -39,6 +40,9 @@ selectors (default: "$VM_DEFAULT_RUN", or \$LABCTL_VM_RUN):
 options:
   --no-build          use the binaries already built (target/$TARGET/debug)
   --keep              keep the results directory (logs, serial log) even when everything passed
+  --snapshots MODE    INSTA_UPDATE inside the VM: no (default: a changed snapshot fails), new (write
+                      .snap.new files for 'cargo insta review'), always (write the snapshots, e.g.
+                      to create a lab's @v2 snapshot); new/always share the repository read-write
   -v, --verbose       stream the serial console while the VM runs
   --accel tcg|kvm|auto  (\$LABCTL_VM_ACCEL, default auto: KVM only if a probe boot works)
   --timeout SECS      whole-VM timeout (\$LABCTL_VM_TIMEOUT, default $VM_TIMEOUT)
@@ -68,6 +72,10 @@ while [ $# -gt 0 ]; do
             ;;
         --no-build) BUILD=0 ;;
         --keep) KEEP=1 ;;
+        --snapshots)
+            SNAPSHOTS=${2:?--snapshots needs no, new or always}
+            shift
+            ;;
         -v | --verbose) VERBOSE=1 ;;
         --accel)
             ACCEL=${2:?--accel needs tcg, kvm or auto}
@@ -96,6 +104,7 @@ for s in "${SELECTORS[@]}"; do
     esac
 done
 case $ACCEL in tcg | kvm | auto) ;; *) die "--accel must be tcg, kvm or auto, not '$ACCEL'" ;; esac
+case $SNAPSHOTS in no | new | always) ;; *) die "--snapshots must be no, new or always, not '$SNAPSHOTS'" ;; esac
 [[ $VM_TIMEOUT =~ ^[0-9]+$ ]] || die "--timeout must be a number of seconds"
 [[ $TEST_TIMEOUT =~ ^[0-9]+$ ]] || die "--test-timeout must be a number of seconds"
 
@@ -170,9 +179,10 @@ mkdir -p "$RES/plan" "$RES/out"
 cat >"$RES/plan/config" <<EOF
 REPO='$REPO'
 TEST_TIMEOUT=$TEST_TIMEOUT
+REPO_MODE=$([ "$SNAPSHOTS" = no ] && echo ro || echo rw)
 EOF
 cat >"$RES/plan/env.sh" <<EOF
-export CI=true INSTA_UPDATE=no INSTA_FORCE_PASS=0 INSTA_WORKSPACE_ROOT='$REPO'
+export CI=true INSTA_UPDATE=$SNAPSHOTS INSTA_FORCE_PASS=0 INSTA_WORKSPACE_ROOT='$REPO'
 export LABCTL_BIN='$LABCTL' LABCTL_VM=1
 export NO_COLOR=1 TERM=dumb RUST_BACKTRACE=1 RUST_TEST_THREADS=1
 export HOME=/root USER=root LOGNAME=root LANG=C.UTF-8 SHELL=/bin/sh
@@ -295,7 +305,9 @@ esac
 
 # ---- boot -----------------------------------------------------------------------------------------
 
-SHARES=(-fsdev "local,id=repo,path=$REPO,security_model=none,readonly=on"
+REPO_RO=,readonly=on
+[ "$SNAPSHOTS" = no ] || REPO_RO=
+SHARES=(-fsdev "local,id=repo,path=$REPO,security_model=none$REPO_RO"
     -device virtio-9p-pci,fsdev=repo,mount_tag=repo
     -fsdev "local,id=results,path=$RES,security_model=none"
     -device virtio-9p-pci,fsdev=results,mount_tag=results)
