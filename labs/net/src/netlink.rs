@@ -1,0 +1,531 @@
+//! A small synchronous rtnetlink client: what `ip link`, `ip addr`, `ip route` and
+//! `bridge fdb` say to the kernel, without the `ip` binary.
+//!
+//! A netlink socket belongs to the network namespace of the thread that opened it, for its
+//! whole life. [`Netlink::open`] talks to the calling thread's namespace; [`Netlink::open_in`]
+//! opens the socket on a helper thread that joined another namespace and hands it back, so one
+//! thread can drive several namespaces at once.
+
+use netlink_packet_core::{
+    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REQUEST,
+};
+use netlink_packet_route::address::{AddressAttribute, AddressMessage, AddressScope};
+use netlink_packet_route::link::{InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage};
+use netlink_packet_route::neighbour::{NeighbourAttribute, NeighbourFlags, NeighbourMessage, NeighbourState};
+use netlink_packet_route::route::{
+    RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
+};
+use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
+use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
+use std::io;
+use std::net::{IpAddr, Ipv4Addr};
+use std::os::fd::AsRawFd;
+use std::path::Path;
+
+/// A netlink request that failed, with what we asked for.
+#[derive(Debug, thiserror::Error)]
+#[error("netlink {op}: {source}")]
+pub struct NetlinkError {
+    /// The request in `ip` terms, e.g. `link add lc1 type veth peer name eth0`.
+    pub op: String,
+    #[source]
+    pub source: io::Error,
+}
+
+impl NetlinkError {
+    pub fn errno(&self) -> Option<i32> {
+        self.source.raw_os_error()
+    }
+}
+
+pub type Result<T> = std::result::Result<T, NetlinkError>;
+
+fn err(op: impl Into<String>) -> impl FnOnce(io::Error) -> NetlinkError {
+    let op = op.into();
+    move |source| NetlinkError { op, source }
+}
+
+/// One network interface as `ip link` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Link {
+    pub index: u32,
+    pub name: String,
+    /// `bridge`, `veth`, ... (IFLA_INFO_KIND); `None` for devices without one (lo, most NICs).
+    pub kind: Option<String>,
+    /// IFLA_IFALIAS (`ip link set NAME alias TEXT`): labctl marks the bridges it made.
+    pub alias: Option<String>,
+    pub mac: Option<String>,
+    /// Administratively up (IFF_UP).
+    pub up: bool,
+    /// Carrier (IFF_LOWER_UP).
+    pub lower_up: bool,
+    pub mtu: u32,
+    /// The bridge this link is a port of (IFLA_MASTER).
+    pub master: Option<u32>,
+    /// IFLA_LINK: for a veth, the ifindex of its peer (in the peer's namespace): `iflink`.
+    pub link: Option<u32>,
+    /// IFLA_LINK_NETNSID: the peer lives in another namespace, known here by this id.
+    pub link_netnsid: Option<i32>,
+}
+
+/// One address as `ip addr` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Address {
+    pub index: u32,
+    pub ip: IpAddr,
+    pub prefix: u8,
+}
+
+/// One route of the main table as `ip route` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Route {
+    /// `None` is the default route.
+    pub destination: Option<(IpAddr, u8)>,
+    pub gateway: Option<IpAddr>,
+    pub oif: Option<u32>,
+    /// `kernel` for routes the kernel adds for an address, `boot` for `ip route add`.
+    pub protocol: String,
+    /// `link` for on-link routes, `global` otherwise.
+    pub scope: String,
+    pub prefsrc: Option<IpAddr>,
+}
+
+/// One forwarding-database entry as `bridge fdb` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FdbEntry {
+    pub mac: String,
+    /// The port (device) the MAC was seen on.
+    pub ifindex: u32,
+    /// The bridge whose table holds the entry (`master`), if any.
+    pub master: Option<u32>,
+    /// A local or static entry (NUD_PERMANENT) rather than one the bridge learned.
+    pub permanent: bool,
+    /// The device's own table (`self`) rather than the bridge's.
+    pub is_self: bool,
+}
+
+/// A synchronous rtnetlink socket bound to one network namespace.
+pub struct Netlink {
+    socket: Socket,
+    seq: u32,
+}
+
+impl Netlink {
+    /// Opens a socket in the calling thread's network namespace.
+    pub fn open() -> Result<Netlink> {
+        let mut socket = Socket::new(NETLINK_ROUTE).map_err(err("socket(NETLINK_ROUTE)"))?;
+        socket.bind_auto().map_err(err("bind"))?;
+        socket.connect(&SocketAddr::new(0, 0)).map_err(err("connect"))?;
+        let _ = socket.set_ext_ack(true);
+        Ok(Netlink { socket, seq: 0 })
+    }
+
+    /// Opens a socket in the network namespace `netns` (`/run/netns/NAME`, `/proc/PID/ns/net`).
+    pub fn open_in(netns: &Path) -> Result<Netlink> {
+        labkit::sys::in_namespaces(&[(netns, nix::sched::CloneFlags::CLONE_NEWNET)], Netlink::open)
+            .map_err(err(format!("join {}", netns.display())))?
+    }
+
+    fn request(&mut self, op: &str, message: RouteNetlinkMessage, flags: u16) -> Result<Vec<RouteNetlinkMessage>> {
+        self.seq = self.seq.wrapping_add(1);
+        let mut header = NetlinkHeader::default();
+        let dump = flags & NLM_F_DUMP == NLM_F_DUMP;
+        // A non-dump request always asks for an ACK: it marks the end of the reply.
+        header.flags = NLM_F_REQUEST | flags | if dump { 0 } else { NLM_F_ACK };
+        header.sequence_number = self.seq;
+        let mut packet = NetlinkMessage::new(header, NetlinkPayload::from(message));
+        packet.finalize();
+        let mut buf = vec![0u8; packet.buffer_len()];
+        packet.serialize(&mut buf);
+        self.socket.send(&buf, 0).map_err(err(op))?;
+        let mut out = Vec::new();
+        loop {
+            let (bytes, _) = self.socket.recv_from_full().map_err(err(op))?;
+            let mut offset = 0;
+            while offset < bytes.len() {
+                let reply =
+                    NetlinkMessage::<RouteNetlinkMessage>::deserialize(&bytes[offset..]).map_err(|e| NetlinkError {
+                        op: op.to_string(),
+                        source: io::Error::new(io::ErrorKind::InvalidData, e.to_string()),
+                    })?;
+                let len = reply.header.length as usize;
+                offset += (len + 3) & !3;
+                if reply.header.sequence_number != self.seq {
+                    continue;
+                }
+                match reply.payload {
+                    NetlinkPayload::Done(_) => return Ok(out),
+                    NetlinkPayload::Error(e) => match e.code {
+                        None => {
+                            if !dump {
+                                return Ok(out);
+                            }
+                        }
+                        Some(code) => {
+                            return Err(NetlinkError {
+                                op: op.to_string(),
+                                source: io::Error::from_raw_os_error(-code.get()),
+                            })
+                        }
+                    },
+                    NetlinkPayload::InnerMessage(m) => out.push(m),
+                    _ => {}
+                }
+                if len == 0 {
+                    break;
+                }
+            }
+        }
+    }
+
+    fn ack(&mut self, op: &str, message: RouteNetlinkMessage, flags: u16) -> Result<()> {
+        self.request(op, message, NLM_F_ACK | flags).map(|_| ())
+    }
+
+    // ---- links -------------------------------------------------------------------------
+
+    /// `ip link show`
+    pub fn links(&mut self) -> Result<Vec<Link>> {
+        let replies = self.request("link show", RouteNetlinkMessage::GetLink(LinkMessage::default()), NLM_F_DUMP)?;
+        let mut links: Vec<Link> = replies
+            .into_iter()
+            .filter_map(|m| match m {
+                RouteNetlinkMessage::NewLink(l) => Some(link_from(l)),
+                _ => None,
+            })
+            .collect();
+        links.sort_by_key(|l| l.index);
+        Ok(links)
+    }
+
+    /// `ip link show NAME`; `None` when there is no such link.
+    pub fn link(&mut self, name: &str) -> Result<Option<Link>> {
+        let mut msg = LinkMessage::default();
+        msg.attributes.push(LinkAttribute::IfName(name.to_string()));
+        match self.request(&format!("link show {name}"), RouteNetlinkMessage::GetLink(msg), 0) {
+            Ok(replies) => Ok(replies.into_iter().find_map(|m| match m {
+                RouteNetlinkMessage::NewLink(l) => Some(link_from(l)),
+                _ => None,
+            })),
+            Err(e) if e.errno() == Some(libc::ENODEV) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Like [`Netlink::link`], but a missing link is an error naming it.
+    pub fn index_of(&mut self, name: &str) -> Result<u32> {
+        self.link(name)?.map(|l| l.index).ok_or_else(|| NetlinkError {
+            op: format!("link show {name}"),
+            source: io::Error::from_raw_os_error(libc::ENODEV),
+        })
+    }
+
+    /// `ip link add NAME type bridge`
+    pub fn add_bridge(&mut self, name: &str) -> Result<()> {
+        let mut msg = LinkMessage::default();
+        msg.attributes.push(LinkAttribute::IfName(name.to_string()));
+        msg.attributes.push(LinkAttribute::LinkInfo(vec![LinkInfo::Kind(InfoKind::Bridge)]));
+        self.ack(&format!("link add {name} type bridge"), RouteNetlinkMessage::NewLink(msg), NLM_F_CREATE | NLM_F_EXCL)
+    }
+
+    /// `ip link add NAME type veth peer name PEER [netns NS]`: with `peer_netns` (an open
+    /// namespace file) the peer end is created directly inside that namespace.
+    pub fn add_veth(&mut self, name: &str, peer: &str, peer_netns: Option<&impl AsRawFd>) -> Result<()> {
+        let mut peer_msg = LinkMessage::default();
+        peer_msg.attributes.push(LinkAttribute::IfName(peer.to_string()));
+        if let Some(ns) = peer_netns {
+            peer_msg.attributes.push(LinkAttribute::NetNsFd(ns.as_raw_fd()));
+        }
+        let mut msg = LinkMessage::default();
+        msg.attributes.push(LinkAttribute::IfName(name.to_string()));
+        msg.attributes.push(LinkAttribute::LinkInfo(vec![
+            LinkInfo::Kind(InfoKind::Veth),
+            LinkInfo::Data(InfoData::Veth(InfoVeth::Peer(peer_msg))),
+        ]));
+        let netns = if peer_netns.is_some() { " netns NS" } else { "" };
+        self.ack(
+            &format!("link add {name} type veth peer name {peer}{netns}"),
+            RouteNetlinkMessage::NewLink(msg),
+            NLM_F_CREATE | NLM_F_EXCL,
+        )
+    }
+
+    /// `ip link del NAME` (a veth takes its peer with it).
+    pub fn delete_link(&mut self, name: &str) -> Result<()> {
+        let index = self.index_of(name)?;
+        let mut msg = LinkMessage::default();
+        msg.header.index = index;
+        self.ack(&format!("link del {name}"), RouteNetlinkMessage::DelLink(msg), 0)
+    }
+
+    fn set_link(&mut self, op: &str, index: u32, f: impl FnOnce(&mut LinkMessage)) -> Result<()> {
+        let mut msg = LinkMessage::default();
+        msg.header.index = index;
+        f(&mut msg);
+        self.ack(op, RouteNetlinkMessage::SetLink(msg), 0)
+    }
+
+    /// `ip link set NAME alias TEXT`
+    pub fn set_alias(&mut self, name: &str, alias: &str) -> Result<()> {
+        let index = self.index_of(name)?;
+        self.set_link(&format!("link set {name} alias {alias:?}"), index, |m| {
+            m.attributes.push(LinkAttribute::IfAlias(alias.to_string()))
+        })
+    }
+
+    /// `ip link set NAME up|down`
+    pub fn set_up(&mut self, name: &str, up: bool) -> Result<()> {
+        let index = self.index_of(name)?;
+        let state = if up { "up" } else { "down" };
+        self.set_link(&format!("link set {name} {state}"), index, |m| {
+            if up {
+                m.header.flags = LinkFlags::Up;
+            }
+            m.header.change_mask = LinkFlags::Up;
+        })
+    }
+
+    /// `ip link set NAME master BRIDGE` (`None`: `nomaster`).
+    pub fn set_master(&mut self, name: &str, bridge: Option<&str>) -> Result<()> {
+        let index = self.index_of(name)?;
+        let master = match bridge {
+            Some(b) => self.index_of(b)?,
+            None => 0,
+        };
+        let op = match bridge {
+            Some(b) => format!("link set {name} master {b}"),
+            None => format!("link set {name} nomaster"),
+        };
+        self.set_link(&op, index, |m| m.attributes.push(LinkAttribute::Controller(master)))
+    }
+
+    /// `ip link set NAME netns NS [name NEW]`, with the namespace as an open file.
+    pub fn move_to_netns_fd(&mut self, name: &str, netns: &impl AsRawFd, rename: Option<&str>) -> Result<()> {
+        let index = self.index_of(name)?;
+        let suffix = rename.map(|r| format!(" name {r}")).unwrap_or_default();
+        self.set_link(&format!("link set {name} netns NS{suffix}"), index, |m| {
+            m.attributes.push(LinkAttribute::NetNsFd(netns.as_raw_fd()));
+            if let Some(r) = rename {
+                m.attributes.push(LinkAttribute::IfName(r.to_string()));
+            }
+        })
+    }
+
+    /// `ip link set NAME netns PID`: into the network namespace of process `pid`.
+    pub fn move_to_netns_pid(&mut self, name: &str, pid: u32) -> Result<()> {
+        let index = self.index_of(name)?;
+        self.set_link(&format!("link set {name} netns {pid}"), index, |m| {
+            m.attributes.push(LinkAttribute::NetNsPid(pid));
+        })
+    }
+
+    // ---- addresses ---------------------------------------------------------------------
+
+    /// `ip addr add IP/PREFIX dev NAME`
+    pub fn add_address(&mut self, name: &str, ip: IpAddr, prefix: u8) -> Result<()> {
+        let index = self.index_of(name)?;
+        let mut msg = AddressMessage::default();
+        msg.header.family = family_of(ip);
+        msg.header.prefix_len = prefix;
+        msg.header.index = index;
+        msg.header.scope = AddressScope::Universe;
+        msg.attributes.push(AddressAttribute::Local(ip));
+        msg.attributes.push(AddressAttribute::Address(ip));
+        self.ack(
+            &format!("addr add {ip}/{prefix} dev {name}"),
+            RouteNetlinkMessage::NewAddress(msg),
+            NLM_F_CREATE | NLM_F_EXCL,
+        )
+    }
+
+    /// `ip addr show`
+    pub fn addresses(&mut self) -> Result<Vec<Address>> {
+        let replies =
+            self.request("addr show", RouteNetlinkMessage::GetAddress(AddressMessage::default()), NLM_F_DUMP)?;
+        let mut out = Vec::new();
+        for m in replies {
+            if let RouteNetlinkMessage::NewAddress(a) = m {
+                let ip = a
+                    .attributes
+                    .iter()
+                    .find_map(|x| match x {
+                        AddressAttribute::Local(ip) => Some(*ip),
+                        _ => None,
+                    })
+                    .or_else(|| {
+                        a.attributes.iter().find_map(|x| match x {
+                            AddressAttribute::Address(ip) => Some(*ip),
+                            _ => None,
+                        })
+                    });
+                if let Some(ip) = ip {
+                    out.push(Address { index: a.header.index, ip, prefix: a.header.prefix_len });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    // ---- routes ------------------------------------------------------------------------
+
+    /// `ip route add default via GATEWAY` (`destination` `None`) or `ip route add DST/LEN via GW`.
+    pub fn add_route(&mut self, destination: Option<(Ipv4Addr, u8)>, gateway: Ipv4Addr) -> Result<()> {
+        let mut msg = route_message();
+        msg.header.scope = RouteScope::Universe;
+        if let Some((dst, len)) = destination {
+            msg.header.destination_prefix_length = len;
+            msg.attributes.push(RouteAttribute::Destination(RouteAddress::Inet(dst)));
+        }
+        msg.attributes.push(RouteAttribute::Gateway(RouteAddress::Inet(gateway)));
+        let dst = destination.map(|(d, l)| format!("{d}/{l}")).unwrap_or_else(|| "default".into());
+        self.ack(
+            &format!("route add {dst} via {gateway}"),
+            RouteNetlinkMessage::NewRoute(msg),
+            NLM_F_CREATE | NLM_F_EXCL,
+        )
+    }
+
+    /// `ip route show` (IPv4, main table).
+    pub fn routes(&mut self) -> Result<Vec<Route>> {
+        let mut query = RouteMessage::default();
+        query.header.address_family = AddressFamily::Inet;
+        let replies = self.request("route show", RouteNetlinkMessage::GetRoute(query), NLM_F_DUMP)?;
+        let mut out = Vec::new();
+        for m in replies {
+            let RouteNetlinkMessage::NewRoute(r) = m else { continue };
+            let table = r
+                .attributes
+                .iter()
+                .find_map(|a| match a {
+                    RouteAttribute::Table(t) => Some(*t),
+                    _ => None,
+                })
+                .unwrap_or(r.header.table as u32);
+            if table != RouteHeader::RT_TABLE_MAIN as u32 || r.header.kind != RouteType::Unicast {
+                continue;
+            }
+            let addr = |a: &RouteAddress| match a {
+                RouteAddress::Inet(v4) => Some(IpAddr::V4(*v4)),
+                RouteAddress::Inet6(v6) => Some(IpAddr::V6(*v6)),
+                _ => None,
+            };
+            let mut route = Route {
+                destination: None,
+                gateway: None,
+                oif: None,
+                protocol: r.header.protocol.to_string(),
+                scope: match r.header.scope {
+                    RouteScope::Link => "link".into(),
+                    RouteScope::Host => "host".into(),
+                    _ => "global".into(),
+                },
+                prefsrc: None,
+            };
+            for a in &r.attributes {
+                match a {
+                    RouteAttribute::Destination(d) => {
+                        route.destination = addr(d).map(|ip| (ip, r.header.destination_prefix_length))
+                    }
+                    RouteAttribute::Gateway(g) => route.gateway = addr(g),
+                    RouteAttribute::Oif(i) => route.oif = Some(*i),
+                    RouteAttribute::PrefSource(s) => route.prefsrc = addr(s),
+                    _ => {}
+                }
+            }
+            out.push(route);
+        }
+        Ok(out)
+    }
+
+    // ---- bridge forwarding database ----------------------------------------------------
+
+    /// `bridge fdb show`
+    pub fn fdb(&mut self) -> Result<Vec<FdbEntry>> {
+        let mut query = NeighbourMessage::default();
+        query.header.family = AddressFamily::Bridge;
+        let replies = self.request("fdb show", RouteNetlinkMessage::GetNeighbour(query), NLM_F_DUMP)?;
+        let mut out = Vec::new();
+        for m in replies {
+            let RouteNetlinkMessage::NewNeighbour(n) = m else { continue };
+            if n.header.family != AddressFamily::Bridge {
+                continue;
+            }
+            let mut mac = None;
+            let mut master = None;
+            for a in &n.attributes {
+                match a {
+                    NeighbourAttribute::LinkLayerAddress(b) => mac = Some(format_mac(b)),
+                    NeighbourAttribute::Controller(m) => master = Some(*m),
+                    _ => {}
+                }
+            }
+            if let Some(mac) = mac {
+                out.push(FdbEntry {
+                    mac,
+                    ifindex: n.header.ifindex,
+                    master,
+                    permanent: n.header.state == NeighbourState::Permanent,
+                    is_self: n.header.flags.contains(NeighbourFlags::Own),
+                });
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn route_message() -> RouteMessage {
+    let mut msg = RouteMessage::default();
+    msg.header.address_family = AddressFamily::Inet;
+    msg.header.table = RouteHeader::RT_TABLE_MAIN;
+    msg.header.protocol = RouteProtocol::Boot;
+    msg.header.kind = RouteType::Unicast;
+    msg
+}
+
+fn family_of(ip: IpAddr) -> AddressFamily {
+    match ip {
+        IpAddr::V4(_) => AddressFamily::Inet,
+        IpAddr::V6(_) => AddressFamily::Inet6,
+    }
+}
+
+/// `aa:bb:cc:dd:ee:ff`
+pub fn format_mac(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
+}
+
+fn link_from(l: LinkMessage) -> Link {
+    let mut link = Link {
+        index: l.header.index,
+        name: String::new(),
+        kind: None,
+        alias: None,
+        mac: None,
+        up: l.header.flags.contains(LinkFlags::Up),
+        lower_up: l.header.flags.contains(LinkFlags::LowerUp),
+        mtu: 0,
+        master: None,
+        link: None,
+        link_netnsid: None,
+    };
+    for a in l.attributes {
+        match a {
+            LinkAttribute::IfName(n) => link.name = n,
+            LinkAttribute::Address(m) => link.mac = Some(format_mac(&m)),
+            LinkAttribute::Mtu(m) => link.mtu = m,
+            LinkAttribute::IfAlias(a) => link.alias = Some(a),
+            LinkAttribute::Controller(m) => link.master = Some(m),
+            LinkAttribute::Link(i) => link.link = Some(i),
+            LinkAttribute::LinkNetNsId(i) => link.link_netnsid = Some(i),
+            LinkAttribute::LinkInfo(infos) => {
+                for info in infos {
+                    if let LinkInfo::Kind(k) = info {
+                        link.kind = Some(k.to_string());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    link
+}
