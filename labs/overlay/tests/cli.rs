@@ -248,3 +248,18 @@ fn a_layer_with_a_device_node_needs_root() {
     assert_refused(&out, &["dev/null", "character device node", "needs root"]);
     assert!(!target.join("dev/null").exists());
 }
+
+#[test]
+fn colons_commas_and_backslashes_in_layer_paths_are_escaped_for_the_kernel() {
+    let Some(_g) = guard() else { return };
+    let dir = scratch();
+    let odd = dir.path().join(r"lo:w,er\x");
+    let [_l1, _l2, upper, work, merged] = seed(dir.path());
+    std::fs::create_dir(&odd).unwrap();
+    std::fs::write(odd.join("f"), "odd").unwrap();
+    let overlay = laboverlay::Overlay::new([&odd]).with_upper(&upper, &work);
+    let target = PathBuf::from(&merged);
+    overlay.mount(&target).unwrap();
+    let _m = Mounted(target.clone());
+    assert_eq!(std::fs::read_to_string(target.join("f")).unwrap(), "odd");
+}
