@@ -34,11 +34,12 @@ VM_REQUIRED_TOOLS=(
     "ip6tables:iptables" "iptables-legacy:iptables" "iptables-nft:iptables"
     "kmod:kmod" "modprobe:kmod" "insmod:kmod" "lsmod:kmod" "rmmod:kmod" "depmod:kmod"
     "tar:tar" "sh:dash" "bash:bash" "ps:procps" "chroot:coreutils" "env:coreutils" "ldd:libc-bin"
-    "umoci:umoci"
 )
-# skopeo (16 MB) is left out by default: every MB of initrd costs boot time under TCG; add it with
-# LABCTL_VM_EXTRA_TOOLS=skopeo.
 VM_OPTIONAL_TOOLS=(ping ${LABCTL_VM_EXTRA_TOOLS:-})
+# Big tools stay out of the initrd (every MB of it costs boot time under TCG): the binary is read
+# through a read-only 9p share ("tools", mounted at /vm/lazy) only when used; the initrd holds a
+# symlink at the host's path and the tool's libraries.
+VM_LAZY_TOOLS=("umoci:umoci" "skopeo:skopeo")
 # Extra host files and directories copied as they are (missing ones are ignored).
 VM_EXTRA_FILES=(
     /etc/protocols /etc/services /etc/ethertypes /etc/iproute2 /usr/share/iproute2

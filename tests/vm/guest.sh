@@ -5,11 +5,14 @@
 # cgroup2 at /sys/fs/cgroup with cpu memory pids cpuset io delegated, shared mount propagation, lo up),
 # mounts the shares, runs every planned item with a per-item timeout, writes its exit code, duration
 # and log into the results share, then powers off. Progress goes to the serial console.
-PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/bb
+# The harness's own steps use busybox first (static: no dynamic loading, which is slow under TCG);
+# the items get the real tools first (REAL_PATH), as on a course VM.
+REAL_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/bb
+PATH=/bb:$REAL_PATH
 export PATH
 R=/vm-results
 
-log() { echo "labctl-vm: $*" >/dev/console; }
+log() { echo "labctl-vm: [$(cut -d' ' -f1 /proc/uptime)] $*" >/dev/console; }
 uptime_s() { cut -d' ' -f1 /proc/uptime; }
 poweroff_now() {
     sync
@@ -38,11 +41,13 @@ setup_fail() {
 "
 }
 
+log "mounted /proc /sys /dev /run /tmp"
 # Kernel modules (9p first: the shares need it). modprobe also serves the kernel's autoloading.
-while read -r m; do
-    modprobe "$m" 2>/dev/null || setup_fail "modprobe $m failed: $(modprobe "$m" 2>&1)"
-done </vm/modules
+for m in $(cat /vm/modules); do
+    grep -q "^$(echo "$m" | tr - _) " /proc/modules || modprobe "$m" || setup_fail "modprobe $m failed"
+done
 
+log "modules loaded"
 mkdir -p $R
 if ! mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 results $R; then
     log "cannot mount the results share (9p tag 'results')"
@@ -59,6 +64,11 @@ if [ "$REPO_MODE" = rw ]; then repo_opts=cache=mmap,rw; else repo_opts=cache=loo
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000,$repo_opts repo "$REPO" ||
     setup_fail "cannot mount the repository share at $REPO"
 
+mkdir -p /vm/lazy
+mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000,cache=loose,ro tools /vm/lazy ||
+    setup_fail "cannot mount the tools share at /vm/lazy"
+
+log "shares mounted"
 # Pure cgroup v2, as on Ubuntu 22.04+/Debian 12 (the kernel runs with cgroup_no_v1=all).
 mount -t cgroup2 -o nsdelegate cgroup2 /sys/fs/cgroup || setup_fail "mount cgroup2"
 for c in cpu memory pids cpuset io; do
@@ -67,7 +77,7 @@ for c in cpu memory pids cpuset io; do
 done
 grep -q cgroup_no_v1=all /proc/cmdline || setup_fail "kernel command line lacks cgroup_no_v1=all"
 # systemd makes every mount shared; course VMs therefore have shared propagation.
-mount --make-rshared /
+/usr/bin/mount --make-rshared / || setup_fail "mount --make-rshared /"
 ip link set lo up || setup_fail "ip link set lo up"
 
 boot_done=$(uptime_s)
@@ -101,7 +111,7 @@ while read -r id name; do
     [ -n "$id" ] || continue
     log "run $name"
     start=$(uptime_s)
-    (cd / && exec /bb/timeout -s TERM -k 10 "$TEST_TIMEOUT" /bin/sh "$R/plan/$id.sh") \
+    (cd / && PATH=$REAL_PATH exec /bb/timeout -s TERM -k 10 "$TEST_TIMEOUT" /bin/sh "$R/plan/$id.sh") \
         >"$R/out/$id.log" 2>&1 </dev/null
     rc=$?
     secs=$(awk -v a="$start" -v b="$(uptime_s)" 'BEGIN { printf "%.1f", b - a }')
@@ -110,8 +120,9 @@ while read -r id name; do
     result "$id" "$name" "$rc" "$secs"
 done <$R/plan/list
 
-# Nothing labctl made may be left once everything ran.
+# Nothing labctl made may be left once everything ran (checked with the real tools).
 (
+    PATH=$REAL_PATH
     found=0
     check() { # what, lines
         if [ -n "$2" ]; then

@@ -63,6 +63,18 @@ tool_paths() {
     for tool in "${VM_OPTIONAL_TOOLS[@]}"; do
         PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin command -v "$tool" || true
     done
+    lazy_tool_paths
+}
+
+lazy_tool_paths() {
+    local entry tool pkg p
+    for entry in "${VM_LAZY_TOOLS[@]}"; do
+        tool=${entry%%:*}
+        pkg=${entry#*:}
+        p=$(PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin command -v "$tool") ||
+            die "host tool '$tool' not found (the VM uses the host's): apt-get install $pkg"
+        realpath "$p"
+    done
 }
 
 busybox_path() {
@@ -230,9 +242,17 @@ build_image() {
     for applet in $("$ROOT/bb/busybox" --list); do
         [ "$applet" = busybox ] || ln -s busybox "$ROOT/bb/$applet"
     done
-    local p
+    local p lazy
+    lazy=$(lazy_tool_paths)
     for p in $(tool_paths) "${VM_EXTRA_FILES[@]}"; do
-        copy_path "$p"
+        grep -qxF "$p" <<<"$lazy" || copy_path "$p"
+    done
+    mkdir -p "$out/lazy"
+    for p in $lazy; do
+        cp -p "$p" "$out/lazy/"
+        mkdir -p "$ROOT$(dirname "$p")"
+        ln -s "/vm/lazy/$(basename "$p")" "$ROOT$p"
+        copy_libs "$p"
     done
 
     # a minimal /etc

@@ -186,6 +186,7 @@ export CI=true INSTA_UPDATE=$SNAPSHOTS INSTA_FORCE_PASS=0 INSTA_WORKSPACE_ROOT='
 export LABCTL_BIN='$LABCTL' LABCTL_VM=1
 export NO_COLOR=1 TERM=dumb RUST_BACKTRACE=1 RUST_TEST_THREADS=1
 export HOME=/root USER=root LOGNAME=root LANG=C.UTF-8 SHELL=/bin/sh
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/bb
 EOF
 
 n=0
@@ -310,7 +311,9 @@ REPO_RO=,readonly=on
 SHARES=(-fsdev "local,id=repo,path=$REPO,security_model=none$REPO_RO"
     -device virtio-9p-pci,fsdev=repo,mount_tag=repo
     -fsdev "local,id=results,path=$RES,security_model=none"
-    -device virtio-9p-pci,fsdev=results,mount_tag=results)
+    -device virtio-9p-pci,fsdev=results,mount_tag=results
+    -fsdev "local,id=tools,path=$IMG/lazy,security_model=none,readonly=on"
+    -device virtio-9p-pci,fsdev=tools,mount_tag=tools)
 case $TARGET_DIR/ in
     "$REPO"/*) ;;
     *) fail_early "CARGO_TARGET_DIR ($TARGET_DIR) must be inside the repository, which is what the VM sees" ;;
