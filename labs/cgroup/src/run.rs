@@ -4,7 +4,7 @@
 //! failure, on Ctrl-C/SIGTERM (the group is killed, the summary printed, exit 130/143), and by
 //! `labctl clean` after a SIGKILL (the undo journal).
 
-use crate::cgroup::{undos, Cgroup, Controller, Stats, System};
+use crate::cgroup::{Cgroup, Controller, Stats, System};
 use crate::parse::{self, CpuLimit};
 use anyhow::Context;
 use labkit::fact::human_bytes;
@@ -114,12 +114,15 @@ pub fn run(limits: &Limits, argv: &[String]) -> anyhow::Result<Outcome> {
     let group = system.group(&format!("run-{}", std::process::id()))?;
     let optional = [Controller::Cpu, Controller::Memory, Controller::Pids, Controller::Freezer];
     let cleanup = labkit::Cleanup::journaled("cgroup-run").map_err(anyhow::Error::msg)?;
-    for undo in undos(&system, &group, &optional)? {
-        cleanup.register(undo);
+    // Only the group's directories are journaled (each journal write costs a rename): after a
+    // SIGKILL, `labctl clean` finds them, and any empty labctl/ top, by scanning /sys/fs/cgroup.
+    for path in group.dirs(&optional)? {
+        cleanup.register(labkit::Undo::Cgroup { path });
     }
     let result = run_in(&system, &group, limits, &optional, program, args);
     // Always remove the group, whatever happened above.
     let removed = group.remove();
+    // Undoing removed directories is a no-op; this mostly deletes the journal.
     let (_, failures) = cleanup.undo_all();
     let outcome = result?;
     removed.with_context(|| format!("removing {}", group.path_name()))?;

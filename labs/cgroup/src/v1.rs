@@ -282,6 +282,9 @@ impl Driver for V1 {
     }
 
     fn kill_all(&self) -> Result<()> {
+        if self.all_pids().is_empty() {
+            return Ok(());
+        }
         // Freeze first so nothing forks while we kill (a fork bomb refills any gap), then thaw:
         // frozen v1 tasks only act on SIGKILL once thawed.
         let freezer = self.existing("freezer").is_some();

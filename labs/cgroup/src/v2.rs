@@ -281,6 +281,9 @@ impl Driver for V2 {
     }
 
     fn kill_all(&self) -> Result<()> {
+        if self.all_pids().is_empty() {
+            return Ok(());
+        }
         let kill = self.file_in("cgroup.kill");
         if kill.exists() {
             // Kernel 5.14+: one write kills the whole subtree, forks in flight included.
