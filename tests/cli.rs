@@ -176,6 +176,12 @@ fn start_lab_and_wait_for_child(host: &TestHost) -> (std::process::Child, i32) {
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
+    let pid = wait_for_registered_child(&mut child);
+    (child, pid)
+}
+
+/// Polls the undo journal of `child` (a labctl run) until it registers the process it started.
+fn wait_for_registered_child(child: &mut std::process::Child) -> i32 {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
         let journals = labkit::cleanup::read_journals();
@@ -185,7 +191,7 @@ fn start_lab_and_wait_for_child(host: &TestHost) -> (std::process::Child, i32) {
                 _ => None,
             })
         }) {
-            return (child, pid);
+            return pid;
         }
         if std::time::Instant::now() > deadline {
             let _ = child.kill();
@@ -225,6 +231,35 @@ fn sigterm_mid_lab_leaves_nothing() {
     assert!(process_gone(sleeper), "the lab's child survived SIGTERM");
     drop(host);
     assert_nothing_left("after SIGTERM");
+}
+
+#[test]
+fn a_reader_that_goes_away_mid_lab_leaves_nothing() {
+    if !require_root("broken pipe cleanup") {
+        return;
+    }
+    let _guard = kernel_lock();
+    let host = TestHost::new();
+    let (lab, sleeper) = start_lab_and_wait_for_child_piped(&host);
+    let status = lab.wait_with_output().unwrap().status;
+    assert_eq!(status.code(), Some(1), "a broken pipe is an error exit");
+    assert!(process_gone(sleeper), "the lab's child survived the broken pipe");
+    drop(host);
+    assert_nothing_left("after a broken pipe");
+}
+
+/// Like [`start_lab_and_wait_for_child`], with stdout a pipe that is closed once the child exists.
+#[allow(clippy::zombie_processes)] // the caller waits for the returned child
+fn start_lab_and_wait_for_child_piped(host: &TestHost) -> (std::process::Child, i32) {
+    let mut child = host
+        .labctl(&["run", "ns-net", "--yes", "--format", "plain"])
+        .env("LABCTL_STEP_DELAY_MS", "300")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = wait_for_registered_child(&mut child);
+    drop(child.stdout.take());
+    (child, pid)
 }
 
 #[test]

@@ -92,9 +92,14 @@ impl Catalogue {
                     }
                 }
             }
-            let snapshot = root.join(snapshot_path(id, "en"));
-            if !snapshot.exists() {
-                out.push(format!("lab {id}: no reference snapshot {}", snapshot.display()));
+            // Labs whose output depends on the cgroup world keep one transcript per world.
+            let worlds: &[&str] =
+                if entry.def.requirements.cgroup_controllers.is_empty() { &[""] } else { &["@v1", "@v2"] };
+            for world in worlds {
+                let snapshot = root.join(snapshot_path(&format!("{id}_en{world}")));
+                if !snapshot.exists() {
+                    out.push(format!("lab {id}: no reference snapshot {}", snapshot.display()));
+                }
             }
             for lang in ["en", "zh"] {
                 let chapter = root.join(chapter_path(id, lang));
@@ -115,9 +120,10 @@ impl Catalogue {
     }
 }
 
-/// Where a lab's reference transcript lives (written by `tests/labs.rs` through insta).
-pub fn snapshot_path(id: &str, lang: &str) -> String {
-    format!("tests/snapshots/labs__{id}_{lang}.snap")
+/// Where a reference transcript lives (written by `tests/labs.rs` through insta): `name` is
+/// `ID_LANG`, with `@v1`/`@v2` for labs that differ between cgroup worlds.
+pub fn snapshot_path(name: &str) -> String {
+    format!("tests/snapshots/labs__{name}.snap")
 }
 
 /// Where a lab's chapter lives in each language's book.

@@ -19,7 +19,9 @@ pub fn wait_for_enter(lang: Lang, step: usize, total: usize) -> anyhow::Result<(
     };
     eprint!("{prompt} ");
     let mut line = String::new();
-    std::io::stdin().read_line(&mut line).context("reading Enter")?;
+    if std::io::stdin().read_line(&mut line).context("reading Enter")? == 0 {
+        bail!("the terminal closed while waiting for Enter; the lab stopped and cleaned up");
+    }
     Ok(())
 }
 

@@ -226,6 +226,8 @@ pub fn run_lab<W: Write>(
     out: W,
 ) -> anyhow::Result<RunOutcome> {
     let lang = opts.lang;
+    // Whatever ends this function early (a closed terminal, a broken pipe) still undoes.
+    let guard = UndoGuard { cleanup: cleanup.clone(), armed: !opts.keep };
     let mut renderer = Renderer::new(out, opts.format, opts.redact, lang);
     let _signals = crate::signals::undo_on_signal(cleanup.clone(), opts.keep)?;
     renderer.lab_start(&def.id, def.title.get(lang), def.summary.get(lang))?;
@@ -300,9 +302,24 @@ pub fn run_lab<W: Write>(
         passed,
         cleanup: undone,
     };
+    drop(guard);
     renderer.quiet = false;
     renderer.lab_end(&report, opts.keep)?;
     Ok(RunOutcome { passed, report })
+}
+
+/// Undoes everything still registered when dropped (on an early return or a panic).
+struct UndoGuard {
+    cleanup: Cleanup,
+    armed: bool,
+}
+
+impl Drop for UndoGuard {
+    fn drop(&mut self) {
+        if self.armed {
+            self.cleanup.undo_all();
+        }
+    }
 }
 
 /// Runs a lab's challenge check, rendering its checks as one step. Passes only when at least
