@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 const DIRS: usize = 100;
 const FILES_PER_DIR: usize = 100;
-const ROUNDS: usize = 9;
+const ROUNDS: usize = 15;
 
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();

@@ -79,6 +79,7 @@ pub fn apply_layer(reader: impl Read, target: &Path, opts: &ApplyOptions) -> Res
         egid: nix::unistd::getegid().as_raw(),
         umask: current_umask(),
         root_user: labkit::sys::is_root(),
+        buf: vec![0; 128 * 1024],
     };
     let mut archive = tar::Archive::new(BufReader::with_capacity(256 * 1024, reader));
     for entry in archive.entries().map_err(Error::Tar)? {
@@ -103,6 +104,8 @@ struct Applier {
     egid: u32,
     umask: u32,
     root_user: bool,
+    /// One reusable copy buffer (io::copy would zero a fresh one for every small file).
+    buf: Vec<u8>,
 }
 
 /// Symlinks followed while resolving one path before giving up (the kernel's own limit).
@@ -164,7 +167,8 @@ impl Applier {
                     }
                     Err(e) => return Err(Error::io("create", &dst)(e)),
                 };
-                self.stats.bytes += std::io::copy(&mut entry, &mut file).map_err(Error::io("write", &dst))?;
+                self.stats.bytes +=
+                    copy_with(&mut self.buf, &mut entry, &mut file).map_err(Error::io("write", &dst))?;
                 if self.opts.same_owner && (uid, gid) != (self.euid, self.egid) {
                     std::os::unix::fs::fchown(&file, Some(uid), Some(gid)).map_err(Error::io("chown", &dst))?;
                 }
@@ -439,6 +443,21 @@ fn normalize(raw: &Path, shown: &str) -> Result<PathBuf> {
         }
     }
     Ok(out)
+}
+
+/// Copies `from` to `to` through `buf`; returns the bytes copied.
+fn copy_with(buf: &mut [u8], from: &mut impl Read, to: &mut impl std::io::Write) -> std::io::Result<u64> {
+    let mut total = 0;
+    loop {
+        let n = match from.read(buf) {
+            Ok(0) => return Ok(total),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        to.write_all(&buf[..n])?;
+        total += n as u64;
+    }
 }
 
 fn create_file(path: &Path, mode: u32) -> std::io::Result<std::fs::File> {
