@@ -43,10 +43,11 @@ impl TestHost {
         run_ok("ip", &full);
     }
 
-    /// `labctl ARGS` inside this namespace, stdin closed, no colour.
+    /// `labctl ARGS` inside this namespace, stdin closed, no colour. Joined with nsenter, not
+    /// `ip netns exec`, which remounts /sys and so hides the cgroup filesystems.
     pub fn labctl(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", &self.name]).arg(labctl_bin()).args(args);
+        let mut cmd = Command::new("nsenter");
+        cmd.arg(format!("--net=/run/netns/{}", self.name)).arg("--").arg(labctl_bin()).args(args);
         cmd.stdin(std::process::Stdio::null()).env("NO_COLOR", "1").env_remove("LANG").env_remove("LC_ALL");
         cmd
     }
