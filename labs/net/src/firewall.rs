@@ -337,10 +337,12 @@ impl Firewall {
                     &["add", "rule", "inet", NFT_TABLE, "forward", "ct", "state", "established,related", "accept"],
                     None,
                 )?;
+                self.run(&["add", "rule", "inet", NFT_TABLE, "forward", "ct", "status", "dnat", "accept"], None)?;
                 self.run(&["add", "rule", "inet", NFT_TABLE, "forward", "iifname", bridge, "accept"], None)?;
             }
             Backend::Iptables => {
                 self.ipt(&["-I", IPT_FORWARD, "-i", bridge, "-j", "ACCEPT"])?;
+                self.ipt(&["-I", IPT_FORWARD, "-m", "conntrack", "--ctstate", "DNAT", "-j", "ACCEPT"])?;
                 self.ipt(&["-I", IPT_FORWARD, "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"])?;
             }
         }

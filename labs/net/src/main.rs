@@ -1,4 +1,5 @@
-//! `labnet`: the network building block as a tool of its own (same as `labctl net ...`).
+//! `labnet`: the network building block as a tool of its own (same as `labctl net ...`), plus
+//! a hidden `lab` runner for the walkthroughs (used by this crate's leak tests).
 
 use clap::Parser;
 
@@ -7,16 +8,55 @@ use clap::Parser;
 #[command(name = "labnet", version)]
 struct Args {
     #[command(subcommand)]
-    command: labnet::cli::Command,
+    command: Top,
+}
+
+#[derive(clap::Subcommand)]
+enum Top {
+    #[command(flatten)]
+    Net(labnet::cli::Command),
+    /// Run a walkthrough without the front door (net-modes or net-bridge).
+    #[command(hide = true)]
+    Lab {
+        id: String,
+        #[arg(long, default_value = "en")]
+        lang: String,
+        #[arg(long)]
+        redact: bool,
+    },
 }
 
 fn main() {
     let args = Args::parse();
-    match labnet::cli::run(args.command) {
+    let result = match args.command {
+        Top::Net(cmd) => labnet::cli::run(cmd),
+        Top::Lab { id, lang, redact } => run_lab(&id, &lang, redact),
+    };
+    match result {
         Ok(code) => std::process::exit(code),
         Err(e) => {
             eprintln!("labnet: {e:#}");
             std::process::exit(1);
         }
     }
+}
+
+fn run_lab(id: &str, lang: &str, redact: bool) -> anyhow::Result<i32> {
+    let topic = labnet::topic();
+    let manifest = labkit::Manifest::parse(topic.manifest_path, topic.manifest_yaml)?;
+    let def = manifest.lab(id).ok_or_else(|| anyhow::anyhow!("no lab {id:?} in labs/net/lab.yaml"))?;
+    let code = topic.labs.iter().copied().find(|l| l.id() == id).expect("every manifest lab has code");
+    let cleanup = labkit::Cleanup::journaled(id).map_err(anyhow::Error::msg)?;
+    let opts = labkit::RunOptions {
+        lang: labkit::Lang::parse(lang).map_err(anyhow::Error::msg)?,
+        format: labkit::Format::Plain,
+        redact,
+        keep: false,
+        pause: false,
+        explore: false,
+        only_step: None,
+        yes: true,
+    };
+    let outcome = labkit::runner::run_lab(def, code, &opts, cleanup, std::io::stdout())?;
+    Ok(if outcome.passed { 0 } else { 1 })
 }
