@@ -7,6 +7,7 @@
 pub mod cli;
 pub mod enter;
 pub mod error;
+pub mod labs;
 pub mod list;
 pub mod net;
 pub mod spawn;
@@ -40,6 +41,6 @@ pub fn topic() -> labkit::Topic {
     labkit::Topic {
         manifest_path: "labs/namespaces/lab.yaml",
         manifest_yaml: include_str!("../lab.yaml"),
-        labs: vec![&net::LAB],
+        labs: vec![&net::LAB, &labs::uts::LAB, &labs::pid::LAB],
     }
 }

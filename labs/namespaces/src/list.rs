@@ -79,7 +79,7 @@ pub fn render_table(rows: &[Row]) -> String {
         .collect();
     let mut out = String::new();
     for line in labkit::render::table(&columns, &cells) {
-        out.push_str(line.trim_end());
+        out.push_str(line.strip_prefix("  ").unwrap_or(&line).trim_end());
         out.push('\n');
     }
     out

@@ -1,0 +1,47 @@
+//! The walkthroughs of the namespace part (ns-net, the lead's model, lives in `crate::net`).
+
+pub mod pid;
+pub mod uts;
+
+use crate::spawn::{NsChild, Spawner, Stdio};
+use labkit::probe::{self, NsId};
+use labkit::Ctx;
+use std::ffi::OsString;
+
+/// Starts `argv` with `spawner` in the background (stdio on /dev/null, killed if we die) and
+/// registers its undo at once.
+pub(crate) fn start(ctx: &mut Ctx, spawner: Spawner, argv: &[&str]) -> anyhow::Result<NsChild> {
+    let argv: Vec<OsString> = argv.iter().map(OsString::from).collect();
+    let child = spawner.stdio(Stdio::Null).kill_with_parent(true).spawn(&argv)?;
+    ctx.register(child.undo());
+    Ok(child)
+}
+
+/// `readlink /proc/PID/ns/TYPE` (or ours with `None`).
+pub(crate) fn link(pid: Option<i32>, ns_type: &str) -> anyhow::Result<NsId> {
+    Ok(probe::ns_link(pid, ns_type)?)
+}
+
+/// Is a namespace still held by some process?
+pub(crate) fn listed(id: &NsId) -> bool {
+    probe::list_namespaces(Some(&id.ns_type)).iter().any(|e| &e.id == id)
+}
+
+/// Polls `cond` for up to a second (the kernel finishes some work asynchronously).
+pub(crate) fn wait_until(mut cond: impl FnMut() -> bool) -> bool {
+    for _ in 0..500 {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    cond()
+}
+
+/// True while `/proc/PID` is a live (non-zombie) process.
+pub(crate) fn alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rfind(')').map(|i| !s[i + 2..].starts_with('Z')))
+        .unwrap_or(false)
+}
