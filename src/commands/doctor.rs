@@ -46,9 +46,10 @@ fn probe(check: impl Into<String>, ok: bool, found: impl Into<Fact>, fix: &str) 
 struct Machine {
     root: bool,
     namespaces: Vec<String>,
-    cgroup_layout: &'static str,
+    cgroup_layout: String,
     controllers: Vec<String>,
     overlay: Result<(), String>,
+    bridge: bool,
     firewall: Option<&'static str>,
 }
 
@@ -145,11 +146,15 @@ fn gather() -> (Machine, Vec<Probe>) {
         ));
     }
 
-    let (layout, controllers) = cgroup_world();
+    let system = labcgroup::System::detect();
+    let (layout, unified, controllers) = match &system {
+        Ok(sys) => (sys.layout().name().to_string(), sys.layout() == labcgroup::Layout::Unified, sys.available()),
+        Err(e) => (e.to_string(), false, Vec::new()),
+    };
     probes.push(probe(
         "cgroup layout",
-        layout != "none",
-        layout,
+        system.is_ok(),
+        layout.clone(),
         "mount cgroup2 at /sys/fs/cgroup (systemd does this on every current distribution)",
     ));
     for wanted in ["cpu", "memory", "pids"] {
@@ -158,7 +163,7 @@ fn gather() -> (Machine, Vec<Probe>) {
             format!("cgroup controller {wanted}"),
             ok,
             if ok { "usable" } else { "not usable" },
-            &if layout == "unified" {
+            &if unified {
                 format!("echo +{wanted} > /sys/fs/cgroup/cgroup.subtree_control (delegate it from the root down)")
             } else {
                 format!("mount the v1 {wanted} controller: mount -t cgroup -o {wanted} cgroup /sys/fs/cgroup/{wanted}")
@@ -177,7 +182,18 @@ fn gather() -> (Machine, Vec<Probe>) {
         "sudo modprobe overlay; and keep /var/lib/labctl on ext4, xfs or tmpfs (not on overlay or NFS)",
     ));
 
-    let firewall = ["nft", "iptables"].into_iter().find(|tool| which(tool));
+    let bridge = if root { labnet::probe_veth_bridge() } else { Err("needs root to try".into()) };
+    probes.push(probe(
+        "veth and bridge",
+        bridge.is_ok(),
+        match &bridge {
+            Ok(()) => "creatable (tried in a throwaway netns)".to_string(),
+            Err(e) => e.clone(),
+        },
+        "load the modules: sudo modprobe veth bridge",
+    ));
+
+    let firewall = labnet::firewall_backend();
     probes.push(probe(
         "nft or iptables",
         firewall.is_some(),
@@ -198,7 +214,10 @@ fn gather() -> (Machine, Vec<Probe>) {
         ));
     }
 
-    (Machine { root, namespaces, cgroup_layout: layout, controllers, overlay, firewall }, probes)
+    (
+        Machine { root, namespaces, cgroup_layout: layout, controllers, overlay, bridge: bridge.is_ok(), firewall },
+        probes,
+    )
 }
 
 /// What a lab needs that this machine lacks.
@@ -221,6 +240,9 @@ fn lab_missing(def: &LabDef, m: &Machine) -> Vec<String> {
     if req.overlay && m.overlay.is_err() {
         missing.push("overlay".into());
     }
+    if req.bridge && !m.bridge {
+        missing.push("veth/bridge".into());
+    }
     if req.netfilter && m.firewall.is_none() {
         missing.push("nft or iptables".into());
     }
@@ -233,43 +255,6 @@ fn kernel_at_least(release: &str, major: u32, minor: u32) -> bool {
         (Some(a), Some(b)) => (a, b) >= (major, minor),
         _ => false,
     }
-}
-
-/// (layout, usable controllers) read from /proc/self/mountinfo and the cgroup files.
-fn cgroup_world() -> (&'static str, Vec<String>) {
-    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    let mut v2_at_root = false;
-    let mut v1_controllers = Vec::new();
-    for line in info.lines() {
-        let Some((left, right)) = line.split_once(" - ") else { continue };
-        let mount_point = left.split(' ').nth(4).unwrap_or_default();
-        let mut fields = right.split(' ');
-        let fstype = fields.next().unwrap_or_default();
-        let options = fields.nth(1).unwrap_or_default();
-        if fstype == "cgroup2" && mount_point == "/sys/fs/cgroup" {
-            v2_at_root = true;
-        }
-        if fstype == "cgroup" {
-            for opt in options.split(',') {
-                if ["cpu", "cpuacct", "memory", "pids", "freezer", "cpuset", "blkio", "devices", "net_cls"]
-                    .contains(&opt)
-                {
-                    v1_controllers.push(opt.to_string());
-                }
-            }
-        }
-    }
-    if v2_at_root {
-        let available = std::fs::read_to_string("/sys/fs/cgroup/cgroup.controllers").unwrap_or_default();
-        return ("unified", available.split_whitespace().map(String::from).collect());
-    }
-    if v1_controllers.is_empty() {
-        return ("none", Vec::new());
-    }
-    let hybrid = info.lines().any(|l| l.contains(" - cgroup2 "));
-    v1_controllers.sort();
-    v1_controllers.dedup();
-    (if hybrid { "hybrid" } else { "legacy" }, v1_controllers)
 }
 
 /// Tries a real overlay mount under the state dir, inside a throwaway private mount namespace
@@ -327,10 +312,4 @@ fn root_propagation() -> String {
         }
     }
     "unknown".into()
-}
-
-fn which(tool: &str) -> bool {
-    std::env::var_os("PATH")
-        .map(|path| std::env::split_paths(&path).any(|dir| dir.join(tool).is_file()))
-        .unwrap_or(false)
 }
