@@ -13,7 +13,7 @@ fi
 
 # Debian packages the tests and labs use (real tools serve as judges: ip, lsns, nsenter, umoci, skopeo).
 packages=(iproute2 util-linux procps kmod nftables iptables busybox-static qemu-system-x86 umoci skopeo
-          docker-registry hyperfine)
+          docker-registry buildah hyperfine tar)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
