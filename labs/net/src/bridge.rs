@@ -423,6 +423,10 @@ pub fn attach(bridge: &str, netns_arg: &str, ports: &[PortMap]) -> Result<Lease>
     let lease = Lease { netns: netns_arg.to_string(), ip, host_veth: host_veth_name(ip), ports: ports.to_vec() };
     let mut container = Netlink::open_in(&netns_path)?;
     let result = plumb(&mut nl, &mut container, &netns_file, bridge, &lease.host_veth, ip, state_now.subnet)
+        .and_then(|()| {
+            // Usable when we return: wait for the kernel to finish bringing the link up.
+            container.wait_oper_up(CONTAINER_IF, std::time::Duration::from_secs(1)).map(|_| ())
+        })
         .map_err(Error::from)
         .and_then(|()| {
             if let Some(fw) = &firewall {

@@ -59,6 +59,9 @@ pub struct Link {
     pub up: bool,
     /// Carrier (IFF_LOWER_UP).
     pub lower_up: bool,
+    /// IFLA_OPERSTATE is UP: the kernel's link watcher has processed the carrier change and
+    /// the device transmits (until then a fresh veth drops packets).
+    pub oper_up: bool,
     pub mtu: u32,
     /// The bridge this link is a port of (IFLA_MASTER).
     pub master: Option<u32>,
@@ -285,6 +288,22 @@ impl Netlink {
         })
     }
 
+    /// Waits (up to `limit`) until link `name` is operationally up: after `ip link set up`
+    /// the kernel attaches the device's queue asynchronously, and packets sent before that
+    /// are dropped. Returns whether it came up.
+    pub fn wait_oper_up(&mut self, name: &str, limit: std::time::Duration) -> Result<bool> {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            if self.link(name)?.is_some_and(|l| l.oper_up) {
+                return Ok(true);
+            }
+            if std::time::Instant::now() > deadline {
+                return Ok(false);
+            }
+            std::thread::sleep(std::time::Duration::from_micros(200));
+        }
+    }
+
     /// `ip link set NAME master BRIDGE` (`None`: `nomaster`).
     pub fn set_master(&mut self, name: &str, bridge: Option<&str>) -> Result<()> {
         let index = self.index_of(name)?;
@@ -503,6 +522,7 @@ fn link_from(l: LinkMessage) -> Link {
         mac: None,
         up: l.header.flags.contains(LinkFlags::Up),
         lower_up: l.header.flags.contains(LinkFlags::LowerUp),
+        oper_up: false,
         mtu: 0,
         master: None,
         link: None,
@@ -514,6 +534,7 @@ fn link_from(l: LinkMessage) -> Link {
             LinkAttribute::Address(m) => link.mac = Some(format_mac(&m)),
             LinkAttribute::Mtu(m) => link.mtu = m,
             LinkAttribute::IfAlias(a) => link.alias = Some(a),
+            LinkAttribute::OperState(s) => link.oper_up = s == netlink_packet_route::link::State::Up,
             LinkAttribute::Controller(m) => link.master = Some(m),
             LinkAttribute::Link(i) => link.link = Some(i),
             LinkAttribute::LinkNetNsId(i) => link.link_netnsid = Some(i),

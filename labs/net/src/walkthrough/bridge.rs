@@ -17,6 +17,7 @@ use labkit::probe;
 use labkit::{tr, Ctx, Fact, Observation, Text, Undo, Walkthrough};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
+use std::time::Duration;
 
 pub static LAB: Walkthrough<State> = Walkthrough {
     id: "net-bridge",
@@ -328,6 +329,11 @@ fn addresses(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
         nl.add_address("eth0", IpAddr::V4(ip), 24)?;
         nl.set_up("eth0", true)?;
         nl.add_route(None, GATEWAY)?;
+        nl.wait_oper_up("eth0", Duration::from_secs(2))?;
+    }
+    let mut host = Netlink::open_in(&ns(HOST))?;
+    for (_, host_end, _) in CONTAINERS {
+        host.wait_oper_up(host_end, Duration::from_secs(2))?;
     }
     ctx.observe(Observation::Interfaces {
         title: tr!("Interfaces in labctl-c1:", "labctl-c1 里的网卡："),
@@ -443,6 +449,8 @@ fn outside(ctx: &mut Ctx, _state: &mut State) -> anyhow::Result<()> {
     let mut out = Netlink::open_in(&ns(OUT))?;
     out.add_address("eth0", IpAddr::V4(OUT_PEER), 24)?;
     out.set_up("eth0", true)?;
+    out.wait_oper_up("eth0", Duration::from_secs(2))?;
+    nl.wait_oper_up("lcout", Duration::from_secs(2))?;
 
     let to = SocketAddr::new(IpAddr::V4(OUT_PEER), 9000);
     let direct = talk(OUT, to, HOST, "hello from the host\n");

@@ -157,7 +157,7 @@ pub fn exchange(
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let server = serve_once(listener, Duration::from_secs(3), stop.clone(), answer);
     let result = (|| -> anyhow::Result<String> {
-        let mut stream = connect_from(client_ns, addr, Duration::from_millis(400))?;
+        let mut stream = connect_from(client_ns, addr, Duration::from_millis(700))?;
         stream.set_read_timeout(Some(Duration::from_secs(2)))?;
         stream.write_all(request.as_bytes())?;
         let mut reply = String::new();
