@@ -124,8 +124,7 @@ fn set_propagation(target: &Path, flags: MsFlags) -> nix::Result<()> {
 /// Runs `f` on a thread inside `pid`'s mount namespace.
 fn inside<T: Send>(pid: i32, f: impl FnOnce() -> T + Send) -> anyhow::Result<T> {
     let ns = labkit::probe::ns_path(Some(pid), "mnt");
-    Ok(labkit::sys::in_namespaces(&[(Path::new(&ns), CloneFlags::CLONE_NEWNS)], f)
-        .with_context(|| format!("setns {ns}"))?)
+    labkit::sys::in_namespaces(&[(Path::new(&ns), CloneFlags::CLONE_NEWNS)], f).with_context(|| format!("setns {ns}"))
 }
 
 fn propagation(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
