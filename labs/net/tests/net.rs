@@ -316,7 +316,7 @@ fn the_bridge_lab_leaves_nothing_after_sigint() {
     let _guard = kernel_lock();
     assert!(lab_netns_left().is_empty(), "lab namespaces exist before the test: {:?}", lab_netns_left());
     let host = Host::new();
-    let mut child = host.labnet(&["lab", "net-bridge"]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let child = host.labnet(&["lab", "net-bridge"]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
     // Wait until the lab is deep inside (the outside namespace exists), then Ctrl-C.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     while !Path::new("/run/netns/labctl-out").exists() {
