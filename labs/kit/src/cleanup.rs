@@ -207,6 +207,18 @@ impl Cleanup {
         }
     }
 
+    /// Registers `undo`, then runs `create`. If creation fails the undo is forgotten again, so
+    /// an object that already existed (EEXIST: another run's, or a learner's) is never removed
+    /// by us; if we die in between, the journal still names what may exist.
+    pub fn create<T, E>(&self, undo: Undo, create: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
+        self.register(undo.clone());
+        let result = create();
+        if result.is_err() {
+            self.forget(&undo);
+        }
+        result
+    }
+
     /// Forgets a registered undo (the object was removed by the lab itself).
     pub fn forget(&self, undo: &Undo) {
         self.lock().undo.retain(|u| u != undo);
@@ -305,6 +317,18 @@ mod tests {
         assert!(!outer.exists());
         assert!(cleanup.pending().is_empty());
         assert!(Undo::RemoveDir { path: outer }.run().is_ok(), "undoing twice is fine");
+    }
+
+    #[test]
+    fn a_failed_creation_is_not_undone() {
+        let dir = tempfile::tempdir().unwrap();
+        let theirs = dir.path().join("theirs");
+        std::fs::create_dir(&theirs).unwrap();
+        let cleanup = Cleanup::in_memory("test");
+        let result = cleanup.create(Undo::RemoveDir { path: theirs.clone() }, || std::fs::create_dir(&theirs));
+        assert!(result.is_err(), "the directory already existed");
+        cleanup.undo_all();
+        assert!(theirs.exists(), "someone else's object must survive our cleanup");
     }
 
     #[test]

@@ -87,6 +87,11 @@ impl Ctx {
         self.cleanup.register(undo);
     }
 
+    /// Registers `undo` and creates the object; a failed creation is not undone later.
+    pub fn create<T, E>(&self, undo: Undo, create: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
+        self.cleanup.create(undo, create)
+    }
+
     /// Undoes everything registered so far (a lab's own cleanup step) and returns what it did.
     pub fn undo_now(&mut self) -> Vec<Undo> {
         let (done, failures) = self.cleanup.undo_all();
