@@ -36,6 +36,12 @@ VM_REQUIRED_TOOLS=(
     "tar:tar" "sh:dash" "bash:bash" "ps:procps" "chroot:coreutils" "env:coreutils" "ldd:libc-bin"
 )
 VM_OPTIONAL_TOOLS=(ping ${LABCTL_VM_EXTRA_TOOLS:-})
+# Every program of these host packages is copied too (those installed), so the VM has the GNU
+# userland a course VM has (tests run `head -c 100M`, labs import /usr/bin/ls with its libraries).
+VM_HOST_PACKAGES=(
+    coreutils grep sed findutils mawk gzip procps psmisc util-linux bsdutils mount iproute2
+    nftables iptables kmod tar dash bash libc-bin iputils-ping
+)
 # Big tools stay out of the initrd (every MB of it costs boot time under TCG): the binary is read
 # through a read-only 9p share ("tools", mounted at /vm/lazy) only when used; the initrd holds a
 # symlink at the host's path and the tool's libraries.
@@ -43,7 +49,7 @@ VM_LAZY_TOOLS=("umoci:umoci" "skopeo:skopeo")
 # Extra host files and directories copied as they are (missing ones are ignored).
 VM_EXTRA_FILES=(
     /etc/protocols /etc/services /etc/ethertypes /etc/iproute2 /usr/share/iproute2
-    /usr/lib/x86_64-linux-gnu/xtables /etc/nsswitch.conf
+    /usr/lib/x86_64-linux-gnu/xtables /etc/nsswitch.conf /etc/containers
 )
 
 # What runs inside the VM when no selectors are given (see run.sh --help).

@@ -76,6 +76,16 @@ for c in cpu memory pids cpuset io; do
         setup_fail "cannot enable cgroup v2 controller $c (available: $(cat /sys/fs/cgroup/cgroup.controllers))"
 done
 grep -q cgroup_no_v1=all /proc/cmdline || setup_fail "kernel command line lacks cgroup_no_v1=all"
+# Items run where `sudo labctl` runs on a systemd machine: in a session scope under user.slice, never
+# in the root cgroup (the "no internal processes" rule then applies to the groups above them).
+# systemd delegates memory and pids to user slices by default.
+SESSION=/sys/fs/cgroup/user.slice/user-0.slice/session-1.scope
+mkdir -p $SESSION || setup_fail "mkdir $SESSION"
+for c in memory pids; do
+    echo "+$c" >/sys/fs/cgroup/user.slice/cgroup.subtree_control &&
+        echo "+$c" >/sys/fs/cgroup/user.slice/user-0.slice/cgroup.subtree_control ||
+        setup_fail "cannot enable $c for user.slice"
+done
 # systemd makes every mount shared; course VMs therefore have shared propagation.
 /usr/bin/mount --make-rshared / || setup_fail "mount --make-rshared /"
 ip link set lo up || setup_fail "ip link set lo up"
@@ -111,7 +121,8 @@ while read -r id name; do
     [ -n "$id" ] || continue
     log "run $name"
     start=$(uptime_s)
-    (cd / && PATH=$REAL_PATH exec /bb/timeout -s TERM -k 10 "$TEST_TIMEOUT" /bin/sh "$R/plan/$id.sh") \
+    (cd / && PATH=$REAL_PATH exec /bb/timeout -s TERM -k 10 "$TEST_TIMEOUT" \
+        /bin/sh -c 'echo $$ >"$1/cgroup.procs" && exec /bin/sh "$2"' item $SESSION "$R/plan/$id.sh") \
         >"$R/out/$id.log" 2>&1 </dev/null
     rc=$?
     secs=$(awk -v a="$start" -v b="$(uptime_s)" 'BEGIN { printf "%.1f", b - a }')
@@ -134,7 +145,7 @@ done <$R/plan/list
     check mounts "$(findmnt -rn -o TARGET | grep -i labctl | grep -v -x -e "$REPO" -e $R)"
     check netns "$(ip netns list 2>/dev/null | grep -i labctl)"
     check links "$(ip -o link show | grep -E ': (lc|labctl)')"
-    check cgroups "$(find /sys/fs/cgroup -maxdepth 3 -name 'labctl*' 2>/dev/null)"
+    check cgroups "$(find /sys/fs/cgroup -maxdepth 5 -name 'labctl*' 2>/dev/null)"
     check nft "$(nft list tables 2>/dev/null | grep -i labctl)"
     check iptables "$(iptables-save 2>/dev/null | grep -i labctl)"
     check processes "$(ps -eo pid,comm | grep -i labctl)"

@@ -77,6 +77,14 @@ lazy_tool_paths() {
     done
 }
 
+# The programs (under bin/ and sbin/) of the installed VM_HOST_PACKAGES.
+package_programs() {
+    local pkg
+    for pkg in "${VM_HOST_PACKAGES[@]}"; do
+        dpkg -L "$pkg" 2>/dev/null | grep -E '^/(usr/)?s?bin/[^/]+$' || true
+    done | sort -u
+}
+
 busybox_path() {
     local p
     for p in /usr/bin/busybox /bin/busybox; do
@@ -92,6 +100,7 @@ script_hash() {
     {
         cat "$HERE/image.sh" "$HERE/config.sh" "$HERE/init" "$HERE/guest.sh"
         echo "${VM_BOOT_MODULES[*]} | ${VM_OPTIONAL_TOOLS[*]}"
+        dpkg-query -W -f '${Package} ${Version}\n' "${VM_HOST_PACKAGES[@]}" 2>/dev/null || true
         local p
         for p in $(tool_paths) "$(busybox_path)"; do
             stat -L -c '%n %s %Y' "$p"
@@ -244,7 +253,7 @@ build_image() {
     done
     local p lazy
     lazy=$(lazy_tool_paths)
-    for p in $(tool_paths) "${VM_EXTRA_FILES[@]}"; do
+    for p in $(tool_paths) $(package_programs) "${VM_EXTRA_FILES[@]}"; do
         grep -qxF "$p" <<<"$lazy" || copy_path "$p"
     done
     mkdir -p "$out/lazy"

@@ -34,7 +34,8 @@ selectors (default: "$VM_DEFAULT_RUN", or \$LABCTL_VM_RUN):
   lab:ID              one lab
   tests               every test executable of the workspace (unit and integration), --test-threads=1
   integration         only the integration test binaries (tests/*.rs of every crate)
-  test:NAME[:FILTER]  the test binary NAME (e.g. test:labs, test:labkit), optionally filtered
+  test:NAME[:FILTER]  the test binaries named NAME or PACKAGE/NAME (test:labs, test:labcgroup/cli,
+                      test:labkit for its unit tests), optionally filtered by test name
   cmd:COMMAND         a shell command run inside the VM (for debugging)
 
 options:
@@ -157,10 +158,11 @@ if [ -f "$TEST_LIST.json" ]; then
     grep '"reason":"compiler-artifact"' "$TEST_LIST.json" | grep '"executable":"/' |
         grep -E '"profile":\{[^}]*"test":true' | while read -r line; do
         kind=$(grep -o '"kind":\["[^"]*"' <<<"$line" | head -1 | cut -d'"' -f4)
+        pkg=$(grep -o '"package_id":"[^"]*"' <<<"$line" | cut -d'"' -f4 | sed -E 's/^.*\/([^/#]+)#[^@]*$/\1/; s/^.*#//; s/@.*$//')
         name=$(grep -o '"target":{[^}]*' <<<"$line" | grep -o '"name":"[^"]*"' | head -1 | cut -d'"' -f4)
         manifest=$(grep -o '"manifest_path":"[^"]*"' <<<"$line" | head -1 | cut -d'"' -f4)
         exe=$(grep -o '"executable":"[^"]*"' <<<"$line" | cut -d'"' -f4)
-        echo "$kind $name $(dirname "$manifest") $exe"
+        echo "$kind $pkg/$name $(dirname "$manifest") $exe"
     done | sort -u >"$TEST_LIST"
     rm -f "$TEST_LIST.json"
 fi
@@ -211,9 +213,9 @@ lab_ids() {
     fi
 }
 
-add_test() { # kind name dir exe [filter]
+add_test() { # kind package/target dir exe [filter]
     local label=test:$2
-    case $1 in lib) label=unit:$2 ;; bin) label=unit:$2-bin ;; esac
+    case $1 in lib) label=unit:${2%/*} ;; bin) label=unit:$2-bin ;; esac
     [ -z "${5:-}" ] || label="$label:$5"
     add_item "$label" "export CARGO_MANIFEST_DIR=$(q "$3")
 cd $(q "$3") && exec $(q "$4") --test-threads=1 ${5:+$(q "$5")}"
@@ -247,7 +249,7 @@ for s in "${SELECTORS[@]}"; do
             [ "$spec" = "$want" ] || filter=${spec#*:}
             found=0
             while read -r kind name dir exe; do
-                [ "$name" = "$want" ] || continue
+                [ "$name" = "$want" ] || [ "${name#*/}" = "$want" ] || continue
                 add_test "$kind" "$name" "$dir" "$exe" "$filter"
                 found=1
             done <"$TEST_LIST"
