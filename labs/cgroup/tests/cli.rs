@@ -77,7 +77,7 @@ fn an_oom_killed_command_exits_137_and_leaves_nothing() {
         return;
     }
     let _guard = kernel_lock();
-    let out = labcgroup(&["run", "--memory", "16M", "--", "sh", "-c", "head -c 100M /dev/zero | tail"]);
+    let out = labcgroup(&["run", "--memory", "16M", "--", "sh", "-c", "head -c 104857600 /dev/zero | tail"]);
     let err = stderr(&out);
     assert!(err.contains("oom kills 1") || err.contains("oom kills 2"), "{err}");
     assert_ne!(out.status.code(), Some(0));

@@ -27,9 +27,19 @@ const QUOTA_WINDOW: Duration = Duration::from_millis(1000);
 const FULL_WINDOW: Duration = Duration::from_millis(500);
 const WEIGHT_WINDOW: Duration = Duration::from_millis(1000);
 /// Bands (see the chapter): 10% quota → 5..15% measured (loose for emulated VMs, where 10% reads
-/// 11–12%); weights 1:4 → measured ratio 2.5..6.
+/// 11–12%); weights 1:4 → measured ratio 2.5..6, or 1.5..10 under the emulated course-VM harness
+/// (`LABCTL_VM=1`, QEMU TCG), where scheduling on one pinned vCPU is coarse.
 const TEN_PERCENT_BAND: (f64, f64) = (0.05, 0.15);
 const RATIO_BAND: (f64, f64) = (2.5, 6.0);
+const RATIO_BAND_EMULATED: (f64, f64) = (1.5, 10.0);
+
+fn ratio_band() -> (f64, f64) {
+    if std::env::var_os("LABCTL_VM").is_some_and(|v| v == "1") {
+        RATIO_BAND_EMULATED
+    } else {
+        RATIO_BAND
+    }
+}
 
 #[derive(Default)]
 pub struct State {
@@ -232,7 +242,7 @@ fn weights(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     for (_, worker, _) in &pair {
         worker.start()?;
     }
-    std::thread::sleep(Duration::from_millis(100));
+    std::thread::sleep(Duration::from_millis(300));
     let before: Vec<_> = pair.iter().map(|(g, _, _)| g.stats().map(|s| s.cpu.unwrap_or_default().usage)).collect();
     let t0 = std::time::Instant::now();
     std::thread::sleep(WEIGHT_WINDOW);
@@ -264,11 +274,12 @@ fn weights(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     ctx.set("weight_file", Fact::text(weight_file));
     ctx.set("ratio", Fact::Measured(format!("{ratio:.2}")));
     ctx.set("cpu", Fact::Host(cpu.to_string()));
+    let band = ratio_band();
     ctx.expect(
         tr!("the heavy group gets about 4 times the light one", "heavy group 得到的 CPU 大约是 light 的 4 倍"),
-        format!("{}..{}", RATIO_BAND.0, RATIO_BAND.1),
+        format!("{}..{}", band.0, band.1),
         Fact::Measured(format!("{ratio:.2}")),
-        (RATIO_BAND.0..=RATIO_BAND.1).contains(&ratio),
+        (band.0..=band.1).contains(&ratio),
         tr!("weights only matter when both want the same CPU", "只有两者争用同一个 CPU 时权重才起作用"),
     );
     for (group, mut worker, _) in pair {
