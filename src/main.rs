@@ -52,6 +52,13 @@ enum Command {
 
 fn main() {
     let cli = Cli::parse();
+    // Verbs that only read and print die quietly when their reader goes away (`| head`).
+    if matches!(
+        cli.command,
+        Some(Command::List(_) | Command::Doctor(_) | Command::Progress(_) | Command::Completions(_) | Command::Dev(_))
+    ) {
+        labkit::sys::default_sigpipe();
+    }
     let code = match dispatch(cli) {
         Ok(code) => code,
         Err(e) => {

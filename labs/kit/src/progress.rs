@@ -24,7 +24,7 @@ pub struct LabProgress {
 
 impl Progress {
     pub fn default_path() -> PathBuf {
-        crate::paths::state_dir().join("progress.json")
+        crate::paths::learner_dir().join("progress.json")
     }
 
     /// Reads progress; a missing file is an empty record, a corrupt one an error (never
@@ -47,7 +47,12 @@ impl Progress {
         let tmp = path.with_extension("json.tmp");
         let bytes = serde_json::to_vec_pretty(self).expect("progress serialises");
         std::fs::write(&tmp, bytes).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
-        std::fs::rename(&tmp, path).map_err(|e| format!("cannot replace {}: {e}", path.display()))
+        std::fs::rename(&tmp, path).map_err(|e| format!("cannot replace {}: {e}", path.display()))?;
+        crate::paths::give_to_learner(path);
+        if let Some(dir) = path.parent() {
+            crate::paths::give_to_learner(dir);
+        }
+        Ok(())
     }
 
     pub fn record_run(&mut self, lab: &str) {

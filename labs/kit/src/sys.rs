@@ -359,3 +359,13 @@ impl PreparedExec {
         Errno::last()
     }
 }
+
+/// Restores the default SIGPIPE action (Rust ignores it, so `labctl list | head` would panic
+/// on a failed print). Only for commands that create nothing: a lab run instead sees EPIPE as
+/// an error and cleans up.
+pub fn default_sigpipe() {
+    // SAFETY: installing SIG_DFL for SIGPIPE has no preconditions; no handler code runs.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
