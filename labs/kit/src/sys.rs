@@ -369,3 +369,42 @@ pub fn default_sigpipe() {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
+
+/// Creates a new System V message queue with `key` in the calling thread's IPC namespace
+/// (`msgget(key, IPC_CREAT | IPC_EXCL | 0600)`, what `ipcmk -Q` does) and returns its id.
+/// EEXIST when that namespace already has a queue with this key.
+pub fn sysv_msg_create(key: i32) -> io::Result<i32> {
+    // SAFETY: msgget takes two integers and touches no memory of ours.
+    let id = unsafe { libc::msgget(key, libc::IPC_CREAT | libc::IPC_EXCL | 0o600) };
+    if id < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(id)
+}
+
+/// Puts one message of type `mtype` (> 0) with `text` on queue `id` without blocking
+/// (`msgsnd(id, msg, len, IPC_NOWAIT)`).
+pub fn sysv_msg_send(id: i32, mtype: i64, text: &[u8]) -> io::Result<()> {
+    // msgsnd reads a `long mtype` followed by the message bytes.
+    let mut buf = Vec::with_capacity(std::mem::size_of::<libc::c_long>() + text.len());
+    buf.extend_from_slice(&(mtype as libc::c_long).to_ne_bytes());
+    buf.extend_from_slice(text);
+    // SAFETY: `buf` holds the mtype and `text.len()` bytes after it, as msgsnd reads them; the
+    // kernel copies them before returning.
+    let ret = unsafe { libc::msgsnd(id, buf.as_ptr().cast(), text.len(), libc::IPC_NOWAIT) };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Removes System V message queue `id` of the calling thread's IPC namespace
+/// (`msgctl(id, IPC_RMID, NULL)`, what `ipcrm -q` does).
+pub fn sysv_msg_remove(id: i32) -> io::Result<()> {
+    // SAFETY: IPC_RMID ignores the buffer argument, so a null pointer is fine.
+    let ret = unsafe { libc::msgctl(id, libc::IPC_RMID, std::ptr::null_mut()) };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
