@@ -41,6 +41,13 @@ pub fn topic() -> labkit::Topic {
     labkit::Topic {
         manifest_path: "labs/namespaces/lab.yaml",
         manifest_yaml: include_str!("../lab.yaml"),
-        labs: vec![&net::LAB, &labs::uts::LAB, &labs::pid::LAB, &labs::mnt::LAB, &labs::nsenter::LAB],
+        labs: vec![
+            &labs::intro::LAB,
+            &net::LAB,
+            &labs::uts::LAB,
+            &labs::pid::LAB,
+            &labs::mnt::LAB,
+            &labs::nsenter::LAB,
+        ],
     }
 }

@@ -1,5 +1,6 @@
 //! The walkthroughs of the namespace part (ns-net, the lead's model, lives in `crate::net`).
 
+pub mod intro;
 pub mod mnt;
 pub mod nsenter;
 pub mod pid;
