@@ -47,6 +47,7 @@ pub fn topic() -> labkit::Topic {
             &labs::uts::LAB,
             &labs::pid::LAB,
             &labs::mnt::LAB,
+            &labs::ipc::LAB,
             &labs::nsenter::LAB,
         ],
     }

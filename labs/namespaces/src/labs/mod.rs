@@ -1,6 +1,7 @@
 //! The walkthroughs of the namespace part (ns-net, the lead's model, lives in `crate::net`).
 
 pub mod intro;
+pub mod ipc;
 pub mod mnt;
 pub mod nsenter;
 pub mod pid;
