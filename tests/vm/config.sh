@@ -44,12 +44,13 @@ VM_HOST_PACKAGES=(
 )
 # Big tools stay out of the initrd (every MB of it costs boot time under TCG): the binary is read
 # through a read-only 9p share ("tools", mounted at /vm/lazy) only when used; the initrd holds a
-# symlink at the host's path and the tool's libraries.
-VM_LAZY_TOOLS=("umoci:umoci" "skopeo:skopeo")
+# symlink at the host's path and the tool's libraries. Those not installed are left out (the tests
+# that need them fail in CI and name the package).
+VM_LAZY_TOOLS=(umoci skopeo docker-registry)
 # Extra host files and directories copied as they are (missing ones are ignored).
 VM_EXTRA_FILES=(
     /etc/protocols /etc/services /etc/ethertypes /etc/iproute2 /usr/share/iproute2
-    /usr/lib/x86_64-linux-gnu/xtables /etc/nsswitch.conf /etc/containers
+    /usr/lib/x86_64-linux-gnu/xtables /etc/nsswitch.conf /etc/containers /etc/docker
 )
 
 # What runs inside the VM when no selectors are given (see run.sh --help).

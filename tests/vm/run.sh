@@ -122,7 +122,11 @@ done
 
 # ---- static binaries ------------------------------------------------------------------------------
 # Static glibc builds run in the VM without their libraries. The explicit --target keeps proc-macros
-# (built for the host) dynamic and puts everything under target/$TARGET.
+# (built for the host) dynamic and puts everything under target/$TARGET, apart from the host build.
+# Dependencies are optimised (sha256, gzip, tar run ~7x faster under TCG; compiled once, so warm
+# builds do not pay for it), our crates stay unoptimised with debug assertions, and line tables are
+# enough for backtraces (binaries a quarter of the size, faster to link and to read over 9p).
+CARGO_CONFIG=(--config 'profile.dev.package."*".opt-level=2' --config 'profile.dev.debug="line-tables-only"')
 
 TARGET_DIR=$(cd "$REPO" && cargo metadata --format-version 1 --no-deps 2>/dev/null |
     grep -o '"target_directory":"[^"]*"' | cut -d'"' -f4) || true
@@ -135,15 +139,16 @@ BUILD_START=$(date +%s.%N)
 if [ $BUILD = 1 ]; then
     export RUSTFLAGS='-C target-feature=+crt-static'
     say "building static binaries (cargo build --target $TARGET)"
-    (cd "$REPO" && cargo build "${CARGO_PACKAGES[@]}" --bins --target $TARGET) >&2 ||
+    (cd "$REPO" && cargo build "${CARGO_CONFIG[@]}" "${CARGO_PACKAGES[@]}" --bins --target $TARGET) >&2 ||
         fail_early "cargo build failed"
     if [ $needs_tests = 1 ]; then
         say "building test binaries (cargo test --no-run --target $TARGET)"
-        (cd "$REPO" && cargo test "${CARGO_PACKAGES[@]}" --no-run --target $TARGET --message-format=json-render-diagnostics) \
+        (cd "$REPO" && cargo test "${CARGO_CONFIG[@]}" "${CARGO_PACKAGES[@]}" --no-run --target $TARGET \
+            --message-format=json-render-diagnostics) \
             >"$TEST_LIST.json" || fail_early "cargo test --no-run failed"
     fi
 elif [ $needs_tests = 1 ]; then
-    (cd "$REPO" && RUSTFLAGS='-C target-feature=+crt-static' cargo test "${CARGO_PACKAGES[@]}" --no-run --offline \
+    (cd "$REPO" && RUSTFLAGS='-C target-feature=+crt-static' cargo test "${CARGO_CONFIG[@]}" "${CARGO_PACKAGES[@]}" --no-run --offline \
         --target $TARGET --message-format=json-render-diagnostics) >"$TEST_LIST.json" 2>/dev/null ||
         fail_early "--no-build: the test binaries are not built (run once without --no-build)"
 fi
