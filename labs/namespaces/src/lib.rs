@@ -48,6 +48,7 @@ pub fn topic() -> labkit::Topic {
             &labs::pid::LAB,
             &labs::mnt::LAB,
             &labs::ipc::LAB,
+            &labs::user::LAB,
             &labs::nsenter::LAB,
         ],
     }

@@ -5,6 +5,7 @@ pub mod ipc;
 pub mod mnt;
 pub mod nsenter;
 pub mod pid;
+pub mod user;
 pub mod uts;
 
 use crate::spawn::{NsChild, Spawner, Stdio};
