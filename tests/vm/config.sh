@@ -35,18 +35,13 @@ VM_REQUIRED_TOOLS=(
     "kmod:kmod" "modprobe:kmod" "insmod:kmod" "lsmod:kmod" "rmmod:kmod" "depmod:kmod"
     "tar:tar" "sh:dash" "bash:bash" "ps:procps" "chroot:coreutils" "env:coreutils" "ldd:libc-bin"
 )
-VM_OPTIONAL_TOOLS=(ping ${LABCTL_VM_EXTRA_TOOLS:-})
+VM_OPTIONAL_TOOLS=(umoci skopeo docker-registry ping ${LABCTL_VM_EXTRA_TOOLS:-})
 # Every program of these host packages is copied too (those installed), so the VM has the GNU
 # userland a course VM has (tests run `head -c 100M`, labs import /usr/bin/ls with its libraries).
 VM_HOST_PACKAGES=(
     coreutils grep sed findutils mawk gzip procps psmisc util-linux bsdutils mount iproute2
     nftables iptables kmod tar dash bash libc-bin iputils-ping
 )
-# Big tools stay out of the initrd (every MB of it costs boot time under TCG): the binary is read
-# through a read-only 9p share ("tools", mounted at /vm/lazy) only when used; the initrd holds a
-# symlink at the host's path and the tool's libraries. Those not installed are left out (the tests
-# that need them fail in CI and name the package).
-VM_LAZY_TOOLS=(umoci skopeo docker-registry)
 # Extra host files and directories copied as they are (missing ones are ignored).
 VM_EXTRA_FILES=(
     /etc/protocols /etc/services /etc/ethertypes /etc/iproute2 /usr/share/iproute2

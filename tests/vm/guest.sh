@@ -1,9 +1,9 @@
 #!/bin/sh
 # Stage 2 of the course VM, run by busybox init (PID 1) from /etc/inittab.
 #
-# Sets up a pure cgroup v2 machine the way a course VM looks (proc, sys, devtmpfs, tmpfs /run and /tmp,
-# cgroup2 at /sys/fs/cgroup with cpu memory pids cpuset io delegated, shared mount propagation, lo up),
-# mounts the shares, runs every planned item with a per-item timeout, writes its exit code, duration
+# Sets up a pure cgroup v2 machine the way a course VM looks (ext4 root with /tmp on it, proc, sys,
+# devtmpfs, tmpfs /run, cgroup2 at /sys/fs/cgroup with cpu memory pids cpuset io enabled, items in a
+# session scope, shared mount propagation, lo up), mounts the shares, runs every planned item with a per-item timeout, writes its exit code, duration
 # and log into the results share, then powers off. Progress goes to the serial console.
 # The harness's own steps use busybox first (static: no dynamic loading, which is slow under TCG);
 # the items get the real tools first (REAL_PATH), as on a course VM.
@@ -27,7 +27,6 @@ mount -t devpts -o gid=5,mode=620,ptmxmode=666 devpts /dev/pts
 mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /dev/shm
 mount -t mqueue mqueue /dev/mqueue
 mount -t tmpfs -o mode=755,nosuid,nodev tmpfs /run
-mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /tmp
 [ -e /dev/fd ] || ln -s /proc/self/fd /dev/fd
 ln -sf /proc/self/fd/0 /dev/stdin
 ln -sf /proc/self/fd/1 /dev/stdout
@@ -41,7 +40,7 @@ setup_fail() {
 "
 }
 
-log "mounted /proc /sys /dev /run /tmp"
+log "mounted /proc /sys /dev /run"
 # Kernel modules (9p first: the shares need it). modprobe also serves the kernel's autoloading.
 for m in $(cat /vm/modules); do
     grep -q "^$(echo "$m" | tr - _) " /proc/modules || modprobe "$m" || setup_fail "modprobe $m failed"
@@ -63,10 +62,6 @@ mkdir -p "$REPO"
 if [ "$REPO_MODE" = rw ]; then repo_opts=cache=mmap,rw; else repo_opts=cache=loose,ro; fi
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000,$repo_opts repo "$REPO" ||
     setup_fail "cannot mount the repository share at $REPO"
-
-mkdir -p /vm/lazy
-mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000,cache=loose,ro tools /vm/lazy ||
-    setup_fail "cannot mount the tools share at /vm/lazy"
 
 log "shares mounted"
 # Pure cgroup v2, as on Ubuntu 22.04+/Debian 12 (the kernel runs with cgroup_no_v1=all).

@@ -63,17 +63,8 @@ tool_paths() {
     for tool in "${VM_OPTIONAL_TOOLS[@]}"; do
         PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin command -v "$tool" || true
     done
-    lazy_tool_paths
 }
 
-# The big tools that are installed (a test that needs a missing one says so itself).
-lazy_tool_paths() {
-    local tool p
-    for tool in "${VM_LAZY_TOOLS[@]}"; do
-        p=$(PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin command -v "$tool") || continue
-        realpath "$p"
-    done
-}
 
 # The programs (under bin/ and sbin/) of the installed VM_HOST_PACKAGES.
 package_programs() {
@@ -224,7 +215,7 @@ build_image() {
         if [ -L "/$d" ]; then ln -s "$(readlink "/$d")" "$ROOT/$d"; fi
     done
     mkdir -p "$ROOT"/usr/{bin,sbin,lib,lib64} "$ROOT"/{bin,sbin,lib,lib64}/ \
-        "$ROOT"/{proc,sys,dev,run,tmp,root,etc,bb,vm,vm-results,var/lib,var/tmp,mnt}
+        "$ROOT"/{proc,sys,dev,run,tmp,root,etc,bb,vm,vm-results,var/lib,var/tmp,mnt,home}
     chmod 1777 "$ROOT/tmp" "$ROOT/var/tmp"
 
     # kernel modules
@@ -249,17 +240,9 @@ build_image() {
     for applet in $("$ROOT/bb/busybox" --list); do
         [ "$applet" = busybox ] || ln -s busybox "$ROOT/bb/$applet"
     done
-    local p lazy
-    lazy=$(lazy_tool_paths)
+    local p
     for p in $(tool_paths) $(package_programs) "${VM_EXTRA_FILES[@]}"; do
-        grep -qxF "$p" <<<"$lazy" || copy_path "$p"
-    done
-    mkdir -p "$out/lazy"
-    for p in $lazy; do
-        cp -p "$p" "$out/lazy/"
-        mkdir -p "$ROOT$(dirname "$p")"
-        ln -s "/vm/lazy/$(basename "$p")" "$ROOT$p"
-        copy_libs "$p"
+        copy_path "$p"
     done
 
     # a minimal /etc
@@ -272,14 +255,30 @@ build_image() {
     printf '::sysinit:/vm/guest.sh\n::wait:/bb/poweroff -f\n' >"$ROOT/etc/inittab"
     printf '%s\n' "${VM_BOOT_MODULES[@]}" >"$ROOT/vm/modules"
     echo "$kver" >"$ROOT/vm/kernel.version"
-    printf '#!/bb/busybox sh\n/bb/busybox mount -t devtmpfs devtmpfs /dev\necho LABCTL-VM-PROBE-OK >/dev/console\n/bb/busybox poweroff -f\n' >"$ROOT/vm/probe"
-    chmod 755 "$ROOT/vm/probe"
-    install -m 0755 "$HERE/init" "$ROOT/init"
     install -m 0755 "$HERE/guest.sh" "$ROOT/vm/guest.sh"
 
-    # An uncompressed newc cpio: QEMU loads it directly, and the guest does not spend TCG time
-    # decompressing it.
-    (cd "$ROOT" && find . -mindepth 1 | LC_ALL=C sort | "$ROOT/bb/busybox" cpio -o -H newc 2>/dev/null) >"$out/initrd.cpio"
+    # The root filesystem: ext4, like a course VM's disk (so /var/lib/labctl and /tmp are on ext4,
+    # and pivot_root works). Booted with snapshot=on: every run starts from this pristine image and
+    # its writes are thrown away. The file is sparse; free space is for the labs and tests.
+    local size
+    size=$(($(du -sm "$ROOT" | cut -f1) + ${LABCTL_VM_DISK_FREE_MB:-2048}))
+    mkfs.ext4 -q -F -L vmroot -d "$ROOT" "$out/root.ext4" "${size}M" || die "mkfs.ext4 -d failed"
+
+    # The initrd only loads what mounting that disk needs and switches to it: a small uncompressed
+    # cpio (nothing for the guest to decompress under TCG).
+    local initrd=$work/initrd ko
+    mkdir -p "$initrd"/{bb,dev,proc,newroot,ko}
+    cp "$bb" "$initrd/bb/busybox"
+    : >"$initrd/load.list"
+    for ko in $(modprobe -d "$base" -S "$kver" --show-depends -a virtio_pci virtio_blk ext4 |
+        awk '$1 == "insmod" && !seen[$2]++ { print $2 }'); do
+        cp "$ko" "$initrd/ko/"
+        echo "/ko/$(basename "$ko")" >>"$initrd/load.list"
+    done
+    install -m 0755 "$HERE/init" "$initrd/init"
+    printf '#!/bb/busybox sh\n/bb/busybox mount -t devtmpfs devtmpfs /dev\necho LABCTL-VM-PROBE-OK >/dev/console\n/bb/busybox poweroff -f\n' >"$initrd/probe"
+    chmod 755 "$initrd/probe"
+    (cd "$initrd" && find . -mindepth 1 | LC_ALL=C sort | "$initrd/bb/busybox" cpio -o -H newc 2>/dev/null) >"$out/initrd.cpio"
     echo "$kver" >"$out/kernel.version"
     echo "$pkg $ver" >"$out/kernel.package"
     rm -rf "$work"
@@ -290,6 +289,7 @@ main() {
     need_cmd dpkg-deb dpkg
     need_cmd depmod kmod
     need_cmd xz xz-utils
+    need_cmd mkfs.ext4 e2fsprogs
     need_cmd ldd libc-bin
 
     local pkg ver kver hash dir
@@ -313,7 +313,7 @@ main() {
         local start=$SECONDS
         rm -rf "$dir.tmp"
         mkdir -p "$dir.tmp"
-        build_image "$dir.tmp" "$pkg" "$ver" "$kver"
+        build_image "$dir.tmp" "$pkg" "$ver" "$kver" >&2
         touch "$dir.tmp/ready"
         rm -rf "$dir"
         mv "$dir.tmp" "$dir"

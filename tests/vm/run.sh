@@ -274,7 +274,8 @@ KVM_ARGS=(-accel kvm -cpu host)
 KERNEL=$IMG/vmlinux
 [ -f "$KERNEL" ] || KERNEL=$IMG/vmlinuz
 BASE_ARGS=(-M pc -m "$VM_MEM" -smp "$VM_CPUS" -display none -nodefaults -no-reboot -serial stdio
-    -kernel "$KERNEL" -initrd "$IMG/initrd.cpio")
+    -kernel "$KERNEL" -initrd "$IMG/initrd.cpio"
+    -drive "file=$IMG/root.ext4,format=raw,if=virtio,snapshot=on")
 CMDLINE="console=ttyS0 loglevel=4 panic=-1 cgroup_no_v1=all random.trust_cpu=on rdinit=/init"
 
 kvm_works() {
@@ -286,7 +287,7 @@ kvm_works() {
     else
         say "probing KVM with a test boot"
         (timeout -k 5 30 qemu-system-x86_64 "${KVM_ARGS[@]}" "${BASE_ARGS[@]}" \
-            -append "console=ttyS0 loglevel=4 panic=-1 rdinit=/vm/probe" </dev/null || true) >"$probe.log" 2>&1
+            -append "console=ttyS0 loglevel=4 panic=-1 rdinit=/probe" </dev/null || true) >"$probe.log" 2>&1
         if grep -q LABCTL-VM-PROBE-OK "$probe.log"; then
             verdict=yes
         else
@@ -318,9 +319,7 @@ REPO_RO=,readonly=on
 SHARES=(-fsdev "local,id=repo,path=$REPO,security_model=none$REPO_RO"
     -device virtio-9p-pci,fsdev=repo,mount_tag=repo
     -fsdev "local,id=results,path=$RES,security_model=none"
-    -device virtio-9p-pci,fsdev=results,mount_tag=results
-    -fsdev "local,id=tools,path=$IMG/lazy,security_model=none,readonly=on"
-    -device virtio-9p-pci,fsdev=tools,mount_tag=tools)
+    -device virtio-9p-pci,fsdev=results,mount_tag=results)
 case $TARGET_DIR/ in
     "$REPO"/*) ;;
     *) fail_early "CARGO_TARGET_DIR ($TARGET_DIR) must be inside the repository, which is what the VM sees" ;;
