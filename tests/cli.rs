@@ -166,40 +166,11 @@ fn step_shows_only_the_chosen_step() {
     assert_nothing_left("after --step");
 }
 
-/// Starts `labctl run ns-net` slowed down between steps (LABCTL_STEP_DELAY_MS) and returns once
-/// its journal shows the child it started: the moment to interrupt it.
-#[allow(clippy::zombie_processes)] // the caller waits for the returned child
+/// `labctl run ns-net` in the test host, slowed down, once it has started its child.
 fn start_lab_and_wait_for_child(host: &TestHost) -> (std::process::Child, i32) {
-    let mut child = host
-        .labctl(&["run", "ns-net", "--yes", "--format", "plain"])
-        .env("LABCTL_STEP_DELAY_MS", "400")
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let pid = wait_for_registered_child(&mut child);
-    (child, pid)
-}
-
-/// Polls the undo journal of `child` (a labctl run) until it registers the process it started.
-fn wait_for_registered_child(child: &mut std::process::Child) -> i32 {
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let journals = labkit::cleanup::read_journals();
-        if let Some(pid) = journals.iter().filter(|(_, j)| j.pid == child.id() as i32).find_map(|(_, j)| {
-            j.undo.iter().find_map(|u| match u {
-                labkit::Undo::Kill { pid, .. } => Some(*pid),
-                _ => None,
-            })
-        }) {
-            return pid;
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("the lab never registered its child");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let (run, children) =
+        labkit::testing::start_run_and_wait_for_children(host.labctl(&["run", "ns-net", "--yes", "--format", "plain"]));
+    (run, children[0])
 }
 
 #[test]
@@ -209,11 +180,8 @@ fn sigint_mid_lab_leaves_nothing() {
     }
     let _guard = kernel_lock();
     let host = TestHost::new();
-    let (mut lab, sleeper) = start_lab_and_wait_for_child(&host);
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(lab.id() as i32), nix::sys::signal::Signal::SIGINT).unwrap();
-    let status = lab.wait().unwrap();
-    assert_eq!(status.code(), Some(130), "exit code after SIGINT");
-    assert!(process_gone(sleeper), "the lab's child survived SIGINT");
+    let (lab, sleeper) = start_lab_and_wait_for_child(&host);
+    labkit::testing::interrupt_run(lab, &[sleeper], nix::sys::signal::Signal::SIGINT, "ns-net");
     drop(host);
     assert_nothing_left("after SIGINT");
 }
@@ -225,10 +193,8 @@ fn sigterm_mid_lab_leaves_nothing() {
     }
     let _guard = kernel_lock();
     let host = TestHost::new();
-    let (mut lab, sleeper) = start_lab_and_wait_for_child(&host);
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(lab.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
-    assert_eq!(lab.wait().unwrap().code(), Some(143), "exit code after SIGTERM");
-    assert!(process_gone(sleeper), "the lab's child survived SIGTERM");
+    let (lab, sleeper) = start_lab_and_wait_for_child(&host);
+    labkit::testing::interrupt_run(lab, &[sleeper], nix::sys::signal::Signal::SIGTERM, "ns-net");
     drop(host);
     assert_nothing_left("after SIGTERM");
 }
@@ -257,7 +223,7 @@ fn start_lab_and_wait_for_child_piped(host: &TestHost) -> (std::process::Child, 
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let pid = wait_for_registered_child(&mut child);
+    let pid = labkit::testing::wait_for_children(&mut child)[0];
     drop(child.stdout.take());
     (child, pid)
 }

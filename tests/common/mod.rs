@@ -1,12 +1,12 @@
 //! Shared by the integration tests: the labctl binary, a throwaway network namespace that
 //! plays "the host" (so no test touches the machine's own network), and the leak check.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)] // each test binary uses a different part
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-pub use labkit::testing::{kernel_lock, require_root};
+pub use labkit::testing::{kernel_lock, process_gone, require_root};
 
 /// The labctl binary under test (`LABCTL_BIN` overrides, e.g. a static build in the course VM).
 pub fn labctl_bin() -> PathBuf {
@@ -87,13 +87,4 @@ pub fn assert_nothing_left(context: &str) {
     let listed: Vec<String> = text(&out).lines().filter(|l| !l.contains("labctl-test-")).map(String::from).collect();
     let leaks: Vec<&String> = listed.iter().filter(|l| l.starts_with("left:")).collect();
     assert!(leaks.is_empty(), "{context}: labctl left objects behind:\n{}", listed.join("\n"));
-}
-
-/// A process is gone once it no longer exists or is a zombie waiting for its new parent (init)
-/// to reap it: it runs no more and holds no namespace.
-pub fn process_gone(pid: i32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Err(_) => true,
-        Ok(stat) => stat.rfind(')').is_some_and(|i| stat[i + 2..].starts_with('Z')),
-    }
 }

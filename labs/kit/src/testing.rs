@@ -23,3 +23,86 @@ pub fn require_root(test: &str) -> bool {
     eprintln!("skipping {test}: needs root");
     false
 }
+
+/// The workspace's labctl binary for tests outside the root package: `$LABCTL_BIN`, else
+/// `target/debug/labctl`. Missing is a failure in CI and a skip (None) elsewhere.
+pub fn workspace_labctl() -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("LABCTL_BIN")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../target/debug/labctl")));
+    if path.exists() {
+        return Some(path);
+    }
+    assert!(std::env::var_os("CI").is_none(), "no labctl binary at {} (cargo build first)", path.display());
+    eprintln!("skipping: no labctl binary (cargo build first, or set LABCTL_BIN)");
+    None
+}
+
+/// Gone: no such process, or a zombie waiting for its new parent to reap it.
+pub fn process_gone(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| s.rfind(')').is_some_and(|i| s[i + 2..].starts_with('Z')))
+        .unwrap_or(true)
+}
+
+/// Spawns a `labctl run` slowed down between steps (`LABCTL_STEP_DELAY_MS`) and returns once
+/// its undo journal names the processes it started: the moment to interrupt it.
+pub fn start_run_and_wait_for_children(mut cmd: std::process::Command) -> (std::process::Child, Vec<i32>) {
+    let mut run = cmd
+        .env("LABCTL_STEP_DELAY_MS", "300")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn labctl");
+    let children = wait_for_children(&mut run);
+    (run, children)
+}
+
+/// Polls the undo journal of a running `labctl run` until it names the processes it started
+/// (killing the run and failing after 10 s).
+pub fn wait_for_children(run: &mut std::process::Child) -> Vec<i32> {
+    use std::time::{Duration, Instant};
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let children: Vec<i32> = crate::cleanup::read_journals()
+            .into_iter()
+            .filter(|(_, j)| j.pid == run.id() as i32)
+            .flat_map(|(_, j)| j.undo)
+            .filter_map(|u| match u {
+                crate::Undo::Kill { pid, .. } => Some(pid),
+                _ => None,
+            })
+            .collect();
+        if !children.is_empty() {
+            return children;
+        }
+        if Instant::now() > deadline {
+            let _ = run.kill();
+            let _ = run.wait();
+            panic!("the run never registered a child in its journal");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Sends `signal` to a run started by [`start_run_and_wait_for_children`], checks the exit
+/// code (128 + signal) and that every child it had started is gone.
+pub fn interrupt_run(run: std::process::Child, children: &[i32], signal: nix::sys::signal::Signal, what: &str) {
+    let mut run = run;
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(run.id() as i32), signal).expect("signal the run");
+    let status = run.wait().expect("wait for the run");
+    assert_eq!(status.code(), Some(128 + signal as i32), "{what}: exit code after {signal}");
+    for pid in children {
+        assert!(process_gone(*pid), "{what}: child {pid} survived {signal}");
+    }
+}
+
+/// What `labctl clean --check` lists, less the test hosts of running tests (`labctl-test-*`).
+pub fn leftovers(labctl: &std::path::Path) -> Vec<String> {
+    let out = std::process::Command::new(labctl).args(["clean", "--check"]).output().expect("labctl clean --check");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.starts_with("left:") && !l.contains("labctl-test-"))
+        .map(String::from)
+        .collect()
+}

@@ -2,35 +2,19 @@
 //! (its manifest says `root: false`), and Ctrl-C in the middle of each leaving nothing behind.
 //! Uses the labctl binary of this workspace (or $LABCTL_BIN).
 
-use labkit::testing::{kernel_lock, require_root};
+use labkit::testing::{interrupt_run, kernel_lock, leftovers, require_root, start_run_and_wait_for_children};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn labctl_bin() -> Option<PathBuf> {
-    let path = std::env::var_os("LABCTL_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../target/debug/labctl")));
-    if path.exists() {
-        return Some(path);
-    }
-    assert!(std::env::var_os("CI").is_none(), "no labctl binary at {} (cargo build first)", path.display());
-    eprintln!("skipping: no labctl binary (cargo build first, or set LABCTL_BIN)");
-    None
-}
-
-fn gone(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| s.rfind(')').is_some_and(|i| s[i + 2..].starts_with('Z')))
-        .unwrap_or(true)
+    labkit::testing::workspace_labctl()
 }
 
 fn nothing_left(bin: &Path, context: &str) {
-    let check = Command::new(bin).args(["clean", "--check"]).output().unwrap();
-    let text = String::from_utf8_lossy(&check.stdout);
-    let ours: Vec<&str> = text.lines().filter(|l| l.starts_with("left:") && !l.contains("labctl-test-")).collect();
-    assert!(ours.is_empty(), "{context}: left behind: {ours:?}");
+    let left = leftovers(bin);
+    assert!(left.is_empty(), "{context}: left behind: {left:?}");
     let queues = std::fs::read_to_string("/proc/sysvipc/msg").unwrap_or_default();
     let leaked = queues.lines().any(|l| l.split_whitespace().next() == Some("1279459329"));
     assert!(!leaked, "{context}: ns-ipc's queue key 0x4c430001 in the host namespace");
@@ -81,37 +65,11 @@ fn ns_user_runs_as_an_unprivileged_user_and_leaves_nothing() {
 }
 
 fn interrupt(bin: &Path, lab: &str) {
-    let mut run = Command::new(bin)
-        .args(["run", lab, "--yes", "--format", "plain"])
-        .env("LABCTL_STEP_DELAY_MS", "300")
-        .stdout(Stdio::null())
-        .stdin(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let children: Vec<i32> = loop {
-        let kills: Vec<i32> = labkit::cleanup::read_journals()
-            .into_iter()
-            .filter(|(_, j)| j.pid == run.id() as i32)
-            .flat_map(|(_, j)| j.undo)
-            .filter_map(|u| match u {
-                labkit::Undo::Kill { pid, .. } => Some(pid),
-                _ => None,
-            })
-            .collect();
-        if !kills.is_empty() {
-            break kills;
-        }
-        assert!(Instant::now() < deadline, "{lab} never registered a child");
-        std::thread::sleep(Duration::from_millis(5));
-    };
+    let mut cmd = Command::new(bin);
+    cmd.args(["run", lab, "--yes", "--format", "plain"]);
+    let (run, children) = start_run_and_wait_for_children(cmd);
     std::thread::sleep(Duration::from_millis(150));
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(run.id() as i32), nix::sys::signal::Signal::SIGINT).unwrap();
-    let status = run.wait().unwrap();
-    assert_eq!(status.code(), Some(130), "{lab}: exit code after SIGINT");
-    for pid in children {
-        assert!(gone(pid), "{lab}: child {pid} survived SIGINT");
-    }
+    interrupt_run(run, &children, nix::sys::signal::Signal::SIGINT, lab);
     nothing_left(bin, &format!("{lab} after SIGINT"));
     assert!(!labkit::paths::run_dir().join("ns-user").exists(), "{lab}: the ns-user demo directory is left");
 }
