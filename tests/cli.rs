@@ -3,7 +3,6 @@
 mod common;
 
 use common::*;
-use std::time::Duration;
 
 #[test]
 fn an_unknown_lab_gets_did_you_mean() {
