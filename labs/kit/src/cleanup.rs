@@ -338,6 +338,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::zombie_processes)] // Undo::Kill reaps it with waitpid
     fn killing_a_process_we_started_reaps_it_and_a_stale_start_time_is_ignored() {
         let child = std::process::Command::new("sleep").arg("30").spawn().unwrap();
         let pid = child.id() as i32;
