@@ -46,6 +46,7 @@ VM_HOST_PACKAGES=(
 VM_EXTRA_FILES=(
     /etc/protocols /etc/services /etc/ethertypes /etc/iproute2 /usr/share/iproute2
     /usr/lib/x86_64-linux-gnu/xtables /etc/nsswitch.conf /etc/containers /etc/docker
+    /etc/os-release /usr/lib/os-release /etc/debian_version /etc/subuid /etc/subgid
 )
 
 # What runs inside the VM when no selectors are given (see run.sh --help).

@@ -247,7 +247,10 @@ build_image() {
 
     # a minimal /etc
     printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n' >"$ROOT/etc/passwd"
-    printf 'root:x:0:\nnogroup:x:65534:\n' >"$ROOT/etc/group"
+    printf 'root:x:0:\nshadow:x:42:\nnogroup:x:65534:\n' >"$ROOT/etc/group"
+    printf 'root:*:19000:0:99999:7:::\nnobody:*:19000:0:99999:7:::\n' >"$ROOT/etc/shadow"
+    chgrp 42 "$ROOT/etc/shadow" 2>/dev/null || true
+    chmod 640 "$ROOT/etc/shadow"
     printf '127.0.0.1 localhost labctl-vm\n::1 localhost\n' >"$ROOT/etc/hosts"
     echo labctl-vm >"$ROOT/etc/hostname"
     : >"$ROOT/etc/fstab"
