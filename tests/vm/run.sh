@@ -379,7 +379,7 @@ fi
 while read -r id name; do
     if [ -z "${ran[$id]:-}" ]; then
         failed=$((failed + 1))
-        row FAIL - "$name (not run: ${vm_problem:-unknown})"
+        row FAIL - "$name (no result: ${vm_problem:-unknown})"
     fi
 done <"$RES/plan/list"
 if [ -n "$vm_problem" ] && [ -n "${ran[000]:-}" ] && [ -z "${ran[999]:-}" ]; then
