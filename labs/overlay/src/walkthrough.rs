@@ -196,6 +196,11 @@ fn mountinfo_line(target: &Path) -> Option<MountLine> {
     })
 }
 
+/// rw/ro and the three layer options are the lesson; the rest are the kernel's defaults.
+fn is_layer_option(option: &str) -> bool {
+    option == "rw" || option == "ro" || ["lowerdir=", "upperdir=", "workdir="].iter().any(|p| option.starts_with(p))
+}
+
 fn mount_line(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     let root = state.root()?.to_path_buf();
     let line = mountinfo_line(&root.join("merged")).context("the overlay is not in /proc/self/mountinfo")?;
@@ -208,10 +213,27 @@ fn mount_line(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
         Fact::text(format!(" {} ", line.fields[3])),
     ];
     segments.extend(with_temp(&line.fields[4], &root));
-    segments.push(Fact::text(format!(" {} - {} {} ", line.fields[5..].join(" "), line.fstype, line.source)));
-    segments.extend(with_temp(&line.super_options, &root));
+    segments.push(Fact::text(format!(" {}", line.fields[5])));
+    // Optional fields (shared:N, master:N) depend on how this machine set up propagation.
+    for optional in &line.fields[6..] {
+        segments.push(Fact::text(" "));
+        segments.push(Fact::Host(optional.clone()));
+    }
+    segments.push(Fact::text(format!(" - {} {} ", line.fstype, line.source)));
+    let (lesson, defaults): (Vec<&str>, Vec<&str>) = line.super_options.split(',').partition(|o| is_layer_option(o));
+    for (n, option) in lesson.iter().enumerate() {
+        if n > 0 {
+            segments.push(Fact::text(","));
+        }
+        segments.extend(with_temp(option, &root));
+    }
+    // Kernel defaults (`uuid=on`, `index=off`, …) vary with the kernel version: one fact,
+    // comma included, so the line keeps its shape whether there are any or not.
+    let defaults_fact = Fact::Host(defaults.iter().map(|d| format!(",{d}")).collect());
+    segments.push(defaults_fact);
     ctx.observe(Observation::Excerpt { path: Fact::text("/proc/self/mountinfo"), lines: vec![segments] });
-    let options: Vec<Vec<Fact>> = line.super_options.split(',').map(|o| with_temp(o, &root)).collect();
+    let mut options: Vec<Vec<Fact>> = lesson.iter().map(|o| with_temp(o, &root)).collect();
+    options.push(vec![Fact::Host(if defaults.is_empty() { "(no other options)".into() } else { defaults.join(",") })]);
     ctx.observe(Observation::Excerpt {
         path: Fact::text(tr!("the overlay's options, one per line", "overlay 的挂载选项，每行一个").get(ctx.lang())),
         lines: options,
@@ -595,9 +617,10 @@ fn workdir(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
         tr!("upper and work must share a filesystem", "upper 和 work 必须位于同一个文件系统"),
     );
     let ours = bad.check().map_err(|e| match e {
-        crate::Error::DifferentFilesystems { upper_fs, work_fs, .. } => ctx.t(&tr!(
-            format!("upperdir ({upper_fs}) and workdir ({work_fs}) are on different filesystems: rename(2) cannot cross them"),
-            format!("upperdir（{upper_fs}）和 workdir（{work_fs}）位于不同的文件系统：rename(2) 无法跨越文件系统")
+        // The filesystem names vary by machine; the table above shows them.
+        crate::Error::DifferentFilesystems { .. } => ctx.t(&tr!(
+            "upperdir and workdir are on different filesystems: rename(2) cannot cross them",
+            "upperdir 和 workdir 位于不同的文件系统：rename(2) 无法跨越文件系统"
         )),
         other => other.to_string(),
     });

@@ -130,7 +130,8 @@ fn read(path: &Path) -> anyhow::Result<String> {
 }
 
 fn policy_values(p: &UsernsPolicy) -> Vec<(String, Fact)> {
-    let show = |v: Option<u64>| v.map(|n| Fact::Host(n.to_string())).unwrap_or_else(|| Fact::text("(absent)"));
+    // Which of these sysctls exist depends on the kernel: all of it is a property of the machine.
+    let show = |v: Option<u64>| Fact::Host(v.map(|n| n.to_string()).unwrap_or_else(|| "(absent)".into()));
     vec![
         ("user.max_user_namespaces".into(), show(p.max_user_namespaces)),
         ("kernel.unprivileged_userns_clone".into(), show(p.unprivileged_userns_clone)),
