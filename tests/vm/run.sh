@@ -269,14 +269,14 @@ touch "$RES/plan/list"
 # /dev/kvm may exist but be unusable (nested software KVM on which Debian kernels do not boot), so
 # KVM is used only after a probe boot of this very image succeeded; the verdict is cached.
 
-TCG_ARGS=(-accel tcg,thread=multi,tb-size=256 -cpu max)
+TCG_ARGS=(-accel tcg,thread=multi,tb-size=256 -cpu "${LABCTL_VM_CPU_MODEL:-max}")
 KVM_ARGS=(-accel kvm -cpu host)
 KERNEL=$IMG/vmlinux
 [ -f "$KERNEL" ] || KERNEL=$IMG/vmlinuz
 BASE_ARGS=(-M pc -m "$VM_MEM" -smp "$VM_CPUS" -display none -nodefaults -no-reboot -serial stdio
     -kernel "$KERNEL" -initrd "$IMG/initrd.cpio"
     -drive "file=$IMG/root.ext4,format=raw,if=virtio,snapshot=on")
-CMDLINE="console=ttyS0 loglevel=4 panic=-1 cgroup_no_v1=all random.trust_cpu=on rdinit=/init"
+CMDLINE="console=ttyS0 loglevel=4 panic=-1 cgroup_no_v1=all random.trust_cpu=on rdinit=/init ${LABCTL_VM_CMDLINE:-}"
 
 kvm_works() {
     [ -r /dev/kvm ] && [ -w /dev/kvm ] || return 1
