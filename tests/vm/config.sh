@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034,SC2206
 # Configuration of the course-VM harness, sourced by run.sh and image.sh.
 # Changing this file changes the cache key, so the next run rebuilds the initrd.
 

@@ -77,9 +77,10 @@ grep -q cgroup_no_v1=all /proc/cmdline || setup_fail "kernel command line lacks 
 SESSION=/sys/fs/cgroup/user.slice/user-0.slice/session-1.scope
 mkdir -p $SESSION || setup_fail "mkdir $SESSION"
 for c in memory pids; do
-    echo "+$c" >/sys/fs/cgroup/user.slice/cgroup.subtree_control &&
-        echo "+$c" >/sys/fs/cgroup/user.slice/user-0.slice/cgroup.subtree_control ||
+    if ! echo "+$c" >/sys/fs/cgroup/user.slice/cgroup.subtree_control ||
+        ! echo "+$c" >/sys/fs/cgroup/user.slice/user-0.slice/cgroup.subtree_control; then
         setup_fail "cannot enable $c for user.slice"
+    fi
 done
 # systemd makes every mount shared; course VMs therefore have shared propagation.
 /usr/bin/mount --make-rshared / || setup_fail "mount --make-rshared /"
@@ -116,6 +117,7 @@ while read -r id name; do
     [ -n "$id" ] || continue
     log "run $name"
     start=$(uptime_s)
+    # shellcheck disable=SC2016 # $$, $1, $2 belong to the inner shell
     (cd / && PATH=$REAL_PATH exec /bb/timeout -s TERM -k 10 "$TEST_TIMEOUT" \
         /bin/sh -c 'echo $$ >"$1/cgroup.procs" && exec /bin/sh "$2"' item $SESSION "$R/plan/$id.sh") \
         >"$R/out/$id.log" 2>&1 </dev/null
@@ -151,7 +153,7 @@ result 999 vm:leftovers $? 0
 
 dmesg >$R/out/dmesg.txt 2>&1
 uptime_s >$R/out/end.secs
-echo done >$R/out/DONE
+echo finished >$R/out/DONE
 umount "$REPO" 2>/dev/null
 umount $R
 log "all done after $(uptime_s)s, powering off"

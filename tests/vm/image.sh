@@ -182,7 +182,7 @@ build_image() {
     mkdir -p "$work" "$CACHE_ROOT/debs"
 
     local deb
-    deb=$(ls "$CACHE_ROOT"/debs/"${pkg}_${ver//:/%3a}"_*.deb 2>/dev/null | head -1 || true)
+    deb=$(ls "$CACHE_ROOT/debs/${pkg}_${ver//:/%3a}_"*.deb 2>/dev/null | head -1 || true)
     if [ -z "$deb" ]; then
         say "downloading $pkg $ver"
         (cd "$CACHE_ROOT/debs" && apt-get download -q "$pkg=$ver" >&2 2>/dev/null) ||

@@ -269,6 +269,7 @@ touch "$RES/plan/list"
 # /dev/kvm may exist but be unusable (nested software KVM on which Debian kernels do not boot), so
 # KVM is used only after a probe boot of this very image succeeded; the verdict is cached.
 
+# shellcheck disable=SC2054 # commas belong to qemu's option syntax
 TCG_ARGS=(-accel tcg,thread=multi,tb-size=256 -cpu "${LABCTL_VM_CPU_MODEL:-max}")
 KVM_ARGS=(-accel kvm -cpu host)
 KERNEL=$IMG/vmlinux
@@ -316,6 +317,7 @@ esac
 
 REPO_RO=,readonly=on
 [ "$SNAPSHOTS" = no ] || REPO_RO=
+# shellcheck disable=SC2054
 SHARES=(-fsdev "local,id=repo,path=$REPO,security_model=none$REPO_RO"
     -device virtio-9p-pci,fsdev=repo,mount_tag=repo
     -fsdev "local,id=results,path=$RES,security_model=none"
