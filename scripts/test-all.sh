@@ -12,8 +12,8 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 # Debian packages the tests and labs use (real tools serve as judges: ip, lsns, nsenter, umoci, skopeo).
-packages=(iproute2 util-linux procps kmod nftables iptables busybox-static qemu-system-x86 umoci skopeo
-          docker-registry buildah hyperfine tar)
+packages=(iproute2 util-linux mount procps psmisc kmod nftables iptables busybox-static qemu-system-x86
+          e2fsprogs xz-utils dash bash coreutils tar umoci skopeo docker-registry buildah)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -35,17 +35,21 @@ echo "== cargo fmt --check"
 cargo fmt --all --check
 echo "== cargo clippy"
 cargo clippy --quiet --workspace --all-targets -- -D warnings
+# The host's tests use the course VM's static build (same target, RUSTFLAGS and profile tweaks,
+# from tests/vm/config.sh): one build serves both, and the host runs what the VM runs.
+# shellcheck source=tests/vm/config.sh
+. tests/vm/config.sh
+export RUSTFLAGS=$VM_RUSTFLAGS
+export LABCTL_BIN=$PWD/target/$VM_CARGO_TARGET/debug/labctl
 echo "== cargo test (unit + root integration tests + every lab's reference transcript)"
-CI=true cargo test --workspace
+CI=true cargo test --workspace --target "$VM_CARGO_TARGET" "${VM_CARGO_CONFIG[@]}"
 echo "== labctl dev check"
-./target/debug/labctl dev check
+"$LABCTL_BIN" dev check
 echo "== mdbook build"
 for lang in en zh; do
   mdbook build --dest-dir "$PWD/target/book/$lang" "book/$lang"
 done
-if [ -x tests/vm/run.sh ]; then
-  echo "== course VM (pure cgroup v2)"
-  tests/vm/run.sh
-fi
+echo "== course VM (pure cgroup v2): doctor and every test binary, inside Debian's kernel under QEMU"
+env -u LABCTL_BIN tests/vm/run.sh
 echo "== leak check"
-./target/debug/labctl clean --check
+"$LABCTL_BIN" clean --check

@@ -354,3 +354,25 @@ fn a_malformed_manifest_is_caught_with_file_and_line() {
     let line_no: usize = line.split(':').nth(1).unwrap().parse().expect("a line number");
     assert!(line_no > 1);
 }
+
+#[test]
+fn doctor_finds_every_lab_ready_and_its_report_matches_this_cgroup_world() {
+    if !require_root("doctor") {
+        return;
+    }
+    let _guard = kernel_lock();
+    let out = labctl(&["doctor", "--format", "plain", "--redact"]).output().unwrap();
+    let report = text(&out);
+    assert!(out.status.success(), "doctor found a lab that cannot run here:\n{report}");
+    let world = cgroup_world();
+    if world == "v2" {
+        assert!(report.contains("unified (cgroup v2 only)"), "{report}");
+    }
+    for controller in ["cpu", "memory", "pids"] {
+        assert!(report.contains(&format!("ok  cgroup controller {controller}")), "{report}");
+    }
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_suffix(world);
+    settings.set_omit_expression(true);
+    settings.bind(|| insta::assert_snapshot!("doctor", report));
+}

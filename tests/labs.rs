@@ -34,14 +34,7 @@ fn lab_ids() -> Vec<String> {
 fn world_suffix(id: &str) -> Option<&'static str> {
     let catalogue = labctl::catalogue::load().expect("catalogue");
     let needs_cgroups = catalogue.get(id).is_some_and(|e| !e.def.requirements.cgroup_controllers.is_empty());
-    if !needs_cgroups {
-        return None;
-    }
-    let unified = std::fs::read_to_string("/proc/self/mountinfo")
-        .unwrap_or_default()
-        .lines()
-        .any(|l| l.split(' ').nth(4) == Some("/sys/fs/cgroup") && l.contains(" - cgroup2 "));
-    Some(if unified { "v2" } else { "v1" })
+    needs_cgroups.then(common::cgroup_world)
 }
 
 fn run_lab(id: &str, lang: &str) -> Result<(), Failed> {

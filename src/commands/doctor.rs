@@ -202,18 +202,14 @@ fn gather() -> (Machine, Vec<Probe>) {
         "sudo apt-get install nftables (or iptables)",
     ));
 
+    // How / propagates depends on the init system (systemd makes it shared): a host fact.
     let propagation = root_propagation();
-    probes.push(Probe {
-        check: "propagation of /".into(),
-        status: Status::Ok,
-        found: Fact::text(propagation.clone()),
-        fix: None,
-    });
-    if propagation.starts_with("shared") {
-        probes.last_mut().expect("just pushed").found = Fact::text(format!(
-            "{propagation} (systemd's default; labs make their mount namespace private first, or pivot_root fails with EINVAL)"
-        ));
-    }
+    let found = if propagation.starts_with("shared") {
+        format!("{propagation} (systemd's default; labs make their mount namespace private first, or pivot_root fails with EINVAL)")
+    } else {
+        propagation
+    };
+    probes.push(Probe { check: "propagation of /".into(), status: Status::Ok, found: Fact::Host(found), fix: None });
 
     (
         Machine {

@@ -88,3 +88,17 @@ pub fn assert_nothing_left(context: &str) {
     let leaks: Vec<&String> = listed.iter().filter(|l| l.starts_with("left:")).collect();
     assert!(leaks.is_empty(), "{context}: labctl left objects behind:\n{}", listed.join("\n"));
 }
+
+/// `v2` where cgroup2 is mounted at /sys/fs/cgroup (course VMs), else `v1` (legacy or hybrid):
+/// the suffix of transcripts that differ between the two worlds.
+pub fn cgroup_world() -> &'static str {
+    let unified = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.split(' ').nth(4) == Some("/sys/fs/cgroup") && l.contains(" - cgroup2 "));
+    if unified {
+        "v2"
+    } else {
+        "v1"
+    }
+}

@@ -9,7 +9,7 @@ REPO=$(cd "$HERE/../.." && pwd -P)
 # shellcheck source=tests/vm/config.sh
 . "$HERE/config.sh"
 
-TARGET=x86_64-unknown-linux-gnu
+TARGET=$VM_CARGO_TARGET
 CACHE_ROOT=${LABCTL_VM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/labctl-vm}
 VM_TIMEOUT=${LABCTL_VM_TIMEOUT:-900}        # the whole VM, seconds
 TEST_TIMEOUT=${LABCTL_VM_TEST_TIMEOUT:-300} # each item inside the VM, seconds
@@ -122,11 +122,9 @@ done
 
 # ---- static binaries ------------------------------------------------------------------------------
 # Static glibc builds run in the VM without their libraries. The explicit --target keeps proc-macros
-# (built for the host) dynamic and puts everything under target/$TARGET, apart from the host build.
-# Dependencies are optimised (sha256, gzip, tar run ~7x faster under TCG; compiled once, so warm
-# builds do not pay for it), our crates stay unoptimised with debug assertions, and line tables are
-# enough for backtraces (binaries a quarter of the size, faster to link and to read over 9p).
-CARGO_CONFIG=(--config 'profile.dev.package."*".opt-level=2' --config 'profile.dev.debug="line-tables-only"')
+# (built for the host) dynamic and puts everything under target/$TARGET. The flags are in config.sh,
+# shared with scripts/test-all.sh so the host's test run builds these very binaries.
+CARGO_CONFIG=("${VM_CARGO_CONFIG[@]}")
 
 TARGET_DIR=$(cd "$REPO" && cargo metadata --format-version 1 --no-deps 2>/dev/null |
     grep -o '"target_directory":"[^"]*"' | cut -d'"' -f4) || true
@@ -137,7 +135,7 @@ trap 'rm -f "$TEST_LIST"' EXIT
 
 BUILD_START=$(date +%s.%N)
 if [ $BUILD = 1 ]; then
-    export RUSTFLAGS='-C target-feature=+crt-static'
+    export RUSTFLAGS=$VM_RUSTFLAGS
     say "building static binaries (cargo build --target $TARGET)"
     (cd "$REPO" && cargo build "${CARGO_CONFIG[@]}" "${CARGO_PACKAGES[@]}" --bins --target $TARGET) >&2 ||
         fail_early "cargo build failed"
@@ -148,7 +146,7 @@ if [ $BUILD = 1 ]; then
             >"$TEST_LIST.json" || fail_early "cargo test --no-run failed"
     fi
 elif [ $needs_tests = 1 ]; then
-    (cd "$REPO" && RUSTFLAGS='-C target-feature=+crt-static' cargo test "${CARGO_CONFIG[@]}" "${CARGO_PACKAGES[@]}" --no-run --offline \
+    (cd "$REPO" && RUSTFLAGS=$VM_RUSTFLAGS cargo test "${CARGO_CONFIG[@]}" "${CARGO_PACKAGES[@]}" --no-run --offline \
         --target $TARGET --message-format=json-render-diagnostics) >"$TEST_LIST.json" 2>/dev/null ||
         fail_early "--no-build: the test binaries are not built (run once without --no-build)"
 fi

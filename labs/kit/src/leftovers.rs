@@ -31,20 +31,25 @@ pub fn scan() -> Vec<Leftover> {
     out
 }
 
-/// Mount points that belong to labctl: under its state or run directories, or named labctl*.
-/// Deepest first, so unmounting in order works.
+/// Mount points that belong to labctl: under its run or state directories, or under a
+/// `labctl*` directory directly in the temp dir. Nothing broader: a checkout that happens to
+/// live in a directory called labctl is not ours to unmount. Deepest first.
 pub fn mounts() -> Vec<PathBuf> {
     let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     let roots = [paths::run_dir(), paths::state_dir()];
+    let temp = std::env::temp_dir();
+    let in_labctl_temp = |p: &std::path::Path| {
+        p.strip_prefix(&temp)
+            .ok()
+            .and_then(|rest| rest.components().next())
+            .is_some_and(|c| c.as_os_str().to_string_lossy().starts_with("labctl"))
+    };
     let mut found: Vec<PathBuf> = info
         .lines()
         .filter_map(|line| line.split(' ').nth(4))
         .map(unescape_mountinfo)
         .map(PathBuf::from)
-        .filter(|p| {
-            roots.iter().any(|r| p.starts_with(r))
-                || p.components().any(|c| c.as_os_str().to_string_lossy().starts_with("labctl"))
-        })
+        .filter(|p| roots.iter().any(|r| p.starts_with(r)) || in_labctl_temp(p))
         // /run/netns/labctl-* entries are netns bind mounts, handled as netns.
         .filter(|p| !p.starts_with(paths::NETNS_DIR))
         .collect();
