@@ -214,11 +214,9 @@ fn mount_line(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     ];
     segments.extend(with_temp(&line.fields[4], &root));
     segments.push(Fact::text(format!(" {}", line.fields[5])));
-    // Optional fields (shared:N, master:N) depend on how this machine set up propagation.
-    for optional in &line.fields[6..] {
-        segments.push(Fact::text(" "));
-        segments.push(Fact::Host(optional.clone()));
-    }
+    // Optional fields (shared:N, master:N) depend on how this machine set up propagation: one
+    // fact, leading space included, so the line keeps its shape with or without them.
+    segments.push(Fact::Host(line.fields[6..].iter().map(|f| format!(" {f}")).collect()));
     segments.push(Fact::text(format!(" - {} {} ", line.fstype, line.source)));
     let (lesson, defaults): (Vec<&str>, Vec<&str>) = line.super_options.split(',').partition(|o| is_layer_option(o));
     for (n, option) in lesson.iter().enumerate() {
