@@ -523,6 +523,20 @@ pub(crate) fn procs_error(err: Error, pid: i32) -> Error {
     }
 }
 
+/// The pids of a group and every group below it (one hierarchy).
+pub(crate) fn collect_pids(dir: &std::path::Path, out: &mut Vec<i32>) {
+    if let Ok(text) = std::fs::read_to_string(dir.join("cgroup.procs")) {
+        out.extend(text.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
+    }
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            if entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                collect_pids(&entry.path(), out);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -71,24 +71,11 @@ impl V1 {
     fn all_pids(&self) -> Vec<i32> {
         let mut pids = Vec::new();
         for dir in self.existing_dirs() {
-            collect_pids(&dir, &mut pids);
+            crate::cgroup::collect_pids(&dir, &mut pids);
         }
         pids.sort_unstable();
         pids.dedup();
         pids
-    }
-}
-
-fn collect_pids(dir: &std::path::Path, out: &mut Vec<i32>) {
-    if let Ok(text) = std::fs::read_to_string(dir.join("cgroup.procs")) {
-        out.extend(text.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
-    }
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for entry in entries.flatten() {
-            if entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
-                collect_pids(&entry.path(), out);
-            }
-        }
     }
 }
 

@@ -10,7 +10,7 @@ use crate::cgroup::{
 use crate::error::{Error, Result};
 use crate::layout::Version;
 use crate::parse::{format_max, keyed, parse_max, CpuLimit};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Debug)]
@@ -109,7 +109,7 @@ impl V2 {
 
     fn all_pids(&self) -> Vec<i32> {
         let mut pids = Vec::new();
-        collect_pids(&self.dir(), &mut pids);
+        crate::cgroup::collect_pids(&self.dir(), &mut pids);
         pids.sort_unstable();
         pids.dedup();
         pids
@@ -118,19 +118,6 @@ impl V2 {
 
 fn words(text: &str) -> impl Iterator<Item = &str> {
     text.split_whitespace()
-}
-
-fn collect_pids(dir: &Path, out: &mut Vec<i32>) {
-    if let Ok(text) = std::fs::read_to_string(dir.join("cgroup.procs")) {
-        out.extend(text.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
-    }
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for entry in entries.flatten() {
-            if entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
-                collect_pids(&entry.path(), out);
-            }
-        }
-    }
 }
 
 impl Driver for V2 {
