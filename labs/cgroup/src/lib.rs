@@ -38,7 +38,7 @@ pub use parse::CpuLimit;
 pub fn topic() -> labkit::Topic {
     labkit::Topic {
         manifest_path: "labs/cgroup/lab.yaml",
-        manifest_yaml: include_str!("../lab.yaml"),
+        manifest_json: include_str!(concat!(env!("OUT_DIR"), "/lab.json")),
         labs: vec![&labs::intro::LAB, &labs::cpu::LAB, &labs::mem::LAB, &labs::pids::LAB],
     }
 }

@@ -30,7 +30,7 @@ pub use store::{Image, Store};
 pub fn topic() -> labkit::Topic {
     labkit::Topic {
         manifest_path: "labs/image/lab.yaml",
-        manifest_yaml: include_str!("../lab.yaml"),
+        manifest_json: include_str!(concat!(env!("OUT_DIR"), "/lab.json")),
         labs: vec![&walkthrough::LAB],
     }
 }

@@ -9,9 +9,17 @@ use std::path::Path;
 pub struct Topic {
     /// The manifest's path in the repository, for error messages (`labs/namespaces/lab.yaml`).
     pub manifest_path: &'static str,
-    /// The manifest, embedded with `include_str!`.
-    pub manifest_yaml: &'static str,
+    /// The manifest as JSON, converted from `lab.yaml` at build time by `labs/kit/build_manifest.rs`
+    /// and embedded with `include_str!`.
+    pub manifest_json: &'static str,
     pub labs: Vec<&'static dyn Lab>,
+}
+
+impl Topic {
+    /// Parses and validates the embedded manifest.
+    pub fn manifest(&self) -> Result<Manifest, ManifestError> {
+        Manifest::parse_json(self.manifest_path, self.manifest_json)
+    }
 }
 
 pub struct Entry {
@@ -31,7 +39,7 @@ impl Catalogue {
         let mut entries = Vec::new();
         let mut orphans = Vec::new();
         for topic in topics {
-            let manifest = Manifest::parse(topic.manifest_path, topic.manifest_yaml)?;
+            let manifest = topic.manifest()?;
             for lab in &topic.labs {
                 if manifest.lab(lab.id()).is_none() {
                     orphans.push(lab.id());

@@ -40,7 +40,7 @@ pub fn flag_of(ns_type: &str) -> Option<CloneFlags> {
 pub fn topic() -> labkit::Topic {
     labkit::Topic {
         manifest_path: "labs/namespaces/lab.yaml",
-        manifest_yaml: include_str!("../lab.yaml"),
+        manifest_json: include_str!(concat!(env!("OUT_DIR"), "/lab.json")),
         labs: vec![
             &labs::intro::LAB,
             &net::LAB,

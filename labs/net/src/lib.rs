@@ -23,7 +23,7 @@ pub use ports::PortMap;
 pub fn topic() -> labkit::Topic {
     labkit::Topic {
         manifest_path: "labs/net/lab.yaml",
-        manifest_yaml: include_str!("../lab.yaml"),
+        manifest_json: include_str!(concat!(env!("OUT_DIR"), "/lab.json")),
         labs: walkthrough::labs(),
     }
 }

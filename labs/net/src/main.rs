@@ -43,7 +43,7 @@ fn main() {
 
 fn run_lab(id: &str, lang: &str, redact: bool) -> anyhow::Result<i32> {
     let topic = labnet::topic();
-    let manifest = labkit::Manifest::parse(topic.manifest_path, topic.manifest_yaml)?;
+    let manifest = topic.manifest()?;
     let def = manifest.lab(id).ok_or_else(|| anyhow::anyhow!("no lab {id:?} in labs/net/lab.yaml"))?;
     let code = topic.labs.iter().copied().find(|l| l.id() == id).expect("every manifest lab has code");
     let cleanup = labkit::Cleanup::journaled(id).map_err(anyhow::Error::msg)?;

@@ -55,7 +55,7 @@ pub use whiteout::{is_opaque, is_whiteout, OPAQUE_MARKER, OPAQUE_XATTR, WHITEOUT
 pub fn topic() -> labkit::Topic {
     labkit::Topic {
         manifest_path: "labs/overlay/lab.yaml",
-        manifest_yaml: include_str!("../lab.yaml"),
+        manifest_json: include_str!(concat!(env!("OUT_DIR"), "/lab.json")),
         labs: walkthrough::labs(),
     }
 }

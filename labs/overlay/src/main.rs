@@ -39,7 +39,7 @@ fn main() {
 
 fn run_lab(lang: &str) -> anyhow::Result<i32> {
     let topic = laboverlay::topic();
-    let manifest = labkit::Manifest::parse(topic.manifest_path, topic.manifest_yaml)?;
+    let manifest = topic.manifest()?;
     let def = manifest.lab("overlay").expect("the overlay lab is in lab.yaml");
     let cleanup = labkit::Cleanup::journaled("overlay").map_err(anyhow::Error::msg)?;
     let opts = labkit::RunOptions {
