@@ -287,23 +287,7 @@ fn cleanup(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
         ],
     });
     ctx.set("child_inode", Fact::Inode(child.inode));
-    ctx.expect(
-        tr!("the child is gone", "子进程已经消失"),
-        "gone",
-        if alive { "alive" } else { "gone" },
-        !alive,
-        tr!("SIGKILL should end sleep at once", "SIGKILL 应当立刻结束 sleep"),
-    );
-    ctx.expect(
-        tr!("its network namespace is gone with it", "它的 network namespace 也随之消失"),
-        "not listed",
-        if still_listed { "still listed" } else { "not listed" },
-        !still_listed,
-        tr!(
-            "something else still holds the namespace (a process, a bind mount or an open fd)",
-            "还有别的东西持有这个 namespace（进程、bind mount 或打开的 fd）"
-        ),
-    );
+    crate::labs::expect_child_and_namespace_gone(ctx, !alive, still_listed, "network");
     state.child_pid = None;
     state.child_undo = None;
     Ok(())

@@ -50,3 +50,26 @@ pub(crate) fn alive(pid: i32) -> bool {
         .and_then(|s| s.rfind(')').map(|i| !s[i + 2..].starts_with('Z')))
         .unwrap_or(false)
 }
+
+/// The closing checks of a one-namespace lab: its child is gone, and the namespace went with
+/// it. `kind` names the namespace as the learner reads it ("UTS", "user", "network").
+pub(crate) fn expect_child_and_namespace_gone(ctx: &mut labkit::Ctx, child_gone: bool, still_listed: bool, kind: &str) {
+    use labkit::tr;
+    ctx.expect(
+        tr!("the child is gone", "子进程已经消失"),
+        "gone",
+        if child_gone { "gone" } else { "alive" },
+        child_gone,
+        tr!("SIGKILL should end it at once", "SIGKILL 应当立刻结束它"),
+    );
+    ctx.expect(
+        tr!(format!("its {kind} namespace is gone with it"), format!("它的 {kind} namespace 也随之消失")),
+        "not listed",
+        if still_listed { "still listed" } else { "not listed" },
+        !still_listed,
+        tr!(
+            "something else still holds the namespace (a process, a bind mount or an open fd)",
+            "还有别的东西持有这个 namespace（进程、bind mount 或打开的 fd）"
+        ),
+    );
+}

@@ -445,20 +445,7 @@ fn cleanup(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
             ("demo directory exists".into(), Fact::text(dir.exists().to_string())),
         ],
     });
-    ctx.expect(
-        tr!("the child is gone", "子进程已经消失"),
-        "gone",
-        if gone { "gone" } else { "alive" },
-        gone,
-        tr!("SIGKILL should end it", "SIGKILL 应当结束它"),
-    );
-    ctx.expect(
-        tr!("its user namespace is gone with it", "它的 user namespace 也随之消失"),
-        "not listed",
-        if still { "still listed" } else { "not listed" },
-        !still,
-        tr!("something still holds the namespace", "还有东西持有这个 namespace"),
-    );
+    super::expect_child_and_namespace_gone(ctx, gone, still, "user");
     ctx.expect(
         tr!("the demo directory is removed", "演示目录已删除"),
         "removed",

@@ -162,20 +162,7 @@ fn cleanup(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
         ],
     });
     ctx.set("child_inode", Fact::Inode(ns.inode));
-    ctx.expect(
-        tr!("the child is gone", "子进程已经消失"),
-        "gone",
-        if gone { "gone" } else { "alive" },
-        gone,
-        tr!("SIGKILL should end it", "SIGKILL 应当结束它"),
-    );
-    ctx.expect(
-        tr!("its UTS namespace is gone with it", "它的 UTS namespace 也随之消失"),
-        "not listed",
-        if still { "still listed" } else { "not listed" },
-        !still,
-        tr!("something still holds the namespace", "还有东西持有这个 namespace"),
-    );
+    super::expect_child_and_namespace_gone(ctx, gone, still, "UTS");
     Ok(())
 }
 
