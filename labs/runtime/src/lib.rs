@@ -1,0 +1,11 @@
+//! `labruntime`: an OCI runtime built from the labs' building blocks, and `lcrun`, the same
+//! library behind runc's command line (so podman and containerd can drive it).
+//!
+//! A bundle is a directory with `config.json` and a root filesystem. [`create`] turns it into a
+//! container whose init waits on `exec.fifo` with every namespace, mount and cgroup in place;
+//! [`start`] releases it; [`state`], [`kill`] and [`delete`] follow the OCI runtime spec's
+//! lifecycle.
+
+pub mod caps;
+pub mod cgroups;
+pub mod seccomp;
