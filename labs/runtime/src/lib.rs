@@ -8,4 +8,6 @@
 
 pub mod caps;
 pub mod cgroups;
+pub mod error;
 pub mod seccomp;
+pub use error::{Error, Result};

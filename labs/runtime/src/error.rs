@@ -1,0 +1,41 @@
+//! The one error type of the runtime: each message names the object (container id, file, field)
+//! and says what to do.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A config.json field the runtime cannot honour, with the field's JSON path.
+    #[error("config.json: {field}: {why}")]
+    Config { field: String, why: String },
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{what}: {errno}")]
+    Sys { what: String, errno: nix::errno::Errno },
+    #[error(transparent)]
+    Cgroup(#[from] labcgroup::Error),
+    #[error("{path}: {why}")]
+    Path { path: PathBuf, why: String },
+    #[error("{0}")]
+    Usage(String),
+}
+
+impl Error {
+    pub fn io(what: impl Into<String>, source: impl Into<std::io::Error>) -> Error {
+        Error::Io { what: what.into(), source: source.into() }
+    }
+
+    pub fn sys(what: impl Into<String>, errno: nix::errno::Errno) -> Error {
+        Error::Sys { what: what.into(), errno }
+    }
+
+    pub fn config(field: impl Into<String>, why: impl Into<String>) -> Error {
+        Error::Config { field: field.into(), why: why.into() }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
