@@ -18,6 +18,13 @@ use std::path::PathBuf;
 )]
 pub struct Cli {
     #[command(flatten)]
+    pub invocation: Invocation,
+}
+
+/// The global flags and one verb: `lcrun …` and `labctl runtime …` alike.
+#[derive(Args, Debug)]
+pub struct Invocation {
+    #[command(flatten)]
     pub global: Global,
     #[command(subcommand)]
     pub command: Command,
@@ -166,7 +173,7 @@ pub enum Command {
 }
 
 /// Runs one command; returns the process exit code.
-pub fn run(cli: Cli) -> i32 {
+pub fn run(cli: Invocation) -> i32 {
     let global = cli.global.clone();
     match dispatch(cli) {
         Ok(code) => code,
@@ -214,7 +221,7 @@ fn print_json(value: &impl serde::Serialize) -> Result<i32> {
     Ok(0)
 }
 
-fn dispatch(cli: Cli) -> Result<i32> {
+fn dispatch(cli: Invocation) -> Result<i32> {
     if cli.global.systemd_cgroup {
         return Err(Error::Usage(
             "--systemd-cgroup is not supported: lcrun manages cgroups through cgroupfs (configure your engine with \

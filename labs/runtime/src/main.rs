@@ -4,5 +4,5 @@ use clap::Parser;
 
 fn main() {
     let cli = labruntime::cli::Cli::parse();
-    std::process::exit(labruntime::cli::run(cli));
+    std::process::exit(labruntime::cli::run(cli.invocation));
 }

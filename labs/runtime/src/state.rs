@@ -32,7 +32,7 @@ impl std::fmt::Display for Status {
             Status::Stopped => "stopped",
             Status::Paused => "paused",
         };
-        f.write_str(name)
+        f.pad(name)
     }
 }
 
