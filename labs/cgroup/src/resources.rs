@@ -423,6 +423,9 @@ pub fn refusal_hint(file: &str, errno: Option<i32>) -> &'static str {
         ("cpuset.cpus" | "cpuset.mems", Some(libc::EINVAL)) => {
             "the list names CPUs or memory nodes this machine (or the parent group) does not have"
         }
+        ("blkio.leaf_weight" | "blkio.leaf_weight_device", Some(libc::ENOENT)) => {
+            "leaf weights existed only with the CFQ I/O scheduler (removed in Linux 5.0); leave leafWeight out"
+        }
         (_, Some(libc::ENOENT)) => "the device or control file does not exist on this machine",
         (_, Some(libc::EINVAL)) => "the kernel considers the value out of range or malformed",
         (_, Some(libc::EPERM | libc::EACCES)) => "permission denied: run as root, in a delegated subtree",

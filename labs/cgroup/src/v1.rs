@@ -318,7 +318,15 @@ impl Driver for V1 {
         };
         for step in plan_v1(resources, current_memsw)? {
             let dir = self.need(step.controller)?;
-            apply_write(&self.place, &dir.join(&step.file), &step.value)?;
+            let mut path = dir.join(&step.file);
+            // Since Linux 5.0 (no CFQ) the weights live in BFQ's files, as runc also finds.
+            if matches!(step.file.as_str(), "blkio.weight" | "blkio.weight_device") && !path.exists() {
+                let bfq = dir.join(step.file.replace("blkio.", "blkio.bfq."));
+                if bfq.exists() {
+                    path = bfq;
+                }
+            }
+            apply_write(&self.place, &path, &step.value)?;
         }
         Ok(())
     }
