@@ -11,7 +11,7 @@ use crate::state::{now_rfc3339, OciState, Record, Root, Status};
 use labkit::sys;
 use nix::sched::CloneFlags;
 use nix::sys::signal::Signal;
-use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType, Spec};
+use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType, LinuxResources, Spec};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -133,8 +133,9 @@ pub fn create(root: &Root, id: &str, bundle_dir: &Path, opts: &CreateOptions) ->
     let bundle = Bundle::load(bundle_dir)?;
     let spec = &bundle.spec;
     check_unsupported(spec)?;
-    let process = spec.process().as_ref().ok_or_else(|| Error::config("process", "missing: nothing to run"))?;
-    if process.args().as_ref().is_none_or(|a| a.is_empty()) {
+    // Without `process` the container only exists; start then lets its init exit.
+    let process = spec.process().clone().unwrap_or_default();
+    if spec.process().is_some() && process.args().as_ref().is_none_or(|a| a.is_empty()) {
         return Err(Error::config("process.args", "empty: name the program to run"));
     }
     let caps = CapSets::from_spec(process.capabilities().as_ref())?;
@@ -147,7 +148,7 @@ pub fn create(root: &Root, id: &str, bundle_dir: &Path, opts: &CreateOptions) ->
         ContainerCgroup::check(r)?;
     }
     let NamespacePlan { join, create: create_flags, new_user } = plan_namespaces(spec)?;
-    let console = match (&opts.console_socket, process.terminal().unwrap_or(false)) {
+    let console = match (&opts.console_socket, spec.process().is_some() && process.terminal().unwrap_or(false)) {
         (Some(path), true) => Some(std::os::unix::net::UnixStream::connect(path).map_err(|e| {
             Error::io(
                 format!("--console-socket {}: cannot connect (is the terminal's receiver listening?)", path.display()),
@@ -204,9 +205,6 @@ pub fn create(root: &Root, id: &str, bundle_dir: &Path, opts: &CreateOptions) ->
         nix::unistd::chown(&fifo, Some(uid.into()), Some(gid.into()))
             .map_err(|e| Error::sys(format!("chown {}", fifo.display()), e))?;
         cgroup.create()?;
-        if let Some(r) = &resources {
-            cgroup.apply(r)?;
-        }
         let state_dir = nix::fcntl::open(
             &dir,
             nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
@@ -227,7 +225,7 @@ pub fn create(root: &Root, id: &str, bundle_dir: &Path, opts: &CreateOptions) ->
             console,
             preserve_fds: opts.preserve_fds,
         };
-        run_children(root, &mut record, plan, spec, &cgroup)
+        run_children(root, &mut record, plan, spec, &cgroup, resources.as_ref())
     })();
     if let Err(e) = result {
         abort_create(root, &record, &cgroup);
@@ -242,7 +240,14 @@ pub fn create(root: &Root, id: &str, bundle_dir: &Path, opts: &CreateOptions) ->
 }
 
 /// Forks the intermediate process and answers it (and then the init) until the init is ready.
-fn run_children(root: &Root, record: &mut Record, plan: Plan, spec: &Spec, cgroup: &ContainerCgroup) -> Result<()> {
+fn run_children(
+    root: &Root,
+    record: &mut Record,
+    plan: Plan,
+    spec: &Spec,
+    cgroup: &ContainerCgroup,
+    resources: Option<&LinuxResources>,
+) -> Result<()> {
     let (mut ours, theirs) = Channel::pair()?;
     let oom = spec.process().as_ref().and_then(|p| p.oom_score_adj());
     let intermediate =
@@ -259,7 +264,12 @@ fn run_children(root: &Root, record: &mut Record, plan: Plan, spec: &Spec, cgrou
         let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
     };
     let result = (|| -> Result<()> {
+        // Joined before the limits are written, as runc does: a limit below what the process
+        // already uses is then refused by the kernel at once, not met by the OOM killer later.
         cgroup.add_process(intermediate)?;
+        if let Some(r) = resources {
+            cgroup.apply(r)?;
+        }
         if let Some(score) = oom {
             std::fs::write(format!("/proc/{intermediate}/oom_score_adj"), score.to_string())
                 .map_err(|e| Error::io(format!("process.oomScoreAdj {score}"), e))?;
@@ -507,7 +517,8 @@ pub fn delete(root: &Root, id: &str, force: bool) -> Result<()> {
         Err(e) => return Err(e),
     };
     let now = status(root, &record);
-    if matches!(now, Status::Running | Status::Paused | Status::Creating) && !force {
+    // The spec: deleting a container that is not stopped (created ones included) is an error.
+    if now != Status::Stopped && !force {
         return Err(Error::WrongStatus {
             id: id.into(),
             status: now,

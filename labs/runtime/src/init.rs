@@ -43,11 +43,13 @@ pub struct Plan {
 pub fn intermediate(plan: Plan, mut chan: Channel) -> ! {
     let code = match enter_namespaces(&plan, &mut chan) {
         Ok(()) => match sys::fork_single_threaded() {
-            Ok(sys::Forked::Child) => {
-                let error = container_init(plan, &mut chan).unwrap_err();
-                let _ = chan.send(&Msg::Failed(error.to_string()));
-                sys::exit_now(1)
-            }
+            Ok(sys::Forked::Child) => match container_init(plan, &mut chan) {
+                Ok(()) => sys::exit_now(0),
+                Err(error) => {
+                    let _ = chan.send(&Msg::Failed(error.to_string()));
+                    sys::exit_now(1)
+                }
+            },
             Ok(sys::Forked::Parent(pid)) => chan.send(&Msg::InitPid(pid)).map_or(1, |_| 0),
             Err(e) => report(&mut chan, Error::io("forking the container's init", e)),
         },
@@ -87,11 +89,14 @@ fn ns_name(flag: CloneFlags) -> &'static str {
 }
 
 /// The container's init, from namespaces to execve: each line one step of the OCI config.
-/// Returns only with the error that stopped it.
-pub fn container_init(mut plan: Plan, chan: &mut Channel) -> Result<std::convert::Infallible> {
+/// Returns only with the error that stopped it — or Ok for a config without `process`, whose
+/// container only exists (the spec allows it) and stops once started.
+pub fn container_init(mut plan: Plan, chan: &mut Channel) -> Result<()> {
     let k = &Linux;
     let spec = &plan.spec;
-    let process = spec.process().clone().ok_or_else(|| Error::config("process", "missing"))?;
+    let Some(process) = spec.process().clone() else {
+        return container_without_process(&plan, chan);
+    };
     nix::unistd::setsid().map_err(|e| Error::sys("setsid", e))?;
     set_hostname(k, spec)?;
     rootfs::prepare_root(k, spec, &plan.rootfs)?;
@@ -123,6 +128,19 @@ pub fn container_init(mut plan: Plan, chan: &mut Channel) -> Result<std::convert
     close_inherited_fds(plan.preserve_fds)?;
     let errno = exec.exec();
     Err(Error::sys(format!("execve {:?}", process.args().as_ref().and_then(|a| a.first())), errno))
+}
+
+fn container_without_process(plan: &Plan, chan: &mut Channel) -> Result<()> {
+    let (k, spec) = (&Linux, &plan.spec);
+    set_hostname(k, spec)?;
+    rootfs::prepare_root(k, spec, &plan.rootfs)?;
+    rootfs::mount_all(k, spec, &plan.rootfs)?;
+    rootfs::create_devices(k, spec, &plan.rootfs, plan.new_user || joins_user(plan))?;
+    run_create_hooks(chan, spec)?;
+    rootfs::enter_root(k, &plan.rootfs, plan.no_pivot)?;
+    rootfs::protect_paths(k, spec)?;
+    chan.send(&Msg::Ready)?;
+    wait_for_start(&plan.state_dir)
 }
 
 fn joins_user(plan: &Plan) -> bool {
