@@ -21,7 +21,8 @@
 //! to do.
 
 use crate::{Error, Result};
-use caps::{CapSet, Capability, CapsHashSet};
+pub use caps::CapSet;
+use caps::{Capability, CapsHashSet};
 use oci_spec::runtime::{Capability as SpecCapability, LinuxCapabilities, LinuxCapabilitiesBuilder};
 use std::str::FromStr;
 

@@ -263,6 +263,15 @@ fn condition(arg: &LinuxSeccompArg, field: &str) -> Result<SeccompCondition> {
         Error::config(field, format!("index {} is no argument: system calls have arguments 0 to 5", arg.index()))
     })?;
     let (op, value) = cmp(arg);
+    if let SeccompCmpOp::MaskedEq(mask) = op {
+        // libseccomp's (arg & value) == valueTwo never holds then; seccompiler would mask valueTwo too.
+        if value & !mask != 0 {
+            return Err(Error::config(
+                field,
+                format!("valueTwo {value:#x} has bits outside the mask {mask:#x}, so SCMP_CMP_MASKED_EQ can never match: clear them"),
+            ));
+        }
+    }
     SeccompCondition::new(index, SeccompCmpArgLen::Qword, op, value).map_err(|e| Error::config(field, e.to_string()))
 }
 
@@ -876,6 +885,15 @@ mod tests {
                 serde_json::from_value(json!({"index": 1, "value": 7, "valueTwo": 3, "op": name})).unwrap();
             assert_eq!(cmp(&arg), (op, value), "{name}");
         }
+    }
+
+    #[test]
+    fn a_masked_value_with_bits_outside_the_mask_is_refused() {
+        let err = compile_err(
+            json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["close"], "action": "SCMP_ACT_ERRNO",
+            "args": [{"index": 0, "value": 0xff00, "valueTwo": 0x0301, "op": "SCMP_CMP_MASKED_EQ"}]}]}),
+        );
+        assert!(err.contains("args[0]: valueTwo 0x301 has bits outside the mask 0xff00"), "{err}");
     }
 
     #[test]
