@@ -7,7 +7,8 @@
 //! action for the calls its rules match, ALLOW for the rest). The kernel runs every filter
 //! and keeps the strongest answer (KILL > TRAP > ERRNO > TRACE > LOG > ALLOW), which gives a
 //! matching rule's action, and the default action when no rule matches. If one call matches
-//! rules of two actions, the stronger wins (of two ERRNO values, the later rule's).
+//! rules of two actions, the stronger wins (of two ERRNO values, the later rule's). The base
+//! filter is installed last: once it is in place, seccomp(2) itself is usually refused.
 //!
 //! Like runc, a syscall name that exists only on other architectures (`socketcall`,
 //! `arm_fadvise64_64`) is skipped; a name no architecture knows is an error. Filters are
@@ -137,13 +138,33 @@ pub fn compile(spec: &LinuxSeccomp) -> Result<Filter> {
         }
     }
     let mut programs = Vec::new();
-    if default != SeccompAction::Allow {
-        programs.push(program(base, default.clone(), SeccompAction::Allow, arch)?);
-    }
-    for (rule_action, calls) in by_action.into_iter().filter(|(a, _)| *a != SeccompAction::Allow) {
+    for (rule_action, calls) in in_install_order(by_action)? {
         programs.push(program(calls, SeccompAction::Allow, rule_action, arch)?);
     }
+    if default != SeccompAction::Allow {
+        programs.push(program(base, default, SeccompAction::Allow, arch)?);
+    }
     Ok(Filter { programs, flags: flag_bits(spec.flags().as_deref().unwrap_or_default()), skipped })
+}
+
+/// Each filter must let the next one be installed: the base filter (which refuses whatever no
+/// rule allows, seccomp(2) too, most often) goes last, after the ALLOW-by-default ones, and of
+/// those, the one with a rule about seccomp(2) itself goes last among them.
+fn in_install_order(by_action: Vec<(SeccompAction, Calls)>) -> Result<Vec<(SeccompAction, Calls)>> {
+    let seccomp_nr = i64::from(syscalls::Sysno::seccomp.id());
+    let (mut touching, mut order): (Vec<_>, Vec<_>) = by_action
+        .into_iter()
+        .filter(|(a, _)| *a != SeccompAction::Allow)
+        .partition(|(_, calls)| calls.contains_key(&seccomp_nr));
+    if touching.len() > 1 {
+        return Err(Error::config(
+            "linux.seccomp.syscalls",
+            "rules of more than one action for seccomp itself cannot be installed by lcrun (one filter per \
+             action, each installed with seccomp): give seccomp rules a single action",
+        ));
+    }
+    order.append(&mut touching);
+    Ok(order)
 }
 
 fn add(calls: &mut Calls, nr: i64, matches: Match) {
@@ -918,10 +939,32 @@ mod tests {
             {"names": ["rmdir"], "action": "SCMP_ACT_ERRNO"},
         ]})))
         .unwrap();
-        // base (EPERM unless matched) + ENOSYS; rmdir's EPERM is the default already.
+        // ENOSYS, then the base (EPERM unless matched); rmdir's EPERM is the default already.
         assert_eq!(filter.program_lengths().len(), 2);
         let allow_all = compile(&spec(json!({"defaultAction": "SCMP_ACT_ALLOW"}))).unwrap();
         assert!(allow_all.program_lengths().is_empty());
+    }
+
+    #[test]
+    fn the_base_filter_is_installed_last_and_seccomp_rules_just_before_it() {
+        let filter = compile(&spec(json!({"defaultAction": "SCMP_ACT_KILL_PROCESS", "syscalls": [
+            {"names": ["seccomp"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38},
+            {"names": ["mkdir"], "action": "SCMP_ACT_TRAP"},
+        ]})))
+        .unwrap();
+        let last_return = |p: &Vec<libc::sock_filter>| p.last().unwrap().k;
+        let returns: Vec<u32> = filter.programs.iter().map(last_return).collect();
+        // Each program ends with its mismatch action: ALLOW, ALLOW, then the default.
+        assert_eq!(returns, [libc::SECCOMP_RET_ALLOW, libc::SECCOMP_RET_ALLOW, libc::SECCOMP_RET_KILL_PROCESS]);
+        assert!(
+            filter.programs[1].iter().any(|i| i.k == libc::SECCOMP_RET_ERRNO | 38),
+            "the seccomp rule's program is second"
+        );
+        let err = compile_err(json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+            {"names": ["seccomp"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_EQ"}]},
+            {"names": ["seccomp"], "action": "SCMP_ACT_LOG"},
+        ]}));
+        assert!(err.contains("rules of more than one action for seccomp itself"), "{err}");
     }
 
     #[test]

@@ -224,3 +224,26 @@ fn without_no_new_privs_or_cap_sys_admin_the_kernel_refuses_the_filter() {
     assert_eq!(install_without_privilege(true), Errno::EACCES as i32);
     assert_eq!(install_without_privilege(false), 0, "control: with CAP_SYS_ADMIN the filter installs");
 }
+
+#[test]
+fn each_rule_keeps_its_own_action_across_the_split_into_filters() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("keep")).unwrap();
+    // Default EPERM; mkdir allowed; rmdir EXDEV; getppid killed: three programs.
+    let f = filter(json!({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [
+        {"names": ["exit", "exit_group", "mkdir", "mkdirat"], "action": "SCMP_ACT_ALLOW"},
+        {"names": ["rmdir", "unlinkat"], "action": "SCMP_ACT_ERRNO", "errnoRet": Errno::EXDEV as i32},
+        {"names": ["getppid"], "action": "SCMP_ACT_KILL_PROCESS"}]}));
+    assert_eq!(f.program_lengths().len(), 3);
+    assert_eq!(probe_under(Some(&f), mkdir_in(dir.path())), Ended::Exited(0));
+    let keep = dir.path().join("keep");
+    assert_eq!(
+        probe_under(Some(&f), || errno_of(nix::unistd::unlinkat(None, &keep, nix::unistd::UnlinkatFlags::RemoveDir))),
+        Ended::Exited(Errno::EXDEV as i32)
+    );
+    let chdir = || errno_of(nix::unistd::chdir("/"));
+    assert_eq!(probe_under(Some(&f), chdir), Ended::Exited(Errno::EPERM as i32));
+    let getppid = || nix::unistd::getppid().as_raw().min(1);
+    assert_eq!(probe_under(Some(&f), getppid), Ended::Signalled(nix::sys::signal::Signal::SIGSYS));
+    assert!(keep.is_dir());
+}
