@@ -29,6 +29,19 @@ pub enum Error {
     Path { path: PathBuf, why: String },
     #[error("{0}")]
     Usage(String),
+    /// The container's init (or the intermediate process) reported a failed setup step.
+    #[error("container init: {0}")]
+    Init(String),
+    #[error("{name:?}: {why} (check process.args[0] and the PATH in process.env)")]
+    NotExecutable { name: String, why: String },
+    #[error("hook {path}: {why}")]
+    Hook { path: PathBuf, why: String },
+    #[error("container {id:?} does not exist (no state under {root}): list containers with `lcrun list`")]
+    NotFound { id: String, root: PathBuf },
+    #[error("container {id:?} already exists (state in {root}): pick another id or `lcrun delete {id}` first")]
+    Exists { id: String, root: PathBuf },
+    #[error("container {id:?} is {status}: {what}")]
+    WrongStatus { id: String, status: crate::state::Status, what: String },
 }
 
 impl Error {
