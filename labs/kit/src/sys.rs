@@ -409,6 +409,26 @@ pub fn sysv_msg_remove(id: i32) -> io::Result<()> {
     Ok(())
 }
 
+/// Installs a classic-BPF seccomp filter on the calling thread: seccomp(2) with
+/// SECCOMP_SET_MODE_FILTER and `flags` (SECCOMP_FILTER_FLAG_*). The kernel takes it only after
+/// PR_SET_NO_NEW_PRIVS or with CAP_SYS_ADMIN (EACCES otherwise); a flag it does not know is
+/// EINVAL; with SECCOMP_FILTER_FLAG_TSYNC a thread that cannot follow is reported as ESRCH.
+/// Allocates nothing: usable in a [`clone_child`] or [`fork_child`] body.
+pub fn seccomp_set_mode_filter(program: &[libc::sock_filter], flags: libc::c_ulong) -> io::Result<()> {
+    let len = u16::try_from(program.len()).map_err(|_| io::Error::from(Errno::EINVAL))?;
+    let prog = libc::sock_fprog { len, filter: program.as_ptr().cast_mut() };
+    // SAFETY: `prog` points at `program`, which outlives the call; the kernel copies the
+    // instructions and writes nothing back.
+    let ret = unsafe {
+        libc::syscall(libc::SYS_seccomp, libc::SECCOMP_SET_MODE_FILTER, flags, &prog as *const libc::sock_fprog)
+    };
+    match ret {
+        0 => Ok(()),
+        r if r < 0 => Err(io::Error::last_os_error()),
+        // TSYNC: the id of a thread that could not be synchronised.
+        _ => Err(io::Error::from(Errno::ESRCH)),
+    }
+}
 /// Which side of a [`fork_single_threaded`] we are on.
 pub enum Forked {
     Parent(i32),

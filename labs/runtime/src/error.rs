@@ -16,6 +16,13 @@ pub enum Error {
     },
     #[error("{what}: {errno}")]
     Sys { what: String, errno: nix::errno::Errno },
+    /// A capability set the kernel refused to change (capset, prctl).
+    #[error("{what}: {source}")]
+    Caps {
+        what: String,
+        #[source]
+        source: caps::errors::CapsError,
+    },
     #[error(transparent)]
     Cgroup(#[from] labcgroup::Error),
     #[error("{path}: {why}")]
@@ -44,6 +51,10 @@ impl Error {
 
     pub fn sys(what: impl Into<String>, errno: nix::errno::Errno) -> Error {
         Error::Sys { what: what.into(), errno }
+    }
+
+    pub fn caps(what: impl Into<String>, source: caps::errors::CapsError) -> Error {
+        Error::Caps { what: what.into(), source }
     }
 
     pub fn config(field: impl Into<String>, why: impl Into<String>) -> Error {
