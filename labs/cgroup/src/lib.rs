@@ -43,6 +43,6 @@ pub fn topic() -> labkit::Topic {
     labkit::Topic {
         manifest_path: "labs/cgroup/lab.yaml",
         manifest_json: include_str!(concat!(env!("OUT_DIR"), "/lab.json")),
-        labs: vec![&labs::intro::LAB, &labs::cpu::LAB, &labs::mem::LAB, &labs::pids::LAB],
+        labs: labs::all(),
     }
 }
