@@ -201,6 +201,10 @@ pub fn create(root: &Root, id: &str, bundle_dir: &Path, opts: &CreateOptions) ->
         let fifo = root.fifo(id);
         nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o622))
             .map_err(|e| Error::sys(format!("mkfifo {}", fifo.display()), e))?;
+        // mkfifo's mode passes through the umask: set it explicitly, so a container user other
+        // than root can still open the fifo for writing.
+        std::fs::set_permissions(&fifo, std::fs::Permissions::from_mode(0o622))
+            .map_err(|e| Error::io(format!("chmod {}", fifo.display()), e))?;
         let (uid, gid) = host_root(spec);
         nix::unistd::chown(&fifo, Some(uid.into()), Some(gid.into()))
             .map_err(|e| Error::sys(format!("chown {}", fifo.display()), e))?;
@@ -289,7 +293,7 @@ fn run_children(
                 }
                 Msg::RunHooks => {
                     let state =
-                        serde_json::to_string(&OciState::of(record, Status::Creating)).expect("state serialises");
+                        serde_json::to_string(&OciState::of(record, Status::Created)).expect("state serialises");
                     let hooks = spec.hooks().as_ref();
                     crate::hooks::run_all(hooks.and_then(|h| h.prestart().as_ref()), &state)?;
                     crate::hooks::run_all(hooks.and_then(|h| h.create_runtime().as_ref()), &state)?;
