@@ -5,14 +5,17 @@
 //! - [`firewall`]: NAT and port mapping through nft or iptables, in labctl's own table.
 //! - [`bridge`]: the building block — a bridge, attached namespaces with addresses from a
 //!   persistent allocator, port maps, teardown.
-//! - the walkthroughs `net-modes` and `net-bridge`.
+//! - [`capture`]: decoding VXLAN frames a packet socket captured.
+//! - the labs `net-modes`, `net-bridge`, `net-overlay`.
 
 pub mod bridge;
+pub mod capture;
 pub mod cli;
 pub mod firewall;
 pub mod netlink;
 pub mod netns;
 pub mod ports;
+mod labs;
 mod walkthrough;
 
 pub use bridge::{attach, bridge_down, bridge_up, detach, Lease, Subnet};

@@ -1,0 +1,3 @@
+//! One file per lab: its step functions.
+
+pub mod overlay;
