@@ -11,6 +11,7 @@
 pub mod bridge;
 pub mod capture;
 pub mod cli;
+pub mod cni;
 pub mod firewall;
 pub mod netlink;
 pub mod netns;
