@@ -455,11 +455,7 @@ impl PacketSocket {
 
     /// Receives one frame into `buf`, waiting up to `timeout`; `None` when none came. Returns
     /// the frame's full length (it may exceed `buf`, then the rest is cut) and its direction.
-    pub fn recv(
-        &self,
-        buf: &mut [u8],
-        timeout: std::time::Duration,
-    ) -> io::Result<Option<(usize, PacketDirection)>> {
+    pub fn recv(&self, buf: &mut [u8], timeout: std::time::Duration) -> io::Result<Option<(usize, PacketDirection)>> {
         use std::os::fd::AsRawFd;
         let tv = nix::sys::time::TimeVal::new(
             timeout.as_secs() as libc::time_t,
@@ -488,8 +484,11 @@ impl PacketSocket {
                 _ => Err(e),
             };
         }
-        let direction =
-            if from.sll_pkttype == libc::PACKET_OUTGOING { PacketDirection::Outgoing } else { PacketDirection::Incoming };
+        let direction = if from.sll_pkttype == libc::PACKET_OUTGOING {
+            PacketDirection::Outgoing
+        } else {
+            PacketDirection::Incoming
+        };
         Ok(Some((n as usize, direction)))
     }
 }

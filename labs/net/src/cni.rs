@@ -274,9 +274,7 @@ impl Runtime {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         if let Some(a) = att {
-            cmd.env("CNI_CONTAINERID", &a.container_id)
-                .env("CNI_NETNS", &a.netns)
-                .env("CNI_IFNAME", &a.ifname);
+            cmd.env("CNI_CONTAINERID", &a.container_id).env("CNI_NETNS", &a.netns).env("CNI_IFNAME", &a.ifname);
         }
         let what = format!("run CNI plugin {}", binary.display());
         let mut child = match &self.host_netns {
@@ -370,10 +368,8 @@ impl Runtime {
             ifname: att.ifname.clone(),
             path: path.display().to_string(),
         })?;
-        serde_json::from_slice(&text).map_err(|e| CniError::Config {
-            origin: path.display().to_string(),
-            reason: format!("not JSON: {e}"),
-        })
+        serde_json::from_slice(&text)
+            .map_err(|e| CniError::Config { origin: path.display().to_string(), reason: format!("not JSON: {e}") })
     }
 
     /// CHECK: each plugin in order with the cached result as prevResult; Ok when all agree
@@ -386,6 +382,23 @@ impl Runtime {
             self.exec(kind, "CHECK", Some(&att), &Self::plugin_config(list, plugin, &att, Some(&cached.result)))?;
         }
         Ok(())
+    }
+
+    /// CHECK with every plugin, each verdict kept (a runtime stops at the first error; this is
+    /// for showing which plugin objects to what).
+    pub fn check_each(&self, list: &ConfList, att: &Attachment) -> Result<Vec<(String, Result<()>)>> {
+        let cached = self.cached(list, att)?;
+        let att = Attachment { port_mappings: cached.port_mappings, ..att.clone() };
+        Ok(list
+            .plugins
+            .iter()
+            .map(|plugin| {
+                let kind = plugin["type"].as_str().unwrap_or_default().to_string();
+                let conf = Self::plugin_config(list, plugin, &att, Some(&cached.result));
+                let verdict = self.exec(&kind, "CHECK", Some(&att), &conf).map(|_| ());
+                (kind, verdict)
+            })
+            .collect())
     }
 
     /// DEL: each plugin in reverse order with the cached result and runtime config (if any),
@@ -410,7 +423,12 @@ impl Runtime {
 }
 
 fn malformed(kind: &str, command: &str, e: serde_json::Error, out: &[u8]) -> CniError {
-    CniError::Malformed { plugin: kind.to_string(), command: command.to_string(), reason: e.to_string(), excerpt: excerpt(out) }
+    CniError::Malformed {
+        plugin: kind.to_string(),
+        command: command.to_string(),
+        reason: e.to_string(),
+        excerpt: excerpt(out),
+    }
 }
 
 fn excerpt(bytes: &[u8]) -> String {
@@ -455,8 +473,8 @@ mod tests {
 
     #[test]
     fn a_bad_address_in_a_result_is_refused() {
-        let e = serde_json::from_str::<CniResult>(r#"{"cniVersion":"1.0.0","ips":[{"address":"10.0.0.2"}]}"#)
-            .unwrap_err();
+        let e =
+            serde_json::from_str::<CniResult>(r#"{"cniVersion":"1.0.0","ips":[{"address":"10.0.0.2"}]}"#).unwrap_err();
         assert!(e.to_string().contains("is not ADDRESS/PREFIX"), "{e}");
     }
 

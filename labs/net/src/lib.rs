@@ -13,10 +13,10 @@ pub mod capture;
 pub mod cli;
 pub mod cni;
 pub mod firewall;
+mod labs;
 pub mod netlink;
 pub mod netns;
 pub mod ports;
-mod labs;
 mod walkthrough;
 
 pub use bridge::{attach, bridge_down, bridge_up, detach, Lease, Subnet};

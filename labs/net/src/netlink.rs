@@ -329,8 +329,10 @@ impl Netlink {
         }
         let mut msg = LinkMessage::default();
         msg.attributes.push(LinkAttribute::IfName(name.to_string()));
-        msg.attributes
-            .push(LinkAttribute::LinkInfo(vec![LinkInfo::Kind(InfoKind::Vxlan), LinkInfo::Data(InfoData::Vxlan(data))]));
+        msg.attributes.push(LinkAttribute::LinkInfo(vec![
+            LinkInfo::Kind(InfoKind::Vxlan),
+            LinkInfo::Data(InfoData::Vxlan(data)),
+        ]));
         self.ack(&op, RouteNetlinkMessage::NewLink(msg), NLM_F_CREATE | NLM_F_EXCL)
     }
 
@@ -497,6 +499,13 @@ impl Netlink {
             RouteNetlinkMessage::NewRoute(msg),
             NLM_F_CREATE | NLM_F_EXCL,
         )
+    }
+
+    /// `ip route del default` (IPv4, main table).
+    pub fn delete_default_route(&mut self) -> Result<()> {
+        let mut msg = route_message();
+        msg.header.scope = RouteScope::NoWhere;
+        self.ack("route del default", RouteNetlinkMessage::DelRoute(msg), 0)
     }
 
     /// `ip route show` (IPv4, main table).

@@ -1,3 +1,4 @@
 //! One file per lab: its step functions.
 
 pub mod overlay;
+pub mod remote;

@@ -94,7 +94,11 @@ fn talk(server: &str, to: SocketAddr, from: &str) -> anyhow::Result<crate::walkt
     })
 }
 
-fn talk_values(result: &anyhow::Result<crate::walkthrough::Exchange>, from: &str, to: SocketAddr) -> Vec<(String, Fact)> {
+fn talk_values(
+    result: &anyhow::Result<crate::walkthrough::Exchange>,
+    from: &str,
+    to: SocketAddr,
+) -> Vec<(String, Fact)> {
     let mut v = vec![("from".to_string(), Fact::text(from)), ("to".to_string(), Fact::text(to.to_string()))];
     match result {
         Ok(x) => {
@@ -130,10 +134,14 @@ fn hosts(ctx: &mut Ctx, _state: &mut State) -> anyhow::Result<()> {
     let to = SocketAddr::new(IpAddr::V4(HOSTS[1].underlay), 7000);
     let result = talk(H2, to, H1);
     ctx.observe(Observation::Values {
-        title: tr!("TCP from labctl-h1 to labctl-h2 over the underlay:", "经由 underlay 从 labctl-h1 到 labctl-h2 的 TCP："),
+        title: tr!(
+            "TCP from labctl-h1 to labctl-h2 over the underlay:",
+            "经由 underlay 从 labctl-h1 到 labctl-h2 的 TCP："
+        ),
         values: talk_values(&result, H1, to),
     });
-    let peer = result.as_ref().map(|x| x.peer.ip().to_string()).unwrap_or_else(|e| format!("failed: {}", e.root_cause()));
+    let peer =
+        result.as_ref().map(|x| x.peer.ip().to_string()).unwrap_or_else(|e| format!("failed: {}", e.root_cause()));
     ctx.expect_eq(
         tr!("the hosts reach each other over the underlay", "两台主机经由 underlay 互通"),
         HOSTS[0].underlay.to_string(),
@@ -176,7 +184,10 @@ fn islands(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
         values: talk_values(&result, C1, to),
     });
     ctx.expect_eq(
-        tr!("c1's MAC is 02:42 followed by its IPv4 address, as Docker makes it", "c1 的 MAC 是 02:42 加上它的 IPv4 地址，和 Docker 的做法一样"),
+        tr!(
+            "c1's MAC is 02:42 followed by its IPv4 address, as Docker makes it",
+            "c1 的 MAC 是 02:42 加上它的 IPv4 地址，和 Docker 的做法一样"
+        ),
         format_mac(&mac_of(HOSTS[0].ip)),
         mac,
         tr!("ip link set eth0 address failed", "ip link set eth0 address 失败"),
@@ -318,7 +329,10 @@ fn fdb(ctx: &mut Ctx, _state: &mut State) -> anyhow::Result<()> {
         "00:00:00:00:00:00 and 02:42:0a:d6:00:0x → the other host",
         if all_ok { "both entries on both hosts" } else { "entries missing" },
         all_ok,
-        tr!("bridge fdb append MAC dev lcvx0 dst IP self permanent", "bridge fdb append MAC dev lcvx0 dst IP self permanent"),
+        tr!(
+            "bridge fdb append MAC dev lcvx0 dst IP self permanent",
+            "bridge fdb append MAC dev lcvx0 dst IP self permanent"
+        ),
     );
     Ok(())
 }
@@ -327,7 +341,10 @@ fn across(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     let to = SocketAddr::new(IpAddr::V4(HOSTS[1].ip), 7000);
     let result = talk(C2, to, C1);
     ctx.observe(Observation::Values {
-        title: tr!("TCP from c1 (on h1) to c2 (on h2), now over VXLAN:", "从 c1（在 h1 上）到 c2（在 h2 上）的 TCP，现在经由 VXLAN："),
+        title: tr!(
+            "TCP from c1 (on h1) to c2 (on h2), now over VXLAN:",
+            "从 c1（在 h1 上）到 c2（在 h2 上）的 TCP，现在经由 VXLAN："
+        ),
         values: talk_values(&result, C1, to),
     });
     // What h2's bridge learned: c1's MAC behind the vxlan port.
@@ -351,9 +368,13 @@ fn across(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
         rows: learned.iter().map(|(m, p)| vec![Fact::text(m), Fact::text(p)]).collect(),
     });
     let learned_vxlan: Vec<(String, String)> = vxlan_fdb(H2)?;
-    let peer = result.as_ref().map(|x| x.peer.ip().to_string()).unwrap_or_else(|e| format!("failed: {}", e.root_cause()));
+    let peer =
+        result.as_ref().map(|x| x.peer.ip().to_string()).unwrap_or_else(|e| format!("failed: {}", e.root_cause()));
     ctx.expect_eq(
-        tr!("c2 saw c1's own address: one layer-2 network across two hosts", "c2 看到的是 c1 自己的地址：跨两台主机的同一个二层网络"),
+        tr!(
+            "c2 saw c1's own address: one layer-2 network across two hosts",
+            "c2 看到的是 c1 自己的地址：跨两台主机的同一个二层网络"
+        ),
         HOSTS[0].ip.to_string(),
         peer,
         tr!("lcvx0 must be a port of lcbr0 and up on both hosts", "两台主机上的 lcvx0 都必须是 lcbr0 的端口并处于 UP"),
@@ -388,7 +409,8 @@ fn udp_in(netns: &str, addr: SocketAddr) -> anyhow::Result<UdpSocket> {
 /// that carries UDP to `inner_port`.
 fn capture_one(inner_port: u16, send: impl FnOnce() -> anyhow::Result<()>) -> anyhow::Result<Option<VxlanFrame>> {
     let index = Netlink::open_in(&ns(H2))?.index_of(UNDERLAY)?;
-    let socket = in_netns(&ns(H2), || labkit::sys::PacketSocket::open(index))?.context("open a packet socket on lcul0 in labctl-h2")?;
+    let socket = in_netns(&ns(H2), || labkit::sys::PacketSocket::open(index))?
+        .context("open a packet socket on lcul0 in labctl-h2")?;
     send()?;
     let mut buf = vec![0u8; 2048];
     let deadline = std::time::Instant::now() + Duration::from_secs(2);
@@ -421,7 +443,10 @@ fn capture(ctx: &mut Ctx, _state: &mut State) -> anyhow::Result<()> {
     let got = receiver.recv(&mut buf).map(|n| String::from_utf8_lossy(&buf[..n]).into_owned()).unwrap_or_default();
     let Some(f) = frame else {
         ctx.expect(
-            tr!("the packet socket on h2's lcul0 saw the VXLAN packet", "h2 的 lcul0 上的 packet socket 抓到了 VXLAN 包"),
+            tr!(
+                "the packet socket on h2's lcul0 saw the VXLAN packet",
+                "h2 的 lcul0 上的 packet socket 抓到了 VXLAN 包"
+            ),
             "a VXLAN frame",
             "nothing captured",
             false,
@@ -439,18 +464,38 @@ fn capture(ctx: &mut Ctx, _state: &mut State) -> anyhow::Result<()> {
         ),
         columns: ["LAYER", "FIELD", "VALUE"].iter().map(|s| s.to_string()).collect(),
         rows: vec![
-            vec![Fact::text("outer Ethernet"), Fact::text("src → dst"), Fact::Mac(format!("{} → {}", format_mac(&f.outer_src_mac), format_mac(&f.outer_dst_mac)))],
-            vec![Fact::text("outer IPv4"), Fact::text("src → dst"), Fact::text(format!("{} → {}", f.outer.src, f.outer.dst))],
+            vec![
+                Fact::text("outer Ethernet"),
+                Fact::text("src → dst"),
+                Fact::Mac(format!("{} → {}", format_mac(&f.outer_src_mac), format_mac(&f.outer_dst_mac))),
+            ],
+            vec![
+                Fact::text("outer IPv4"),
+                Fact::text("src → dst"),
+                Fact::text(format!("{} → {}", f.outer.src, f.outer.dst)),
+            ],
             vec![Fact::text("outer IPv4"), Fact::text("total length"), Fact::Number(f.outer.total_len.into())],
             vec![Fact::text("outer UDP"), Fact::text("src port"), Fact::Measured(outer_udp.src_port.to_string())],
             vec![Fact::text("outer UDP"), Fact::text("dst port"), Fact::Number(outer_udp.dst_port.into())],
             vec![Fact::text("VXLAN"), Fact::text("flags"), Fact::text(format!("0x{:02x}", f.flags))],
             vec![Fact::text("VXLAN"), Fact::text("VNI"), Fact::Number(f.vni.into())],
-            vec![Fact::text("inner Ethernet"), Fact::text("src → dst"), Fact::text(format!("{} → {}", format_mac(&f.inner_src_mac), format_mac(&f.inner_dst_mac)))],
-            vec![Fact::text("inner IPv4"), Fact::text("src → dst"), Fact::text(format!("{} → {}", inner.src, inner.dst))],
+            vec![
+                Fact::text("inner Ethernet"),
+                Fact::text("src → dst"),
+                Fact::text(format!("{} → {}", format_mac(&f.inner_src_mac), format_mac(&f.inner_dst_mac))),
+            ],
+            vec![
+                Fact::text("inner IPv4"),
+                Fact::text("src → dst"),
+                Fact::text(format!("{} → {}", inner.src, inner.dst)),
+            ],
             vec![Fact::text("inner IPv4"), Fact::text("total length"), Fact::Number(inner.total_len.into())],
             vec![Fact::text("inner UDP"), Fact::text("dst port"), Fact::Number(inner_udp.dst_port.into())],
-            vec![Fact::text("payload"), Fact::text(""), Fact::text(String::from_utf8_lossy(&inner_udp.payload).into_owned())],
+            vec![
+                Fact::text("payload"),
+                Fact::text(""),
+                Fact::text(String::from_utf8_lossy(&inner_udp.payload).into_owned()),
+            ],
         ],
     });
     ctx.observe(Observation::Values {
@@ -460,7 +505,10 @@ fn capture(ctx: &mut Ctx, _state: &mut State) -> anyhow::Result<()> {
     let overhead = i64::from(f.outer.total_len) - i64::from(inner.total_len);
     ctx.set("overhead", Fact::Number(overhead));
     ctx.expect_eq(
-        tr!("the outer packet goes VTEP to VTEP on UDP 4789 with VNI 42", "外层包在两个 VTEP 之间走 UDP 4789，VNI 为 42"),
+        tr!(
+            "the outer packet goes VTEP to VTEP on UDP 4789 with VNI 42",
+            "外层包在两个 VTEP 之间走 UDP 4789，VNI 为 42"
+        ),
         "192.0.2.1 → 192.0.2.2 :4789 vni 42",
         format!("{} → {} :{} vni {}", f.outer.src, f.outer.dst, outer_udp.dst_port, f.vni),
         tr!("the vxlan device's local, remote, dstport and id", "vxlan 设备的 local、remote、dstport 和 id"),
@@ -468,20 +516,17 @@ fn capture(ctx: &mut Ctx, _state: &mut State) -> anyhow::Result<()> {
     ctx.expect_eq(
         tr!("inside is c1's own frame: its MACs and overlay addresses", "里面是 c1 自己的帧：它的 MAC 和 overlay 地址"),
         "02:42:0a:d6:00:02 → 02:42:0a:d6:00:03, 10.214.0.2 → 10.214.0.3",
-        format!(
-            "{} → {}, {} → {}",
-            format_mac(&f.inner_src_mac),
-            format_mac(&f.inner_dst_mac),
-            inner.src,
-            inner.dst
-        ),
+        format!("{} → {}, {} → {}", format_mac(&f.inner_src_mac), format_mac(&f.inner_dst_mac), inner.src, inner.dst),
         tr!("the static FDB entry sends c2's MAC to h2", "静态 FDB 条目把 c2 的 MAC 发往 h2"),
     );
     ctx.expect_eq(
         tr!("the outer IP packet is 50 bytes longer than the inner one", "外层 IP 包比内层长 50 字节"),
         Fact::Number(VXLAN_OVERHEAD.into()),
         Fact::Number(overhead),
-        tr!("14 (inner Ethernet) + 8 (VXLAN) + 8 (UDP) + 20 (IPv4)", "14（内层以太网头）+ 8（VXLAN）+ 8（UDP）+ 20（IPv4）"),
+        tr!(
+            "14 (inner Ethernet) + 8 (VXLAN) + 8 (UDP) + 20 (IPv4)",
+            "14（内层以太网头）+ 8（VXLAN）+ 8（UDP）+ 20（IPv4）"
+        ),
     );
     ctx.expect_eq(
         tr!("c2 received the datagram", "c2 收到了这个数据报"),
@@ -538,7 +583,10 @@ fn mtu(ctx: &mut Ctx, _state: &mut State) -> anyhow::Result<()> {
     let after = mtus("after")?;
     let too_big = df_datagram(&sender, &receiver, 1500)?;
     let fits = df_datagram(&sender, &receiver, vx_mtu as usize)?;
-    ctx.observe(Observation::Values { title: tr!("MTUs along the path:", "路径上的 MTU："), values: before.into_iter().chain(after).collect() });
+    ctx.observe(Observation::Values {
+        title: tr!("MTUs along the path:", "路径上的 MTU："),
+        values: before.into_iter().chain(after).collect(),
+    });
     ctx.observe(Observation::Table {
         title: tr!("UDP datagrams with DF set, c1 → c2:", "设置了 DF 的 UDP 数据报，c1 → c2："),
         columns: ["c1 eth0 MTU", "IP PACKET", "RESULT"].iter().map(|s| s.to_string()).collect(),
@@ -550,7 +598,10 @@ fn mtu(ctx: &mut Ctx, _state: &mut State) -> anyhow::Result<()> {
     });
     ctx.set("mtu", Fact::Number(vx_mtu.into()));
     ctx.expect_failure(
-        tr!("with MTU 1500 in the container, a full-size packet vanishes silently", "容器 MTU 为 1500 时，满尺寸的包悄无声息地消失了"),
+        tr!(
+            "with MTU 1500 in the container, a full-size packet vanishes silently",
+            "容器 MTU 为 1500 时，满尺寸的包悄无声息地消失了"
+        ),
         "sent, but nothing arrived",
         black_hole,
         tr!("lcbr0 should drop frames larger than lcvx0's MTU", "lcbr0 应当丢弃超过 lcvx0 MTU 的帧"),
@@ -576,7 +627,8 @@ fn stats(netns: &str, name: &str) -> anyhow::Result<LinkStats> {
 
 fn counters(ctx: &mut Ctx, _state: &mut State) -> anyhow::Result<()> {
     const COUNT: u64 = 100;
-    let read = || -> anyhow::Result<[LinkStats; 3]> { Ok([stats(H1, VXLAN)?, stats(H1, UNDERLAY)?, stats(H2, VXLAN)?]) };
+    let read =
+        || -> anyhow::Result<[LinkStats; 3]> { Ok([stats(H1, VXLAN)?, stats(H1, UNDERLAY)?, stats(H2, VXLAN)?]) };
     let receiver = udp_in(C2, SocketAddr::new(IpAddr::V4(HOSTS[1].ip), 9997))?;
     let sender = udp_in(C1, SocketAddr::new(IpAddr::V4(HOSTS[0].ip), 0))?;
     receiver.set_read_timeout(Some(Duration::from_secs(1)))?;
@@ -605,9 +657,27 @@ fn counters(ctx: &mut Ctx, _state: &mut State) -> anyhow::Result<()> {
         ),
         columns: ["DEVICE", "TX PACKETS", "TX BYTES", "RX PACKETS", "RX BYTES"].iter().map(|s| s.to_string()).collect(),
         rows: vec![
-            vec![Fact::text("labctl-h1 lcvx0"), m(vx_tx), m(vx_tx_bytes), m(d(0, |s| s.rx_packets)), m(d(0, |s| s.rx_bytes))],
-            vec![Fact::text("labctl-h1 lcul0"), m(ul_tx), m(ul_tx_bytes), m(d(1, |s| s.rx_packets)), m(d(1, |s| s.rx_bytes))],
-            vec![Fact::text("labctl-h2 lcvx0"), m(d(2, |s| s.tx_packets)), m(d(2, |s| s.tx_bytes)), m(vx2_rx), m(d(2, |s| s.rx_bytes))],
+            vec![
+                Fact::text("labctl-h1 lcvx0"),
+                m(vx_tx),
+                m(vx_tx_bytes),
+                m(d(0, |s| s.rx_packets)),
+                m(d(0, |s| s.rx_bytes)),
+            ],
+            vec![
+                Fact::text("labctl-h1 lcul0"),
+                m(ul_tx),
+                m(ul_tx_bytes),
+                m(d(1, |s| s.rx_packets)),
+                m(d(1, |s| s.rx_bytes)),
+            ],
+            vec![
+                Fact::text("labctl-h2 lcvx0"),
+                m(d(2, |s| s.tx_packets)),
+                m(d(2, |s| s.tx_bytes)),
+                m(vx2_rx),
+                m(d(2, |s| s.rx_bytes)),
+            ],
         ],
     });
     ctx.observe(Observation::Values {
@@ -673,7 +743,10 @@ fn check(ctx: &mut Ctx) -> anyhow::Result<()> {
         .map(|v| format!("vni {} dstport {} {}", v.vni, v.port, if v.learning { "learning" } else { "nolearning" }))
         .unwrap_or_else(|| link.as_ref().map(|_| "not a vxlan device".to_string()).unwrap_or_else(|| "missing".into()));
     ctx.expect_eq(
-        tr!("lcvx100 is a VXLAN device with VNI 100 on UDP 4789, nolearning", "lcvx100 是 VNI 100、UDP 4789、nolearning 的 VXLAN 设备"),
+        tr!(
+            "lcvx100 is a VXLAN device with VNI 100 on UDP 4789, nolearning",
+            "lcvx100 是 VNI 100、UDP 4789、nolearning 的 VXLAN 设备"
+        ),
         "vni 100 dstport 4789 nolearning",
         shown,
         tr!(

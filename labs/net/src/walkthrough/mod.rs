@@ -14,7 +14,7 @@ use std::path::Path;
 use std::time::Duration;
 
 pub fn labs() -> Vec<&'static dyn labkit::Lab> {
-    vec![&modes::LAB, &bridge::LAB, &crate::labs::overlay::LAB]
+    vec![&modes::LAB, &bridge::LAB, &crate::labs::overlay::LAB, &crate::labs::remote::LAB]
 }
 
 /// Interfaces of the namespace at `netns`, IPv4 addresses only, as `ip -br addr` would list
