@@ -287,7 +287,13 @@ impl Runtime {
         .map_err(io(what.clone()))?;
         let input = serde_json::to_vec(config).expect("JSON values serialise");
         if let Some(mut stdin) = child.stdin.take() {
-            stdin.write_all(&input).map_err(io(format!("write the configuration to {kind}")))?;
+            // A plugin may exit without reading (VERSION): its answer decides, not our write.
+            match stdin.write_all(&input) {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                    return Err(io(format!("write the configuration to {kind}"))(e))
+                }
+                _ => {}
+            }
         }
         let out = child.wait_with_output().map_err(io(what))?;
         if out.status.success() {

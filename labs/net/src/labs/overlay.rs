@@ -356,13 +356,15 @@ fn across(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
         .fdb()?
         .into_iter()
         .filter(|e| !e.permanent && e.master == Some(bridge))
+        // The containers' MACs; the host-side devices' random ones come and go with timing.
+        .filter(|e| HOSTS.iter().any(|h| e.mac == format_mac(&mac_of(h.ip))))
         .map(|e| (e.mac, name(e.ifindex)))
         .collect();
     learned.sort();
     ctx.observe(Observation::Table {
         title: tr!(
-            "What lcbr0 in labctl-h2 learned (bridge fdb show br lcbr0, learned entries):",
-            "labctl-h2 中 lcbr0 学到的地址（bridge fdb show br lcbr0，学习到的条目）："
+            "What lcbr0 in labctl-h2 learned about the containers (bridge fdb show br lcbr0):",
+            "labctl-h2 中 lcbr0 学到的容器地址（bridge fdb show br lcbr0）："
         ),
         columns: ["MAC", "PORT"].iter().map(|s| s.to_string()).collect(),
         rows: learned.iter().map(|(m, p)| vec![Fact::text(m), Fact::text(p)]).collect(),
