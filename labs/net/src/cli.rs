@@ -284,7 +284,22 @@ fn cni(action: CniAction) -> anyhow::Result<i32> {
         }
         CniAction::Check { target } => {
             let (rt, list, att) = cni_setup(&target)?;
-            rt.check(&list, &att)?;
+            // Each plugin's verdict (a runtime would stop at the first objection).
+            let verdicts = rt.check_each(&list, &att)?;
+            let mut failed = 0;
+            for (plugin, verdict) in &verdicts {
+                match verdict {
+                    Ok(()) => println!("{plugin}: ok"),
+                    Err(e) => {
+                        failed += 1;
+                        println!("{plugin}: {e}");
+                    }
+                }
+            }
+            if failed > 0 {
+                eprintln!("labctl net cni check: {failed} plugin(s) of network {} object", list.name);
+                return Ok(1);
+            }
             println!("{} on network {}: every plugin agrees", att.container_id, list.name);
         }
         CniAction::Del { target } => {

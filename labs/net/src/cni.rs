@@ -342,8 +342,15 @@ impl Runtime {
     }
 
     /// ADD: each plugin in order, each given the previous one's result; the last result is
-    /// cached and returned.
+    /// cached and returned. When a plugin fails, DEL runs over the whole list (what kubelet and
+    /// containerd do), so a half-made attachment does not stay behind.
     pub fn add(&self, list: &ConfList, att: &Attachment) -> Result<CniResult> {
+        self.add_chain(list, att).inspect_err(|_| {
+            let _ = self.del(list, att);
+        })
+    }
+
+    fn add_chain(&self, list: &ConfList, att: &Attachment) -> Result<CniResult> {
         let mut prev: Option<Value> = None;
         for plugin in &list.plugins {
             let kind = plugin["type"].as_str().unwrap_or_default();

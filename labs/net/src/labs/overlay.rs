@@ -650,7 +650,7 @@ fn counters(ctx: &mut Ctx, _state: &mut State) -> anyhow::Result<()> {
     let ul_tx_bytes = d(1, |s| s.tx_bytes);
     let ul_tx = d(1, |s| s.tx_packets);
     let vx2_rx = d(2, |s| s.rx_packets);
-    let per_packet = if vx_tx > 0 { (ul_tx_bytes.saturating_sub(vx_tx_bytes)) / vx_tx } else { 0 };
+    let per_packet = ul_tx_bytes.saturating_sub(vx_tx_bytes).checked_div(vx_tx).unwrap_or(0);
     let m = |n: u64| Fact::Number(n as i64);
     ctx.observe(Observation::Table {
         title: tr!(

@@ -168,9 +168,8 @@ fn add(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
         .iter()
         .enumerate()
         .map(|(i, iface)| {
-            let name = if iface.sandbox.is_some() {
-                Fact::text(&iface.name)
-            } else if iface.name == BRIDGE {
+            // The host veth's name is the plugin's random choice.
+            let name = if iface.sandbox.is_some() || iface.name == BRIDGE {
                 Fact::text(&iface.name)
             } else {
                 Fact::Measured(iface.name.clone())
