@@ -221,6 +221,9 @@ pub struct Cached {
     pub result: Value,
     #[serde(default)]
     pub port_mappings: Vec<PortMapping>,
+    /// Where the plugins ran (the host side), so CHECK and DEL can run them there again.
+    #[serde(default)]
+    pub host_netns: Option<PathBuf>,
 }
 
 /// A plugin's answer to VERSION.
@@ -366,7 +369,11 @@ impl Runtime {
             std::fs::create_dir_all(dir).map_err(io(format!("create {}", dir.display())))?;
         }
         // The runtime config goes with the result: DEL must hand portmap the same mappings.
-        let cached = Cached { result: value.clone(), port_mappings: att.port_mappings.clone() };
+        let cached = Cached {
+            result: value.clone(),
+            port_mappings: att.port_mappings.clone(),
+            host_netns: self.host_netns.clone(),
+        };
         std::fs::write(&path, serde_json::to_vec_pretty(&cached).expect("JSON values serialise"))
             .map_err(io(format!("write {}", path.display())))?;
         Ok(serde_json::from_value(value).expect("checked above"))

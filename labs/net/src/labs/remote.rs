@@ -557,6 +557,8 @@ fn check(ctx: &mut Ctx) -> anyhow::Result<()> {
         mapped,
         tr!("add it with -p 8080:80 (del first)", "加上 -p 8080:80（先 del）"),
     );
+    // Run the plugins where ADD ran them (--host-netns), as a runtime would.
+    let rt = Runtime::new(cached.host_netns.clone());
     let verdicts = rt.check_each(&list, &att)?;
     let bridge = verdicts.into_iter().find(|(k, _)| k == "bridge").map(|(_, r)| r);
     let ok = matches!(bridge, Some(Ok(())));
