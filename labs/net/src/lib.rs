@@ -6,18 +6,18 @@
 //! - [`bridge`]: the building block — a bridge, attached namespaces with addresses from a
 //!   persistent allocator, port maps, teardown.
 //! - [`capture`]: decoding VXLAN frames a packet socket captured.
-//! - the labs `net-modes`, `net-bridge`, `net-overlay`.
+//! - [`cni`]: a small CNI runtime for the reference plugins.
+//! - the labs `net-modes`, `net-bridge`, `net-overlay`, `net-remote`.
 
 pub mod bridge;
 pub mod capture;
 pub mod cli;
 pub mod cni;
 pub mod firewall;
-mod labs;
+pub mod labs;
 pub mod netlink;
 pub mod netns;
 pub mod ports;
-mod walkthrough;
 
 pub use bridge::{attach, bridge_down, bridge_up, detach, Lease, Subnet};
 pub use netlink::Netlink;
@@ -28,7 +28,7 @@ pub fn topic() -> labkit::Topic {
     labkit::Topic {
         manifest_path: "labs/net/lab.yaml",
         manifest_json: include_str!(concat!(env!("OUT_DIR"), "/lab.json")),
-        labs: walkthrough::labs(),
+        labs: labs::all(),
     }
 }
 

@@ -6,9 +6,9 @@
 //! their containers. Deleting the four namespaces removes every link with them.
 
 use crate::capture::{decode_vxlan, VxlanFrame, VXLAN_OVERHEAD};
+use crate::labs::bridge::make_netns;
+use crate::labs::{exchange, in_netns, interfaces_in, listen_in, start_sleeper};
 use crate::netlink::{format_mac, Link, LinkStats, Netlink, Vxlan};
-use crate::walkthrough::bridge::make_netns;
-use crate::walkthrough::{exchange, in_netns, interfaces_in, listen_in, start_sleeper};
 use anyhow::Context;
 use labkit::{tr, Ctx, Fact, Observation, Walkthrough};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
@@ -86,7 +86,7 @@ fn link_in(netns: &str, name: &str) -> anyhow::Result<Link> {
 }
 
 /// A TCP exchange from namespace `from` to a one-shot server in `server` at `to`.
-fn talk(server: &str, to: SocketAddr, from: &str) -> anyhow::Result<crate::walkthrough::Exchange> {
+fn talk(server: &str, to: SocketAddr, from: &str) -> anyhow::Result<crate::labs::Exchange> {
     let listener = listen_in(&ns(server), SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), to.port()))?;
     let me = server.to_string();
     exchange(listener, &ns(from), to, &format!("hello from {from}\n"), move |peer| {
@@ -94,11 +94,7 @@ fn talk(server: &str, to: SocketAddr, from: &str) -> anyhow::Result<crate::walkt
     })
 }
 
-fn talk_values(
-    result: &anyhow::Result<crate::walkthrough::Exchange>,
-    from: &str,
-    to: SocketAddr,
-) -> Vec<(String, Fact)> {
+fn talk_values(result: &anyhow::Result<crate::labs::Exchange>, from: &str, to: SocketAddr) -> Vec<(String, Fact)> {
     let mut v = vec![("from".to_string(), Fact::text(from)), ("to".to_string(), Fact::text(to.to_string()))];
     match result {
         Ok(x) => {

@@ -6,9 +6,9 @@
 //! The IPAM state and the result cache live under labctl's run dir, for this lab's network only.
 
 use crate::cni::{self, Attachment, CniError, ConfList, PortMapping, Runtime};
+use crate::labs::bridge::make_netns;
+use crate::labs::{exchange, interfaces_in, listen_in, start_sleeper};
 use crate::netlink::Netlink;
-use crate::walkthrough::bridge::make_netns;
-use crate::walkthrough::{exchange, interfaces_in, listen_in, start_sleeper};
 use anyhow::Context;
 use labkit::{tr, Ctx, Fact, Observation, Undo, Walkthrough};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
