@@ -339,6 +339,21 @@ fn the_maintainer_check_passes_on_this_tree() {
 }
 
 #[test]
+fn a_stray_file_among_a_topics_labs_is_caught() {
+    let repo = tempfile::tempdir().unwrap();
+    let labs = repo.path().join("labs/namespaces/src/labs");
+    std::fs::create_dir_all(&labs).unwrap();
+    std::fs::write(labs.join("network.rs"), "").unwrap();
+    let out = labctl(&["dev", "check", "--root"]).arg(repo.path()).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let report = text(&out);
+    assert!(
+        report.contains("✗ labs/namespaces/src/labs/network.rs: not the file of a lab of labs/namespaces/lab.yaml"),
+        "{report}"
+    );
+}
+
+#[test]
 fn a_malformed_manifest_is_caught_with_file_and_line() {
     let repo = tempfile::tempdir().unwrap();
     let lab_dir = repo.path().join("labs/broken");

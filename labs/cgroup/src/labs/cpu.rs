@@ -12,6 +12,7 @@ use std::time::Duration;
 
 pub static LAB: Walkthrough<State> = Walkthrough {
     id: "cgroup-cpu",
+    source: file!(),
     steps: &[
         ("spinner", spinner),
         ("quota-10", quota_10),

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 pub static LAB: Walkthrough<State> = Walkthrough {
     id: "cgroup-intro",
+    source: file!(),
     steps: &[
         ("layout", layout),
         ("join", join),

@@ -14,6 +14,7 @@ use std::path::Path;
 
 pub static LAB: Walkthrough<State> = Walkthrough {
     id: "ns-enter",
+    source: file!(),
     steps: &[("run-detached", run_detached), ("nsenter", nsenter), ("inside-view", inside_view), ("cleanup", cleanup)],
     check,
 };

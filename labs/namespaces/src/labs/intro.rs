@@ -13,6 +13,7 @@ use std::path::Path;
 
 pub static LAB: Walkthrough<State> = Walkthrough {
     id: "ns-intro",
+    source: file!(),
     steps: &[
         ("nsproxy", nsproxy),
         ("lsns", lsns),

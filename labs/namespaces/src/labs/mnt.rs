@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 pub static LAB: Walkthrough<State> = Walkthrough {
     id: "ns-mnt",
+    source: file!(),
     steps: &[
         ("propagation", propagation),
         ("shared-copy", shared_copy),

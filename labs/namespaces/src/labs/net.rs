@@ -11,6 +11,7 @@ use std::process::{Command, Stdio};
 
 pub static LAB: Walkthrough<State> = Walkthrough {
     id: "ns-net",
+    source: file!(),
     steps: &[
         ("host-netns", host_netns),
         ("new-netns", new_netns),

@@ -10,6 +10,7 @@ use nix::sched::CloneFlags;
 
 pub static LAB: Walkthrough<State> = Walkthrough {
     id: "ns-pid",
+    source: file!(),
     steps: &[("pid-one", pid_one), ("proc-inside", proc_inside), ("orphan", orphan), ("kill-init", kill_init)],
     check,
 };

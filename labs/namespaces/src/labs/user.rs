@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 
 pub static LAB: Walkthrough<State> = Walkthrough {
     id: "ns-user",
+    source: file!(),
     steps: &[
         ("policy", policy),
         ("waiting-child", waiting_child),

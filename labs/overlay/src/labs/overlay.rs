@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 pub static LAB: Walkthrough<State> = Walkthrough {
     id: "overlay",
+    source: file!(),
     steps: &[
         ("seed-experiment", seed_experiment),
         ("mount-line", mount_line),
