@@ -296,9 +296,8 @@ fn overlay_usable() -> Result<(), String> {
     let base = labkit::paths::state_dir();
     std::fs::create_dir_all(&base).map_err(|e| format!("cannot create {}: {e}", base.display()))?;
     let dir = tempfile_dir(&base)?;
-    let result = labkit::sys::in_new_namespaces(CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_FS, || {
-        mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)
-            .map_err(|e| format!("make / private: {e}"))?;
+    let result = labkit::sys::in_new_namespaces(CloneFlags::empty(), || {
+        labkit::sys::unshare_mounts(MsFlags::MS_PRIVATE).map_err(|e| e.to_string())?;
         for d in ["lower", "upper", "work", "merged"] {
             std::fs::create_dir(dir.join(d)).map_err(|e| e.to_string())?;
         }

@@ -1,5 +1,14 @@
-//! The one place for raw syscalls and `unsafe`. Each function is thin and says which kernel
-//! interface it wraps; everything above this module is safe Rust.
+//! The one place for `unsafe` (the workspace denies `unsafe_code`; this module alone is
+//! allowed it) and for the process and thread plumbing around namespaces. It holds:
+//! - everything that needs `unsafe`: `pre_exec` hooks (unshare, setns, cgroup moves, prepared
+//!   execs), fork and clone, raw ioctls (interface flags), mmap, System V message queues;
+//! - the thread helpers that run code in other or throwaway namespaces ([`in_namespaces`],
+//!   [`in_new_namespaces`], [`unshare_mounts`]) and the process identity checks (start time,
+//!   signal only the same process, wait until gone).
+//!
+//! Safe nix calls that *are* the operation a lab or tool teaches (mount, setns, unshare,
+//! sethostname, pivot_root in a step function, the spawner's child setup, `ip netns add`'s bind
+//! mount) stay beside their lesson. Each function here is thin and names the interface it wraps.
 
 use nix::errno::Errno;
 use nix::sched::CloneFlags;
@@ -85,6 +94,17 @@ pub fn in_new_namespaces<T: Send>(flags: CloneFlags, f: impl FnOnce() -> T + Sen
             .join()
             .unwrap_or_else(|_| Err(io::Error::other("namespace thread panicked")))
     })
+}
+
+/// Gives the calling thread its own copy of the mount table (`unshare -m`, this thread only) with
+/// `/` given `propagation` recursively: `MS_PRIVATE` (nothing crosses either way) or `MS_SLAVE`
+/// (our mounts still arrive, its own never leave). Its mounts vanish with the thread.
+pub fn unshare_mounts(propagation: nix::mount::MsFlags) -> io::Result<()> {
+    use nix::mount::{mount, MsFlags};
+    nix::sched::unshare(CloneFlags::CLONE_FS | CloneFlags::CLONE_NEWNS)
+        .map_err(|e| io::Error::new(io::Error::from(e).kind(), format!("unshare a mount namespace: {e}")))?;
+    mount(None::<&str>, "/", None::<&str>, propagation | MsFlags::MS_REC, None::<&str>)
+        .map_err(|e| io::Error::new(io::Error::from(e).kind(), format!("set the propagation of /: {e}")))
 }
 
 /// Sends `signal` to `pid` only if it is still the process that started at `start_time`.

@@ -84,9 +84,7 @@ pub fn set_sysctl_in(netns: &Path, key: &str, value: &str) -> anyhow::Result<()>
 pub fn sysfs_in<T: Send>(netns: &Path, f: impl FnOnce() -> T + Send) -> anyhow::Result<T> {
     use nix::mount::{mount, MsFlags};
     in_netns(netns, || -> anyhow::Result<T> {
-        nix::sched::unshare(CloneFlags::CLONE_FS | CloneFlags::CLONE_NEWNS).context("unshare a mount namespace")?;
-        mount(None::<&str>, "/", None::<&str>, MsFlags::MS_SLAVE | MsFlags::MS_REC, None::<&str>)
-            .context("make / a slave mount")?;
+        labkit::sys::unshare_mounts(MsFlags::MS_SLAVE)?;
         mount(Some("sysfs"), "/sys", Some("sysfs"), MsFlags::empty(), None::<&str>).context("mount sysfs")?;
         Ok(f())
     })?
