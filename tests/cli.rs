@@ -24,8 +24,12 @@ fn an_unknown_step_lists_the_steps() {
 #[test]
 fn an_unknown_language_names_the_choices() {
     let out = labctl(&["run", "ns-net", "--lang", "xx", "--yes"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    assert!(err_text(&out).contains("unknown language \"xx\": use --lang en or --lang zh"), "{}", err_text(&out));
+    assert_eq!(out.status.code(), Some(2), "a usage error");
+    let err = err_text(&out);
+    assert!(
+        err.contains("invalid value 'xx' for '--lang <LANG>'") && err.contains("[possible values: en, zh]"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -6,14 +6,13 @@ use std::path::Path;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Output format: terminal, plain or json
-    #[arg(long)]
-    pub format: Option<String>,
+    #[command(flatten)]
+    pub format: labkit::FormatFlag,
     /// Hide machine-specific values (kernel version) for reference output
     #[arg(long)]
     pub redact: bool,
-    #[arg(long)]
-    pub lang: Option<String>,
+    #[command(flatten)]
+    pub lang: labkit::LangFlag,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -55,11 +54,7 @@ struct Machine {
 }
 
 pub fn exec(args: Args) -> anyhow::Result<i32> {
-    let lang = labctl::catalogue::lang(args.lang.as_deref())?;
-    let format = match &args.format {
-        Some(f) => Format::parse(f).map_err(anyhow::Error::msg)?,
-        None => Format::auto(),
-    };
+    let (lang, format) = (args.lang.resolve(), args.format.resolve());
     let catalogue = labctl::catalogue::load()?;
     let (machine, mut probes) = gather();
 

@@ -7,13 +7,18 @@ use crate::text::Lang;
 use colored::Colorize;
 use std::io::Write;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
-    /// Coloured text (a terminal without NO_COLOR).
+    /// Coloured text (a terminal without NO_COLOR)
+    #[value(aliases = ["color", "colour"])]
     Terminal,
-    /// The same text without colour (NO_COLOR, pipes, reference output).
+    /// The same text without colour (NO_COLOR, pipes, reference output)
+    #[value(alias = "text")]
     Plain,
+    /// Markdown, for notes and issues
+    #[value(alias = "md")]
     Markdown,
+    /// One JSON document (its `schema` field gives the version)
     Json,
 }
 
@@ -25,16 +30,6 @@ impl Format {
             Format::Terminal
         } else {
             Format::Plain
-        }
-    }
-
-    pub fn parse(s: &str) -> Result<Format, String> {
-        match s {
-            "terminal" | "color" | "colour" => Ok(Format::Terminal),
-            "plain" | "text" => Ok(Format::Plain),
-            "markdown" | "md" => Ok(Format::Markdown),
-            "json" => Ok(Format::Json),
-            other => Err(format!("unknown format {other:?}: use plain, terminal, markdown or json")),
         }
     }
 }
