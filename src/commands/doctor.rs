@@ -320,14 +320,9 @@ fn tempfile_dir(base: &Path) -> Result<std::path::PathBuf, String> {
 
 /// `shared:N`, `master:N` or `private` for the mount at `/`.
 fn root_propagation() -> String {
-    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    for line in info.lines() {
-        let Some((left, _)) = line.split_once(" - ") else { continue };
-        let fields: Vec<&str> = left.split(' ').collect();
-        if fields.get(4) == Some(&"/") {
-            let optional: Vec<&str> = fields[6..].iter().copied().filter(|f| !f.is_empty()).collect();
-            return if optional.is_empty() { "private".into() } else { optional.join(" ") };
-        }
+    match labkit::mountinfo::of_self().into_iter().find(|m| m.mount_point == "/") {
+        Some(root) if root.optional.is_empty() => "private".into(),
+        Some(root) => root.optional.join(" "),
+        None => "unknown".into(),
     }
-    "unknown".into()
 }

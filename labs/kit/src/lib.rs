@@ -12,6 +12,7 @@ pub mod flags;
 pub mod interact;
 pub mod leftovers;
 pub mod manifest;
+pub mod mountinfo;
 pub mod observe;
 pub mod paths;
 pub mod probe;
