@@ -129,7 +129,7 @@ fn gather() -> (Machine, Vec<Probe>) {
     });
 
     let mut namespaces = Vec::new();
-    for (ns, flag, since) in labkit::probe::NAMESPACE_TYPES {
+    for labkit::probe::NsType { name: ns, flag_name: flag, since, .. } in labkit::probe::NAMESPACE_TYPES {
         let present = Path::new(&format!("/proc/self/ns/{ns}")).exists();
         if present {
             namespaces.push(ns.to_string());

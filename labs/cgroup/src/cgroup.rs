@@ -492,19 +492,7 @@ pub(crate) fn read_keyed(path: &Path) -> Result<Vec<(String, u64)>> {
     Ok(crate::parse::parse_keyed(&read(path)?))
 }
 
-/// Waits until `done` holds or `limit` passes; true if it held.
-pub(crate) fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
-    let deadline = std::time::Instant::now() + limit;
-    loop {
-        if done() {
-            return true;
-        }
-        if std::time::Instant::now() > deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
-}
+pub(crate) use labkit::process::wait_until;
 
 /// Sends SIGKILL to each pid (ours: they are in a labctl group).
 pub(crate) fn kill_pids(pids: &[i32]) {

@@ -16,6 +16,7 @@ pub mod mountinfo;
 pub mod observe;
 pub mod paths;
 pub mod probe;
+pub mod process;
 pub mod progress;
 pub mod render;
 pub mod report;

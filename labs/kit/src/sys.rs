@@ -28,10 +28,7 @@ pub fn is_root() -> bool {
 /// The process start time (clock ticks since boot, /proc/PID/stat field 22): with the pid it
 /// names one process for good, so we never signal a recycled pid.
 pub fn process_start_time(pid: i32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command may contain spaces and parentheses: fields restart after the last ')'.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    rest.split_whitespace().nth(19)?.parse().ok()
+    crate::process::stat(pid).ok().map(|s| s.start_time)
 }
 
 /// Spawns `cmd` after `unshare(flags)` in the child, between fork and exec (what `unshare -f`
@@ -139,10 +136,7 @@ pub fn wait_gone(pid: i32, start_time: u64, limit: std::time::Duration) {
 }
 
 fn is_zombie(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| s.rfind(')').map(|i| s[i + 2..].starts_with('Z')))
-        .unwrap_or(false)
+    crate::process::stat(pid).is_ok_and(|s| s.is_zombie())
 }
 
 /// Detaches the mount at `path` (umount2 with MNT_DETACH).

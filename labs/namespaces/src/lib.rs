@@ -17,22 +17,14 @@ pub use spawn::{IdMap, NsChild, Spawner, Stdio};
 
 use nix::sched::CloneFlags;
 
-/// Namespace types as /proc/PID/ns names them, with their clone flag, in the order setns
-/// should enter them (user first: it grants the rights for the rest; mnt last).
-pub const NS_FLAGS: [(&str, CloneFlags); 8] = [
-    ("user", CloneFlags::CLONE_NEWUSER),
-    ("cgroup", CloneFlags::CLONE_NEWCGROUP),
-    ("ipc", CloneFlags::CLONE_NEWIPC),
-    ("uts", CloneFlags::CLONE_NEWUTS),
-    ("net", CloneFlags::CLONE_NEWNET),
-    ("pid", CloneFlags::CLONE_NEWPID),
-    ("time", CloneFlags::from_bits_retain(0x80)),
-    ("mnt", CloneFlags::CLONE_NEWNS),
-];
-
 /// The clone flag of a namespace type name (`net` → CLONE_NEWNET).
 pub fn flag_of(ns_type: &str) -> Option<CloneFlags> {
-    NS_FLAGS.iter().find(|(n, _)| *n == ns_type).map(|(_, f)| *f)
+    labkit::probe::ns_type(ns_type).map(|t| t.flag)
+}
+
+/// The namespace type names, comma separated in setns order (for error messages).
+pub(crate) fn type_names() -> String {
+    labkit::probe::in_setns_order().map(|t| t.name).collect::<Vec<_>>().join(", ")
 }
 
 /// This topic's labs for the catalogue.

@@ -486,7 +486,7 @@ fn is_executable(path: &Path) -> bool {
 
 /// `net, pid, mnt` for the namespace flags in `flags`.
 pub fn describe_flags(flags: CloneFlags) -> String {
-    let names: Vec<&str> = crate::NS_FLAGS.iter().filter(|(_, f)| flags.contains(*f)).map(|(n, _)| *n).collect();
+    let names: Vec<&str> = labkit::probe::in_setns_order().filter(|t| flags.contains(t.flag)).map(|t| t.name).collect();
     if names.is_empty() {
         "no new namespaces".into()
     } else {

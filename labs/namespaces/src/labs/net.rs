@@ -78,7 +78,7 @@ fn new_netns(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     ctx.register(undo.clone());
     state.child_undo = Some(undo);
     // The child unshares before exec: wait until its exec has happened so its links are final.
-    wait_for_exec(pid, "sleep");
+    labkit::process::wait_for_exec(pid, "sleep");
 
     let theirs = probe::ns_link(Some(pid), "net").context("reading the child's /proc/PID/ns/net")?;
     ctx.observe(Observation::ns_link(Some(pid), &theirs));
@@ -292,16 +292,6 @@ fn cleanup(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     state.child_pid = None;
     state.child_undo = None;
     Ok(())
-}
-
-/// Waits briefly until `pid` runs `comm` (after exec), so its /proc entries are final.
-fn wait_for_exec(pid: i32, comm: &str) {
-    for _ in 0..500 {
-        if std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == comm) {
-            return;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(1));
-    }
 }
 
 /// The challenge: a named network namespace `labctl-blue` whose `lo` is up.

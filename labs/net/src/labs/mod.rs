@@ -177,15 +177,7 @@ pub fn exchange(
     Ok(Exchange { peer, reply })
 }
 
-/// Waits briefly until `pid` runs `comm` (after exec), so its /proc entries are final.
-pub fn wait_for_exec(pid: i32, comm: &str) {
-    for _ in 0..500 {
-        if std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == comm) {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
-}
+pub use labkit::process::wait_for_exec;
 
 /// Starts `sleep infinity` (a stand-in "container" process) inside the namespace files given,
 /// registered for undo. Returns its pid.
