@@ -1,4 +1,4 @@
-//! `ns-enter`: the seed's nsenter recipe. A long-lived "container" (the `docker run -d` moment),
+//! `ns-enter`: the course notes' nsenter recipe. A long-lived "container" (the `docker run -d` moment),
 //! its PID (what `docker inspect --format '{{.State.Pid}}'` prints), then setns into its mnt,
 //! uts, ipc, net and pid namespaces and the view from inside.
 

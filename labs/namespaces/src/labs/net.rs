@@ -1,4 +1,4 @@
-//! `ns-net`: the seed's `unshare -fn sleep 120` / `lsns -t net` / `nsenter -t PID -n ip addr`
+//! `ns-net`: the course notes' `unshare -fn sleep 120` / `lsns -t net` / `nsenter -t PID -n ip addr`
 //! demo, done with syscalls: a process in a new network namespace has only a DOWN `lo`.
 
 use anyhow::Context;

@@ -1,4 +1,4 @@
-//! `overlay`: the seed's OverlayFS experiment, then copy-up, whiteouts, opaque directories,
+//! `overlay`: the course notes' OverlayFS experiment, then copy-up, whiteouts, opaque directories,
 //! stacked image layers, the workdir, and the upper dir as an image layer.
 
 use crate::{diff, write_layer, ChangeKind, LayerOptions, Overlay};
