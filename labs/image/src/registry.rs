@@ -83,16 +83,7 @@ pub fn pull(
     }
     let (bytes, media_type) = if is_index(&media_type, &bytes) {
         let index: ImageIndex = serde_json::from_slice(&bytes).context("the registry's index is not valid JSON")?;
-        let pick = index
-            .manifests()
-            .iter()
-            .find(|m| {
-                m.platform()
-                    .as_ref()
-                    .is_some_and(|p| p.os().to_string() == "linux" && p.architecture().to_string() == "amd64")
-            })
-            .cloned()
-            .context("the image has no linux/amd64 variant")?;
+        let pick = crate::store::linux_amd64(&index).cloned().context("the image has no linux/amd64 variant")?;
         let (b, m) = client.manifest(pick.digest().as_ref())?;
         check_digest(pick.digest().as_ref(), &b)?;
         (b, m)

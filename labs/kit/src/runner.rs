@@ -223,6 +223,22 @@ pub struct RunOptions {
     pub yes: bool,
 }
 
+impl RunOptions {
+    /// A whole run that never prompts, cleans up, and shows real values (a test or script).
+    pub fn unattended(lang: Lang, format: Format) -> RunOptions {
+        RunOptions {
+            lang,
+            format,
+            redact: false,
+            keep: false,
+            pause: false,
+            explore: false,
+            only_step: None,
+            yes: true,
+        }
+    }
+}
+
 /// How a run ended.
 #[derive(Debug)]
 pub struct RunOutcome {

@@ -115,16 +115,7 @@ static CHECK_FAILS: Walkthrough<State> = Walkthrough {
 };
 
 fn opts(format: Format) -> RunOptions {
-    RunOptions {
-        lang: Lang::En,
-        format,
-        redact: false,
-        keep: false,
-        pause: false,
-        explore: false,
-        only_step: None,
-        yes: true,
-    }
+    RunOptions::unattended(Lang::En, format)
 }
 
 /// Runs `lab` and returns (passed, cleanup list, output).

@@ -47,16 +47,7 @@ fn run_lab(id: &str, lang: labkit::Lang, redact: bool) -> anyhow::Result<i32> {
     let def = manifest.lab(id).ok_or_else(|| anyhow::anyhow!("no lab {id:?} in labs/net/lab.yaml"))?;
     let code = topic.labs.iter().copied().find(|l| l.id() == id).expect("every manifest lab has code");
     let cleanup = labkit::Cleanup::journaled(id).map_err(anyhow::Error::msg)?;
-    let opts = labkit::RunOptions {
-        lang,
-        format: labkit::Format::Plain,
-        redact,
-        keep: false,
-        pause: false,
-        explore: false,
-        only_step: None,
-        yes: true,
-    };
+    let opts = labkit::RunOptions { redact, ..labkit::RunOptions::unattended(lang, labkit::Format::Plain) };
     let outcome = labkit::runner::run_lab(def, code, &opts, cleanup, std::io::stdout())?;
     Ok(if outcome.passed { 0 } else { 1 })
 }

@@ -42,16 +42,7 @@ fn run_lab(lang: labkit::Lang) -> anyhow::Result<i32> {
     let manifest = topic.manifest()?;
     let def = manifest.lab("overlay").expect("the overlay lab is in lab.yaml");
     let cleanup = labkit::Cleanup::journaled("overlay").map_err(anyhow::Error::msg)?;
-    let opts = labkit::RunOptions {
-        lang,
-        format: labkit::Format::Plain,
-        redact: false,
-        keep: false,
-        pause: false,
-        explore: false,
-        only_step: None,
-        yes: true,
-    };
+    let opts = labkit::RunOptions::unattended(lang, labkit::Format::Plain);
     let outcome = labkit::runner::run_lab(def, &laboverlay::labs::overlay::LAB, &opts, cleanup, std::io::stdout())?;
     Ok(if outcome.passed { 0 } else { 1 })
 }
