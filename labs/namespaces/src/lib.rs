@@ -17,6 +17,22 @@ pub use spawn::{IdMap, NsChild, Spawner, Stdio};
 
 use nix::sched::CloneFlags;
 
+/// Namespace types with their clone flag, in the order setns should enter them: a view of
+/// [`labkit::probe::SETNS_ORDER`].
+pub const NS_FLAGS: [(&str, CloneFlags); 8] = {
+    let t = labkit::probe::SETNS_ORDER;
+    [
+        (t[0].name, t[0].flag),
+        (t[1].name, t[1].flag),
+        (t[2].name, t[2].flag),
+        (t[3].name, t[3].flag),
+        (t[4].name, t[4].flag),
+        (t[5].name, t[5].flag),
+        (t[6].name, t[6].flag),
+        (t[7].name, t[7].flag),
+    ]
+};
+
 /// The clone flag of a namespace type name (`net` → CLONE_NEWNET).
 pub fn flag_of(ns_type: &str) -> Option<CloneFlags> {
     labkit::probe::ns_type(ns_type).map(|t| t.flag)
