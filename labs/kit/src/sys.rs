@@ -1,7 +1,8 @@
 //! The one place for `unsafe` (the workspace denies `unsafe_code`; this module alone is
 //! allowed it) and for the process and thread plumbing around namespaces. It holds:
 //! - everything that needs `unsafe`: `pre_exec` hooks (unshare, setns, cgroup moves, prepared
-//!   execs), fork and clone, raw ioctls (interface flags), mmap, System V message queues;
+//!   execs), fork and clone, raw ioctls (interface flags), mmap, System V message queues,
+//!   packet sockets and raw socket options (AF_PACKET capture, the don't-fragment bit);
 //! - the thread helpers that run code in other or throwaway namespaces ([`in_namespaces`],
 //!   [`in_new_namespaces`], [`unshare_mounts`]) and the process identity checks (start time,
 //!   signal only the same process, wait until gone).
