@@ -6,7 +6,7 @@ use crate::cgroup::{Cgroup, Controller, System};
 use crate::worker::Worker;
 use crate::Version;
 use anyhow::Context;
-use labkit::{tr, Ctx, Fact, Observation, Walkthrough};
+use labkit::{tr, Ctx, Fact, Failure, Observation, Walkthrough};
 use std::time::Duration;
 
 pub static LAB: Walkthrough<State> = Walkthrough {
@@ -324,10 +324,15 @@ fn remove(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     let group = state.group.as_ref().context("step join did not run")?;
     let dir = group.existing_dirs().into_iter().next().context("the group is gone already")?;
     let busy = std::fs::remove_dir(&dir);
+    let errno = match &busy {
+        Ok(()) => "none: rmdir succeeded".to_string(),
+        Err(e) => e.raw_os_error().map(|n| format!("{:?}", nix::errno::Errno::from_raw(n))).unwrap_or(e.to_string()),
+    };
+    ctx.set("errno", Fact::text(errno));
     ctx.expect_failure(
         tr!("rmdir while processes are inside", "里面还有进程时 rmdir"),
-        "EBUSY",
-        busy.map_err(|e| format!("rmdir {}: {e}", dir.display())),
+        Failure::Errno(nix::errno::Errno::EBUSY),
+        busy.with_context(|| format!("rmdir {}", dir.display())),
         tr!("a populated group cannot be removed", "有进程的 group 不能删除"),
     );
     let procs = group.procs()?.len();

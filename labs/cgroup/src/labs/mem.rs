@@ -261,11 +261,18 @@ fn high(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
             columns: vec!["FILE".into(), "VALUE".into()],
             rows: files,
         });
-        ctx.expect_failure(
-            tr!("setting memory.high on cgroup v1", "在 cgroup v1 上设置 memory.high"),
-            "not available on v1",
-            group.set_memory_high(Some(high)),
-            tr!("", ""),
+        // A fact about v1, read from its directory: the file is not there to write.
+        let dir = group.file("memory.limit_in_bytes").and_then(|f| f.parent().map(|d| d.to_path_buf()));
+        let present = dir.as_ref().is_some_and(|d| d.join("memory.high").exists());
+        ctx.expect(
+            tr!("the v1 memory directory has no memory.high file", "v1 的 memory 目录里没有 memory.high 文件"),
+            "no such file",
+            if present { "memory.high exists" } else { "no such file" },
+            !present,
+            tr!(
+                "memory.high is a v2 file; this hierarchy should not offer it",
+                "memory.high 是 v2 的文件；这个层级不应提供它"
+            ),
         );
         group.remove()?;
         return Ok(());

@@ -12,7 +12,7 @@ use crate::userns::UsernsPolicy;
 use anyhow::Context;
 use labkit::probe::NsId;
 use labkit::sys;
-use labkit::{tr, Ctx, Fact, Observation, Undo, Walkthrough};
+use labkit::{tr, Ctx, Fact, Failure, Observation, Undo, Walkthrough};
 use nix::sched::CloneFlags;
 use std::ffi::OsString;
 use std::os::unix::fs::PermissionsExt;
@@ -413,7 +413,7 @@ fn can_and_cannot(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     let eacces = result.as_ref().err().and_then(|e| e.raw_os_error()) == Some(libc::EACCES);
     ctx.expect_failure(
         tr!("root inside cannot read the host root's file", "里面的 root 读不了主机 root 的文件"),
-        "EACCES",
+        Failure::Errno(nix::errno::Errno::EACCES),
         result,
         tr!(
             "CAP_DAC_OVERRIDE inside must not reach files of unmapped owners",

@@ -88,6 +88,11 @@ fn firewall() -> anyhow::Result<Firewall> {
 }
 
 /// Tries a TCP exchange from `from` to a one-shot server at `to` in namespace `server`.
+/// A connect whose SYN was dropped times out; one the host refuses to route may also get ICMP host-unreachable.
+const NOT_FORWARDED: &[std::io::ErrorKind] = &[std::io::ErrorKind::TimedOut, std::io::ErrorKind::HostUnreachable];
+/// A connect whose SYN (or SYN-ACK) is silently dropped: no answer at all.
+const DROPPED: &[std::io::ErrorKind] = &[std::io::ErrorKind::TimedOut];
+
 fn talk(server: &str, to: SocketAddr, from: &str, request: &str) -> anyhow::Result<super::Exchange> {
     let bind = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), to.port());
     let listener = listen_in(&ns(server), bind)?;
@@ -476,8 +481,8 @@ fn outside(ctx: &mut Ctx, _state: &mut State) -> anyhow::Result<()> {
     );
     ctx.expect_failure(
         tr!("c1 does not: the host does not forward", "c1 不能：主机不转发"),
-        "no connection",
-        from_c1.map_err(|e| e.root_cause().to_string()),
+        labkit::Failure::Kinds(NOT_FORWARDED),
+        from_c1,
         tr!("ip_forward should still be 0 in labctl-host", "labctl-host 里的 ip_forward 应当仍为 0"),
     );
     Ok(())
@@ -512,8 +517,8 @@ fn ip_forward(ctx: &mut Ctx, _state: &mut State) -> anyhow::Result<()> {
             "still no answer: the outside has no route back to 10.213.0.0/24",
             "仍然没有回应：外部没有回到 10.213.0.0/24 的路由"
         ),
-        "no connection",
-        from_c1.map_err(|e| e.root_cause().to_string()),
+        labkit::Failure::Kinds(DROPPED),
+        from_c1,
         tr!("labctl-out should only know 198.51.100.0/24", "labctl-out 应当只认识 198.51.100.0/24"),
     );
     Ok(())
@@ -582,8 +587,8 @@ fn forward_drop(ctx: &mut Ctx, _state: &mut State) -> anyhow::Result<()> {
     });
     ctx.expect_failure(
         tr!("a FORWARD chain with policy drop stops container traffic", "policy 为 drop 的 FORWARD 链拦住了容器流量"),
-        "no connection",
-        dropped.map_err(|e| e.root_cause().to_string()),
+        labkit::Failure::Kinds(DROPPED),
+        dropped,
         tr!("the forward chain must have policy drop", "forward 链的 policy 必须是 drop"),
     );
     ctx.expect(

@@ -69,7 +69,7 @@ fn none(ctx: &mut Ctx, _state: &mut State) -> anyhow::Result<()> {
     })?;
     ctx.expect_failure(
         tr!("not even 127.0.0.1 is reachable in there", "在里面连 127.0.0.1 都不可达"),
-        "Network is unreachable",
+        labkit::Failure::Errno(nix::errno::Errno::ENETUNREACH),
         attempt,
         tr!("lo should still be down", "lo 应当仍处于 DOWN"),
     );
