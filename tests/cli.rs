@@ -37,17 +37,15 @@ fn pause_without_a_terminal_says_so_instead_of_hanging() {
 
 #[test]
 fn not_root_gets_a_sudo_hint() {
-    // Run as nobody through setpriv (util-linux), which every test machine has.
-    let out = std::process::Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-        .arg(labctl_bin())
-        .args(["run", "ns-net", "--yes"])
-        .env("LABCTL_RUN_DIR", "/tmp/labctl-nobody-run")
-        .output()
-        .unwrap();
-    if !labkit::sys::is_root() {
-        return; // setpriv needs root; the message itself is tested wherever tests run as root.
-    }
+    // As root, drop to nobody through setpriv (util-linux); without root, we are already not root.
+    let mut cmd = if labkit::sys::is_root() {
+        let mut c = std::process::Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"]).arg(labctl_bin());
+        c
+    } else {
+        std::process::Command::new(labctl_bin())
+    };
+    let out = cmd.args(["run", "ns-net", "--yes"]).env("LABCTL_RUN_DIR", "/tmp/labctl-nobody-run").output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(
         err_text(&out).contains("labctl run ns-net needs root (it creates namespaces): try sudo labctl run ns-net"),

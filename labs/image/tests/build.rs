@@ -146,8 +146,8 @@ fn entrypoint_resets_an_inherited_cmd_and_the_cli_tags_the_result() {
 
 #[test]
 fn import_busybox_makes_a_runnable_rootfs() {
-    if labimage::import::find_static_busybox().is_err() {
-        eprintln!("skipping: no static busybox (apt-get install busybox-static)");
+    let busybox = labimage::import::find_static_busybox().is_ok();
+    if !labkit::testing::prerequisite("import_busybox", "a static busybox (apt-get install busybox-static)", busybox) {
         return;
     }
     let env = Env::new();

@@ -7,15 +7,11 @@ use common::{ok, stdout, Env};
 use std::process::Command;
 
 fn tool(name: &str) -> bool {
-    let found =
-        Command::new("sh").args(["-c", &format!("command -v {name}")]).output().is_ok_and(|o| o.status.success());
-    if !found {
-        if std::env::var_os("CI").is_some() {
-            panic!("{name} is needed in CI (apt-get install {name})");
-        }
-        eprintln!("skipping: {name} is not installed");
-    }
-    found
+    labkit::testing::prerequisite(
+        "this judge",
+        &format!("{name} (apt-get install {name})"),
+        labkit::testing::have_program(name),
+    )
 }
 
 fn seed_image(env: &Env) -> String {
