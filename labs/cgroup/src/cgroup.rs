@@ -506,13 +506,6 @@ pub(crate) fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> boo
     }
 }
 
-/// Sends SIGKILL to each pid (ours: they are in a labctl group).
-pub(crate) fn kill_pids(pids: &[i32]) {
-    for pid in pids {
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(*pid), nix::sys::signal::Signal::SIGKILL);
-    }
-}
-
 /// Maps a write error on cgroup.procs: ESRCH means the process is gone.
 pub(crate) fn procs_error(err: Error, pid: i32) -> Error {
     match err {
@@ -520,20 +513,6 @@ pub(crate) fn procs_error(err: Error, pid: i32) -> Error {
             Error::NoSuchProcess { pid, path }
         }
         other => other,
-    }
-}
-
-/// The pids of a group and every group below it (one hierarchy).
-pub(crate) fn collect_pids(dir: &std::path::Path, out: &mut Vec<i32>) {
-    if let Ok(text) = std::fs::read_to_string(dir.join("cgroup.procs")) {
-        out.extend(text.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
-    }
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for entry in entries.flatten() {
-            if entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
-                collect_pids(&entry.path(), out);
-            }
-        }
     }
 }
 

@@ -3,8 +3,8 @@
 //! A process joins by having its pid written to `cgroup.procs` in every one of them.
 
 use crate::cgroup::{
-    kill_pids, procs_error, read, read_keyed, read_u64, wait_until, write, Controller, CpuStats, Driver, MemoryStats,
-    PidsStats, Stats,
+    procs_error, read, read_keyed, read_u64, wait_until, write, Controller, CpuStats, Driver, MemoryStats, PidsStats,
+    Stats,
 };
 use crate::error::{Error, Result};
 use crate::layout::{Mounts, Root, Version};
@@ -66,16 +66,6 @@ impl V1 {
             .collect();
         dirs.dedup();
         dirs
-    }
-
-    fn all_pids(&self) -> Vec<i32> {
-        let mut pids = Vec::new();
-        for dir in self.existing_dirs() {
-            crate::cgroup::collect_pids(&dir, &mut pids);
-        }
-        pids.sort_unstable();
-        pids.dedup();
-        pids
     }
 }
 
@@ -269,32 +259,12 @@ impl Driver for V1 {
     }
 
     fn kill_all(&self) -> Result<()> {
-        if self.all_pids().is_empty() {
-            return Ok(());
-        }
-        // Freeze first so nothing forks while we kill (a fork bomb refills any gap), then thaw:
-        // frozen v1 tasks only act on SIGKILL once thawed.
-        let freezer = self.existing("freezer").is_some();
-        if freezer {
-            self.set_frozen(true)?;
-        }
-        kill_pids(&self.all_pids());
-        if freezer {
-            self.set_frozen(false)?;
-        }
-        let emptied = wait_until(Duration::from_secs(5), || {
-            let left = self.all_pids();
-            kill_pids(&left);
-            left.is_empty()
-        });
-        if emptied {
-            Ok(())
-        } else {
-            Err(Error::Io {
-                op: "empty",
-                path: self.existing_dirs().into_iter().next().unwrap_or_default(),
-                source: std::io::Error::other("processes still there 5 s after SIGKILL"),
-            })
-        }
+        // The one removal path (freeze, kill, thaw), shared with the undo journal.
+        let dirs = self.existing_dirs();
+        labkit::cleanup::empty_cgroups(&dirs).map_err(|e| Error::Io {
+            op: "empty",
+            path: dirs.first().cloned().unwrap_or_default(),
+            source: std::io::Error::other(e),
+        })
     }
 }

@@ -4,8 +4,8 @@
 //! and says exactly which file refused.
 
 use crate::cgroup::{
-    kill_pids, procs_error, read, read_keyed, read_u64, wait_until, write, write_any, Controller, CpuStats, Driver,
-    MemoryStats, PidsStats, Stats,
+    procs_error, read, read_keyed, read_u64, wait_until, write, write_any, Controller, CpuStats, Driver, MemoryStats,
+    PidsStats, Stats,
 };
 use crate::error::{Error, Result};
 use crate::layout::Version;
@@ -105,14 +105,6 @@ impl V2 {
             path: parent_subtree,
             source: std::io::Error::new(std::io::ErrorKind::NotFound, format!("{} is missing", path.display())),
         })
-    }
-
-    fn all_pids(&self) -> Vec<i32> {
-        let mut pids = Vec::new();
-        crate::cgroup::collect_pids(&self.dir(), &mut pids);
-        pids.sort_unstable();
-        pids.dedup();
-        pids
     }
 }
 
@@ -268,31 +260,11 @@ impl Driver for V2 {
     }
 
     fn kill_all(&self) -> Result<()> {
-        if self.all_pids().is_empty() {
-            return Ok(());
-        }
-        let kill = self.file_in("cgroup.kill");
-        if kill.exists() {
-            // Kernel 5.14+: one write kills the whole subtree, forks in flight included.
-            write(&kill, "1")?;
-        } else {
-            self.set_frozen(true)?;
-            kill_pids(&self.all_pids());
-            self.set_frozen(false)?;
-        }
-        let emptied = wait_until(Duration::from_secs(5), || {
-            let left = self.all_pids();
-            kill_pids(&left);
-            left.is_empty()
-        });
-        if emptied {
-            Ok(())
-        } else {
-            Err(Error::Io {
-                op: "empty",
-                path: self.dir(),
-                source: std::io::Error::other("processes still there 5 s after SIGKILL"),
-            })
-        }
+        // The one removal path (cgroup.kill, or freeze, kill, thaw), shared with the undo journal.
+        labkit::cleanup::empty_cgroups(&[self.dir()]).map_err(|e| Error::Io {
+            op: "empty",
+            path: self.dir(),
+            source: std::io::Error::other(e),
+        })
     }
 }

@@ -118,11 +118,18 @@ pub fn wait_gone(pid: i32, start_time: u64, limit: std::time::Duration) {
     }
 }
 
-fn is_zombie(pid: i32) -> bool {
+/// A process that has exited but is not reaped yet: state Z (zombie) or X (dead) in /proc/PID/stat.
+pub fn is_zombie(pid: i32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
-        .and_then(|s| s.rfind(')').map(|i| s[i + 2..].starts_with('Z')))
+        .and_then(|s| s.rfind(')').map(|i| s[i + 2..].starts_with(['Z', 'X'])))
         .unwrap_or(false)
+}
+
+/// Is the process that started at `start_time` still running? A zombie has its pid and start
+/// time still, but runs nothing and holds nothing: it counts as dead.
+pub fn process_alive(pid: i32, start_time: u64) -> bool {
+    process_start_time(pid) == Some(start_time) && !is_zombie(pid)
 }
 
 /// Detaches the mount at `path` (umount2 with MNT_DETACH).
