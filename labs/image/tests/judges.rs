@@ -150,3 +150,47 @@ fn a_failing_run_stops_the_build_with_its_exit_code() {
         &["Dockerfile:2", "exited with code 3", "before"],
     );
 }
+
+#[test]
+fn run_over_a_rootfs_without_dev_proc_sys_tmp_gets_them_and_they_stay_out_of_the_layer() {
+    if !labkit::testing::require_root("run_over_a_rootfs_without_dev_proc_sys_tmp") {
+        return;
+    }
+    let busybox = labimage::import::find_static_busybox();
+    assert!(busybox.is_ok(), "RUN test needs busybox-static (apt-get install busybox-static)");
+    let _guard = labkit::testing::kernel_lock();
+    let env = Env::new();
+    // A plain rootfs tarball: only /bin, no /dev, /proc, /sys or /tmp.
+    let mut b = labimage::layer::LayerBuilder::new();
+    b.add_dir("bin", 0o755);
+    b.add_file("bin/busybox", &busybox.unwrap(), 0o755);
+    b.add_symlink("bin/sh", "busybox");
+    let tar = env.dir.path().join("rootfs.tar");
+    std::fs::write(&tar, b.to_tar().unwrap()).unwrap();
+    ok(env.run(&["import", tar.to_str().unwrap(), "bare:1"]));
+    let script = "mkdir /x && busybox test -c /dev/null && echo hi > /dev/null && busybox cat /proc/1/comm > /x/comm \
+                  && busybox ls /proc/1 > /dev/null && busybox test -d /dev/shm && busybox touch /dev/shm/s /tmp/t \
+                  && busybox grep -q ' /sys sysfs ro' /proc/mounts && ! busybox touch /sys/x 2>/dev/null";
+    let ctx = env.context("ctx", &[("Dockerfile", &format!("FROM bare:1\nRUN {script}\n"))]);
+    let out = env.run(&["build", "-t", "ran-bare", ctx.to_str().unwrap()]);
+    ok(out);
+    let store = env.store();
+    let image = store.resolve("ran-bare").unwrap();
+    let layer = image.manifest.layers().last().unwrap();
+    let reader = labimage::sandbox::layer_reader(&store, layer).unwrap();
+    let paths: Vec<String> = labimage::layer::list_tar(reader).unwrap().into_iter().map(|e| e.path).collect();
+    assert_eq!(paths, ["x/", "x/comm"], "only the command's changes are in the layer");
+    let bundle = env.dir.path().join("rootfs");
+    std::fs::create_dir(&bundle).unwrap();
+    for l in image.manifest.layers() {
+        let r = labimage::sandbox::layer_reader(&store, l).unwrap();
+        laboverlay::apply_layer(r, &bundle, &laboverlay::ApplyOptions::default()).unwrap();
+    }
+    assert_eq!(
+        std::fs::read_to_string(bundle.join("x/comm")).unwrap().trim(),
+        "sh",
+        "its own /proc: pid 1 is the shell"
+    );
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains(".run-"), "a sandbox mount leaked:\n{mounts}");
+}

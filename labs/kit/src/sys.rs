@@ -415,3 +415,26 @@ pub fn sysv_msg_remove(id: i32) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// Makes `cmd`'s child mount a fresh proc at `target` (a path as the child sees it, e.g. /proc
+/// after a chroot), then become `uid`/`gid`, before it execs. A proc shows the pid namespace of
+/// the process that mounts it, so for a child that is pid 1 of a new pid namespace only the
+/// child itself can do it, and only while it is still root.
+pub fn mount_proc_then_set_ids(cmd: &mut Command, target: &Path, uid: u32, gid: u32) -> io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let target = std::ffi::CString::new(target.as_os_str().as_bytes()).map_err(io::Error::other)?;
+    let flags = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+    // SAFETY: runs in the forked child before exec and only makes the mount, setgroups,
+    // setresgid and setresuid system calls with C strings prepared before the fork; it
+    // allocates nothing and touches no shared state.
+    unsafe {
+        cmd.pre_exec(move || {
+            let rc = libc::mount(c"proc".as_ptr(), target.as_ptr(), c"proc".as_ptr(), flags, std::ptr::null());
+            if rc != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            set_ids_raw(uid, gid).map_err(io::Error::from)
+        });
+    }
+    Ok(())
+}
