@@ -266,8 +266,12 @@ fn high(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
         let present = dir.as_ref().is_some_and(|d| d.join("memory.high").exists());
         ctx.expect(
             tr!("the v1 memory directory has no memory.high file", "v1 的 memory 目录里没有 memory.high 文件"),
-            "no such file",
-            if present { "memory.high exists" } else { "no such file" },
+            ctx.t(&tr!("no such file", "没有这个文件")),
+            ctx.t(&if present {
+                tr!("memory.high exists", "memory.high 存在")
+            } else {
+                tr!("no such file", "没有这个文件")
+            }),
             !present,
             tr!(
                 "memory.high is a v2 file; this hierarchy should not offer it",
