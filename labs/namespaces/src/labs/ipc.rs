@@ -356,7 +356,7 @@ fn posix_mqueue(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     ctx.expect_failure(
         tr!("the machine's own namespace has no such queue", "本机自己的 namespace 里没有这个队列"),
         labkit::Failure::Errno(nix::errno::Errno::ENOENT),
-        ours.map(|mq| nix::mqueue::mq_close(mq)),
+        ours.map(nix::mqueue::mq_close),
         tr!("a queue must never be made in the machine's namespace", "绝不能在本机的 namespace 里建队列"),
     );
     Ok(())
