@@ -13,11 +13,13 @@ pub enum Command {
     Ls,
     /// Show an image's manifest and config.
     Inspect { name: String },
-    /// Remove images (and blobs no other image uses).
+    /// Remove images (and the blobs, build cache and unpacked rootfs no other image uses).
     Rm {
         #[arg(required = true)]
         names: Vec<String>,
     },
+    /// Remove the blobs, build cache entries and unpacked rootfs that no image uses.
+    Prune,
     /// Show how an image was made, layer by layer.
     History { name: String },
     /// Make an image without a registry: `--busybox`, `--from-host`, or `ROOTFS.tar NAME`.
@@ -81,8 +83,25 @@ pub fn run(cmd: Command) -> anyhow::Result<i32> {
         Command::Rm { names } => {
             for n in names {
                 let removed = store.remove(&n)?;
-                println!("removed {} ({} blobs freed)", crate::reference::normalize(&n)?, removed.len());
+                let rest = crate::prune::prune(&store)?;
+                println!(
+                    "removed {} ({} blobs, {} build cache entries, {} unpacked rootfs freed)",
+                    crate::reference::normalize(&n)?,
+                    removed.len() + rest.blobs.len(),
+                    rest.cache_entries,
+                    rest.rootfs_dirs
+                );
             }
+            Ok(0)
+        }
+        Command::Prune => {
+            let p = crate::prune::prune(&store)?;
+            println!(
+                "pruned {} blobs, {} build cache entries, {} unpacked rootfs",
+                p.blobs.len(),
+                p.cache_entries,
+                p.rootfs_dirs
+            );
             Ok(0)
         }
         Command::History { name } => history(&store, &name),

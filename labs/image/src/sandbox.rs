@@ -62,9 +62,7 @@ pub fn layer_reader(store: &Store, layer: &Descriptor) -> anyhow::Result<Box<dyn
 /// Unpacks `layers` into one directory (whiteouts applied), cached by chain id under
 /// `<state>/images-rootfs/`. Returns the directory.
 pub fn unpack_rootfs(store: &Store, layers: &[Descriptor], diff_ids: &[String]) -> anyhow::Result<PathBuf> {
-    let base = store
-        .root()
-        .with_file_name(format!("{}-rootfs", store.root().file_name().unwrap_or_default().to_string_lossy()));
+    let base = crate::prune::rootfs_cache_dir(store);
     std::fs::create_dir_all(&base).with_context(|| format!("create {}", base.display()))?;
     let id = chain_id(diff_ids);
     let name = id.strip_prefix("sha256:").unwrap_or("empty").to_string();
