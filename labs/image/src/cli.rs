@@ -50,6 +50,9 @@ pub enum Command {
         /// Do not reuse cached layers.
         #[arg(long)]
         no_cache: bool,
+        /// Build up to this stage of a multi-stage Dockerfile and tag it.
+        #[arg(long)]
+        target: Option<String>,
         /// No per-step progress.
         #[arg(short, long)]
         quiet: bool,
@@ -106,13 +109,13 @@ pub fn run(cmd: Command) -> anyhow::Result<i32> {
         }
         Command::History { name } => history(&store, &name),
         Command::Import { busybox, from_host, programs, args } => import(&store, busybox, from_host, programs, args),
-        Command::Build { tag, file, build_args, no_cache, quiet, context } => {
+        Command::Build { tag, file, build_args, no_cache, target, quiet, context } => {
             let mut args = Vec::new();
             for a in build_args {
                 let (k, v) = a.split_once('=').ok_or_else(|| anyhow::anyhow!("--build-arg {a:?}: use NAME=VALUE"))?;
                 args.push((k.to_string(), v.to_string()));
             }
-            let opts = BuildOptions { tag, dockerfile: file, context, build_args: args, no_cache };
+            let opts = BuildOptions { tag, dockerfile: file, context, build_args: args, no_cache, target };
             let tty = std::io::stderr().is_terminal();
             let report = build::build(&store, &opts, &mut |e| {
                 if !quiet {
