@@ -79,12 +79,27 @@ fn layout(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
             ),
         })),
     );
-    ctx.expect(
-        tr!("a cgroup layout was found", "找到了 cgroup 布局"),
-        "legacy, hybrid or unified",
+    // The kernel's own view of this process: one "0::" line per cgroup2 tree, one line per v1 hierarchy.
+    let own = std::fs::read_to_string("/proc/self/cgroup").context("reading /proc/self/cgroup")?;
+    let v2_line = own.lines().any(|l| l.starts_with("0::"));
+    let v1_lines = own.lines().any(|l| !l.is_empty() && !l.starts_with("0::"));
+    let seen = match (v1_lines, v2_line) {
+        (true, true) => "hybrid",
+        (true, false) => "legacy",
+        (false, true) => "unified",
+        (false, false) => "none",
+    };
+    ctx.expect_eq(
+        tr!(
+            "the layout found in mountinfo is the one /proc/self/cgroup shows",
+            "从 mountinfo 得出的布局与 /proc/self/cgroup 显示的一致"
+        ),
         Fact::text(format!("{:?}", system.layout()).to_lowercase()),
-        true,
-        tr!("", ""),
+        Fact::text(seen),
+        tr!(
+            "v1 lines (N:controllers:/path) and a 0::/path line in /proc/self/cgroup should match the mounts",
+            "/proc/self/cgroup 里的 v1 行（N:controllers:/path）和 0::/path 行应当与挂载情况相符"
+        ),
     );
     state.system = Some(system);
     Ok(())
@@ -176,12 +191,19 @@ fn controllers(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
         "cpuacct" => Some("cpu.stat"),
         _ => None,
     };
+    // Read, not assumed: the ns subsystem is gone from /proc/cgroups since Linux 2.6.38.
+    let ns_listed = text.lines().any(|l| l.split_whitespace().next() == Some("ns"));
+    let ns_row = if ns_listed {
+        "listed in /proc/cgroups".to_string()
+    } else {
+        "not in /proc/cgroups (removed in Linux 2.6.38)".to_string()
+    };
     let mut rows = Vec::new();
     for (seed, v1, v2) in SEED {
         let here = match system.version() {
             Version::V1 => {
                 if seed == "ns" {
-                    "removed in 3.x (namespaces need no controller)".to_string()
+                    ns_row.clone()
                 } else if available.iter().any(|a| a == v1) {
                     format!("mounted: {v1}")
                 } else {
@@ -190,7 +212,7 @@ fn controllers(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
             }
             Version::V2 => {
                 if seed == "ns" {
-                    "removed in 3.x (namespaces need no controller)".to_string()
+                    ns_row.clone()
                 } else if v2 != "-" && available.iter().any(|a| a == v2) && seed != "cpuacct" {
                     format!("cgroup.controllers: {v2}")
                 } else if let Some(core) = v2_core(v1) {

@@ -196,7 +196,7 @@ fn queue_in_a(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     let host_has = host_view(ctx)?;
     let a_q = ours_with_key(&in_a).first().map(|q| (*q).clone());
     ctx.set("msqid", Fact::Number(id.into()));
-    ctx.set("cbytes", Fact::Number(MSG_A.len() as i64));
+    ctx.set("cbytes", a_q.as_ref().map_or(Fact::text("-"), |q| Fact::Number(q.cbytes)));
     ctx.expect(
         tr!("A sees its queue with one message", "A 能看到自己的队列，里面有一条消息"),
         format!("key {KEY:#010x}, qnum 1"),

@@ -55,6 +55,8 @@ const CONTAINERS: [(&str, &str, Ipv4Addr); 2] =
 #[derive(Default)]
 pub struct State {
     c1_pid: Option<i32>,
+    /// net.ipv4.ip_forward where labctl runs, read at the start: the lab must leave it alone.
+    forward_here: Option<String>,
 }
 
 fn ns(name: &str) -> PathBuf {
@@ -136,7 +138,7 @@ fn routes_table(title: Text, netns: &str) -> anyhow::Result<(Observation, Vec<cr
     Ok((Observation::Table { title, columns, rows }, routes))
 }
 
-fn stage(ctx: &mut Ctx, _state: &mut State) -> anyhow::Result<()> {
+fn stage(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     let ours = probe::ns_link(None, "net")?;
     make_netns(ctx, HOST)?;
     let host_inode = crate::netns::inode_of(&ns(HOST))?;
@@ -148,7 +150,7 @@ fn stage(ctx: &mut Ctx, _state: &mut State) -> anyhow::Result<()> {
         values: vec![
             ("/run/netns/labctl-host".into(), Fact::Inode(host_inode)),
             ("net.ipv4.ip_forward in labctl-host".into(), Fact::Number(forward_lab.parse().unwrap_or(-1))),
-            ("net.ipv4.ip_forward where labctl runs (untouched)".into(), Fact::Host(forward_here.trim().into())),
+            ("net.ipv4.ip_forward where labctl runs".into(), Fact::Host(forward_here.trim().into())),
         ],
     });
     ctx.observe(Observation::Interfaces {
@@ -156,6 +158,7 @@ fn stage(ctx: &mut Ctx, _state: &mut State) -> anyhow::Result<()> {
         interfaces: interfaces_in(&ns(HOST))?,
     });
     ctx.set("ip_forward", Fact::Number(forward_lab.parse().unwrap_or(-1)));
+    state.forward_here = Some(forward_here.trim().to_string());
     ctx.expect(
         tr!("labctl-host is a namespace of its own", "labctl-host 是一个独立的 namespace"),
         "a different inode",
@@ -488,7 +491,7 @@ fn outside(ctx: &mut Ctx, _state: &mut State) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn ip_forward(ctx: &mut Ctx, _state: &mut State) -> anyhow::Result<()> {
+fn ip_forward(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     set_sysctl_in(&ns(HOST), "net.ipv4.ip_forward", "1")?;
     let value = sysctl_in(&ns(HOST), "net.ipv4.ip_forward")?;
     let to = SocketAddr::new(IpAddr::V4(OUT_PEER), 9000);
@@ -510,6 +513,20 @@ fn ip_forward(ctx: &mut Ctx, _state: &mut State) -> anyhow::Result<()> {
         tr!(
             "writing /proc/sys/net/ipv4/ip_forward from inside the namespace failed",
             "在 namespace 内写 /proc/sys/net/ipv4/ip_forward 失败"
+        ),
+    );
+    let here = std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap_or_default();
+    let before = state.forward_here.clone().context("step stage did not run")?;
+    ctx.expect_eq(
+        tr!(
+            "ip_forward where labctl runs is untouched (read again)",
+            "labctl 所在之处的 ip_forward 没有被改动（再次读取）"
+        ),
+        Fact::Host(before),
+        Fact::Host(here.trim().to_string()),
+        tr!(
+            "the write must go to labctl-host's own /proc/sys, through setns",
+            "写入必须经由 setns 落到 labctl-host 自己的 /proc/sys 上"
         ),
     );
     ctx.expect_failure(
