@@ -94,6 +94,18 @@ pub fn run_to_layer(
     diff_ids: &[String],
     spec: &RunSpec,
 ) -> anyhow::Result<(StoredLayer, String)> {
+    let (tar, output) = run_in_sandbox(store, parents, diff_ids, spec)?;
+    Ok((layer::store_tar(store, &tar)?, output))
+}
+
+/// Runs `spec` over the image made of `parents`; returns the tar of its changes (not stored)
+/// and the command's output.
+pub fn run_in_sandbox(
+    store: &Store,
+    parents: &[Descriptor],
+    diff_ids: &[String],
+    spec: &RunSpec,
+) -> anyhow::Result<(Vec<u8>, String)> {
     if !labkit::sys::is_root() {
         bail!("RUN needs root (namespaces and an overlay mount): run the build with sudo");
     }
@@ -112,7 +124,7 @@ pub fn run_to_layer(
     )
     .context("create the RUN sandbox's namespaces")??;
     drop(scratch);
-    Ok((layer::store_tar(store, &tar)?, output))
+    Ok((tar, output))
 }
 
 /// The sandbox thread's work; returns the layer tar of the upper directory.

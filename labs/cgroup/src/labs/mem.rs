@@ -360,10 +360,7 @@ fn host_view(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
             vec![Fact::text(format!("{k}: ")), Fact::Host(v.trim().to_string())]
         })
         .collect();
-    ctx.observe(Observation::Excerpt {
-        path: Fact::text("/proc/meminfo, read by cat inside labctl/mem-demo"),
-        lines,
-    });
+    ctx.observe(Observation::Excerpt { path: Fact::text("/proc/meminfo, read by cat inside labctl/mem-demo"), lines });
     ctx.expect(
         tr!(
             "cat inside the group and labctl outside it read the same MemTotal",
