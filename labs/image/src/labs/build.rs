@@ -63,11 +63,12 @@ pub struct State {
 }
 
 /// A digest as shown: stable ones as text, the ones derived from the host's busybox as host facts.
-fn digest_fact(digest: &str, stable: &[String]) -> Fact {
-    if stable.iter().any(|s| s == digest) {
-        Fact::text(digest)
+fn digest_fact(digest: impl std::fmt::Display, stable: &[String]) -> Fact {
+    let digest = digest.to_string();
+    if stable.contains(&digest) {
+        Fact::Text(digest)
     } else {
-        Fact::Host(digest.to_string())
+        Fact::Host(digest)
     }
 }
 
@@ -283,16 +284,16 @@ fn index(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
                     short(report.manifest.digest().as_ref()).trim_start_matches("sha256:")
                 )),
             ),
-            ("sha256sum of its bytes".into(), digest_fact(&actual.to_string(), stable)),
+            ("sha256sum of its bytes".into(), digest_fact(&actual, stable)),
             ("blobs in the store".into(), Fact::Number(blobs as i64)),
         ],
     });
-    ctx.set("manifest", digest_fact(&report.manifest.digest().to_string(), stable));
+    ctx.set("manifest", digest_fact(report.manifest.digest(), stable));
     ctx.set("blobs", Fact::Number(blobs as i64));
     ctx.expect_eq(
         tr!("the manifest blob's name is the sha256 of its content", "manifest blob 的文件名就是其内容的 sha256"),
-        digest_fact(&report.manifest.digest().to_string(), stable),
-        digest_fact(&actual.to_string(), stable),
+        digest_fact(report.manifest.digest(), stable),
+        digest_fact(&actual, stable),
         tr!("a blob whose hash differs from its name is corrupted", "哈希与文件名不符的 blob 已损坏"),
     );
     let tagged = store.list()?.iter().any(|(n, d)| n == "httpserver:latest" && d.digest() == report.manifest.digest());
@@ -318,7 +319,7 @@ fn manifest(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
         &store::pretty_json(&manifest),
         &state.stable,
     ));
-    ctx.set("config", digest_fact(&manifest.config().digest().to_string(), &state.stable));
+    ctx.set("config", digest_fact(manifest.config().digest(), &state.stable));
     ctx.set("config_type", Fact::text(manifest.config().media_type().to_string()));
     let gz = manifest.layers().iter().all(|l| l.media_type().to_string().ends_with("tar+gzip"));
     ctx.expect_eq(
@@ -555,7 +556,7 @@ fn rebuild(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     ctx.observe(Observation::Values {
         title: tr!("Second build of the same context:", "同一上下文的第二次构建："),
         values: vec![
-            ("manifest".into(), digest_fact(&report.manifest.digest().to_string(), &state.stable)),
+            ("manifest".into(), digest_fact(report.manifest.digest(), &state.stable)),
             ("files written".into(), Fact::Number(written as i64)),
             ("build time".into(), Fact::Duration(took)),
         ],
@@ -563,8 +564,8 @@ fn rebuild(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     ctx.set("took", Fact::Duration(took));
     ctx.expect_eq(
         tr!("the same digest as the first build", "与第一次构建的摘要相同"),
-        digest_fact(&first.to_string(), &state.stable),
-        digest_fact(&report.manifest.digest().to_string(), &state.stable),
+        digest_fact(&first, &state.stable),
+        digest_fact(report.manifest.digest(), &state.stable),
         tr!("the build must be reproducible", "构建必须是可复现的"),
     );
     ctx.expect(
