@@ -441,11 +441,11 @@ fn cleanup(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
         title: tr!("After killing the child:", "杀掉子进程之后："),
         values: vec![
             ("undone".into(), Fact::Number(undone.len() as i64)),
-            ("user namespace listed".into(), Fact::text(still.to_string())),
+            ("user namespace held".into(), Fact::text(still.to_string())),
             ("demo directory exists".into(), Fact::text(dir.exists().to_string())),
         ],
     });
-    super::expect_child_and_namespace_gone(ctx, gone, still, "user");
+    super::expect_child_and_namespace_gone(ctx, gone, &userns, "user");
     ctx.expect(
         tr!("the demo directory is removed", "演示目录已删除"),
         "removed",
