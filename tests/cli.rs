@@ -266,6 +266,31 @@ fn sigkill_then_clean_removes_everything() {
 }
 
 #[test]
+fn a_sigkilled_run_nobody_reaped_yet_is_cleaned() {
+    if !require_root("SIGKILL, zombie owner + clean") {
+        return;
+    }
+    let _guard = kernel_lock();
+    let host = TestHost::new();
+    let (mut lab, sleeper) = start_lab_and_wait_for_child(&host);
+    let pid = lab.id() as i32;
+    lab.kill().unwrap();
+    // We are its parent and do not reap it yet: a real zombie, as under an init that reaps late.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !labkit::sys::is_zombie(pid) {
+        assert!(std::time::Instant::now() < deadline, "the killed run never became a zombie");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let clean = labctl(&["clean"]).output().unwrap();
+    let cleaned = process_gone(sleeper);
+    lab.wait().unwrap();
+    drop(host);
+    assert!(clean.status.success(), "{}{}", text(&clean), err_text(&clean));
+    assert!(cleaned, "clean took the zombie run for a live one and left its child: {}", text(&clean));
+    assert_nothing_left("after clean with a zombie owner");
+}
+
+#[test]
 fn challenge_check_reports_exactly_what_is_missing() {
     if !require_root("ns-net challenge") {
         return;
