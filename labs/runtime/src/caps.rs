@@ -131,15 +131,20 @@ impl CapSets {
             return Ok(());
         }
         caps::securebits::set_keepcaps(false).map_err(|e| Error::caps("clearing PR_SET_KEEPCAPS", e))?;
+        // A runtime can hand on only what it holds: a host (or an outer container) whose own
+        // bounding set lacks a capability cannot grant it, so such capabilities are left out
+        // rather than failing capset(2), as crun does.
+        let held = caps::read(None, CapSet::Permitted).map_err(|e| Error::caps("reading the permitted set", e))?;
+        let within = |set: &CapsHashSet| -> CapsHashSet { set.intersection(&held).copied().collect() };
         for (which, name, set) in [
-            (CapSet::Effective, "effective", &self.effective),
-            (CapSet::Inheritable, "inheritable", &self.inheritable),
-            (CapSet::Permitted, "permitted", &self.permitted),
+            (CapSet::Effective, "effective", within(&self.effective)),
+            (CapSet::Inheritable, "inheritable", within(&self.inheritable)),
+            (CapSet::Permitted, "permitted", within(&self.permitted)),
         ] {
-            caps::set(None, which, set).map_err(|e| Error::caps(format!("setting the {name} set"), e))?;
+            caps::set(None, which, &set).map_err(|e| Error::caps(format!("setting the {name} set"), e))?;
         }
         caps::clear(None, CapSet::Ambient).map_err(|e| Error::caps("clearing the ambient set", e))?;
-        for &cap in &self.ambient {
+        for &cap in self.ambient.intersection(&held) {
             caps::raise(None, CapSet::Ambient, cap)
                 .map_err(|e| Error::caps(format!("raising {cap} in the ambient set"), e))?;
         }

@@ -25,7 +25,16 @@ impl Bundle {
         let text = std::fs::read_to_string(&path).map_err(|e| {
             Error::io(format!("{}: cannot read the bundle's config (make one with `lcrun spec`)", path.display()), e)
         })?;
-        let spec = parse_spec(&text).map_err(|why| Error::Path { path: path.clone(), why })?;
+        let spec = match parse_spec(&text) {
+            Ok(spec) => spec,
+            Err(why) => {
+                // oci-spec's message for an unknown capability names neither the set nor a fix.
+                if let Ok(raw) = serde_json::from_str::<serde_json::Value>(&text) {
+                    crate::caps::check_names(&raw)?;
+                }
+                return Err(Error::Path { path, why });
+            }
+        };
         check_version(spec.version())?;
         let root = spec.root().as_ref().ok_or_else(|| Error::config("root", "missing: the config names no rootfs"))?;
         let rootfs = if root.path().is_absolute() { root.path().clone() } else { dir.join(root.path()) };

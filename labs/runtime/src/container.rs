@@ -201,6 +201,10 @@ pub fn create(root: &Root, id: &str, bundle_dir: &Path, opts: &CreateOptions) ->
         let fifo = root.fifo(id);
         nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o622))
             .map_err(|e| Error::sys(format!("mkfifo {}", fifo.display()), e))?;
+        // mkfifo's mode passes through the umask: set it explicitly, so a container user other
+        // than root can still open the fifo for writing.
+        std::fs::set_permissions(&fifo, std::fs::Permissions::from_mode(0o622))
+            .map_err(|e| Error::io(format!("chmod {}", fifo.display()), e))?;
         let (uid, gid) = host_root(spec);
         nix::unistd::chown(&fifo, Some(uid.into()), Some(gid.into()))
             .map_err(|e| Error::sys(format!("chown {}", fifo.display()), e))?;
@@ -289,7 +293,7 @@ fn run_children(
                 }
                 Msg::RunHooks => {
                     let state =
-                        serde_json::to_string(&OciState::of(record, Status::Creating)).expect("state serialises");
+                        serde_json::to_string(&OciState::of(record, Status::Created)).expect("state serialises");
                     let hooks = spec.hooks().as_ref();
                     crate::hooks::run_all(hooks.and_then(|h| h.prestart().as_ref()), &state)?;
                     crate::hooks::run_all(hooks.and_then(|h| h.create_runtime().as_ref()), &state)?;
@@ -400,7 +404,7 @@ pub fn state(root: &Root, id: &str) -> Result<OciState> {
 /// `lcrun start`: releases the init waiting on exec.fifo, then runs the poststart hooks.
 pub fn start(root: &Root, id: &str) -> Result<()> {
     check_id(id)?;
-    let _lock = root.lock(id)?;
+    let _lock = root.lock_existing(id)?;
     let mut record = root.load(id)?;
     let now = status(root, &record);
     if now != Status::Created {
@@ -508,12 +512,14 @@ pub fn kill(root: &Root, id: &str, signal: Signal, all: bool) -> Result<()> {
 /// (SIGKILL first). Runs the poststop hooks; removes the cgroup and the state.
 pub fn delete(root: &Root, id: &str, force: bool) -> Result<()> {
     check_id(id)?;
+    if !root.container_dir(id).exists() {
+        return if force { Ok(()) } else { Err(Error::NotFound { id: id.into(), root: root.dir.clone() }) };
+    }
     let _lock = root.lock(id)?;
     let record = match root.load(id) {
         Ok(r) => r,
         // A create killed before its first record: only the directory is there.
-        Err(Error::NotFound { .. }) if force && root.container_dir(id).exists() => return root.remove(id),
-        Err(Error::NotFound { .. }) if force => return Ok(()),
+        Err(Error::NotFound { .. }) if force => return root.remove(id),
         Err(e) => return Err(e),
     };
     let now = status(root, &record);

@@ -41,6 +41,7 @@ pub struct Plan {
 
 /// The intermediate process: namespaces, then the fork that makes the init. Never returns.
 pub fn intermediate(plan: Plan, mut chan: Channel) -> ! {
+    crate::selfexe::make_undumpable();
     let code = match enter_namespaces(&plan, &mut chan) {
         Ok(()) => match sys::fork_single_threaded() {
             Ok(sys::Forked::Child) => match container_init(plan, &mut chan) {
@@ -98,12 +99,16 @@ pub fn container_init(mut plan: Plan, chan: &mut Channel) -> Result<()> {
         return container_without_process(&plan, chan);
     };
     nix::unistd::setsid().map_err(|e| Error::sys("setsid", e))?;
+    // Device nodes and directories get exactly the modes the config gives; the process's own
+    // umask (process.user.umask) is set just before exec.
+    nix::sys::stat::umask(nix::sys::stat::Mode::empty());
     set_hostname(k, spec)?;
     rootfs::prepare_root(k, spec, &plan.rootfs)?;
     rootfs::mount_all(k, spec, &plan.rootfs)?;
     rootfs::create_devices(k, spec, &plan.rootfs, plan.new_user || joins_user(&plan))?;
     let state = run_create_hooks(chan, spec)?;
     rootfs::enter_root(k, &plan.rootfs, plan.no_pivot)?;
+    rootfs::apply_root_propagation(k, spec)?;
     if process.terminal().unwrap_or(false) {
         crate::console::attach_new_pty(plan.console.take(), &process)?;
     }

@@ -161,8 +161,27 @@ pub fn prepare_root(k: &dyn Kernel, spec: &Spec, rootfs: &Path) -> Result<()> {
         })?,
     };
     k.mount(None, Path::new("/"), None, flags, None).map_err(sys("making / private (mount --make-rprivate /)"))?;
+    // pivot_root refuses a new root whose parent mount is shared, and an unbindable parent
+    // cannot be bound: make just that parent private (what runc does too).
+    let parent = parent_mount(rootfs);
+    if !flags.contains(MsFlags::MS_PRIVATE) {
+        k.mount(None, &parent, None, MsFlags::MS_PRIVATE, None)
+            .map_err(sys(format!("making {} (the rootfs's parent mount) private", parent.display())))?;
+    }
     k.mount(Some(rootfs), rootfs, None, MsFlags::MS_BIND | MsFlags::MS_REC, None)
         .map_err(sys(format!("bind-mounting the rootfs {} onto itself", rootfs.display())))
+}
+
+/// The mount point holding `path`: the longest mount point in /proc/self/mountinfo that is
+/// `path` or one of its parents.
+fn parent_mount(path: &Path) -> PathBuf {
+    let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    text.lines()
+        .filter_map(|line| line.split(' ').nth(4))
+        .map(|m| PathBuf::from(m.replace("\\040", " ")))
+        .filter(|m| path.starts_with(m))
+        .max_by_key(|m| m.as_os_str().len())
+        .unwrap_or_else(|| PathBuf::from("/"))
 }
 
 /// Step 2: every entry of `mounts[]`, in order, with its destination resolved inside the rootfs.
@@ -383,6 +402,14 @@ pub fn enter_root(k: &dyn Kernel, rootfs: &Path, no_pivot: bool) -> Result<()> {
         k.umount(Path::new("."), MntFlags::MNT_DETACH).map_err(sys("umount -l the old root"))?;
     }
     k.chdir(Path::new("/")).map_err(sys("chdir /"))
+}
+
+/// Step 4b: `linux.rootfsPropagation` applied to the new `/` itself (the bind mount made in
+/// step 1 started out private under its private parent).
+pub fn apply_root_propagation(k: &dyn Kernel, spec: &Spec) -> Result<()> {
+    let propagation = spec.linux().as_ref().and_then(|l| l.rootfs_propagation().clone());
+    let Some(flag) = propagation.as_deref().and_then(propagation_flag) else { return Ok(()) };
+    k.mount(None, Path::new("/"), None, flag | MsFlags::MS_REC, None).map_err(sys("setting the propagation of /"))
 }
 
 /// Step 5 (after entering the root): masked paths hidden (a file under /dev/null, a directory
