@@ -10,6 +10,11 @@ struct Cli {
 }
 
 fn main() {
-    let cli = Cli::parse();
+    // docker's exit code for a bad flag is 125, as for every engine error.
+    let cli = Cli::try_parse().unwrap_or_else(|e| {
+        let code = if e.use_stderr() { 125 } else { 0 };
+        let _ = e.print();
+        std::process::exit(code)
+    });
     std::process::exit(labcontainer::cli::run(cli.command));
 }

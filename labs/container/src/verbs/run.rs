@@ -42,7 +42,7 @@ pub struct Args {
     #[arg(long)]
     pub memory_swap: Option<String>,
     /// CPU limit (e.g. 0.5)
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub cpus: Option<String>,
     #[arg(long)]
     pub pids_limit: Option<i64>,
