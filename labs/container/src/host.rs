@@ -48,6 +48,7 @@ pub fn release(engine: &Engine, record: &Record) -> Result<()> {
         // The runtime's state is gone (a reboot, a removed /run) but the group may not be.
         let _ = cgroup.remove();
     }
+    remove_empty_parent_groups();
     let merged = engine.merged(id);
     for _ in 0..8 {
         if !is_mounted(&merged) {
@@ -56,6 +57,22 @@ pub fn release(engine: &Engine, record: &Record) -> Result<()> {
         laboverlay::unmount(&merged)?;
     }
     Ok(())
+}
+
+/// The runtime removes the container's group and empty `labctl*` parents; ours is
+/// `/labctl/containers`, which goes (with `/labctl`) once no container is left in it. rmdir
+/// refuses a group with children or processes, so a running container's parent stays.
+fn remove_empty_parent_groups() {
+    let bases: Vec<std::path::PathBuf> = if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        vec!["/sys/fs/cgroup".into()]
+    } else {
+        std::fs::read_dir("/sys/fs/cgroup").into_iter().flatten().flatten().map(|e| e.path()).collect()
+    };
+    for base in bases {
+        if std::fs::remove_dir(base.join("labctl/containers")).is_ok() {
+            let _ = std::fs::remove_dir(base.join("labctl"));
+        }
+    }
 }
 
 /// Removes the container's directory (record, log, bundle, upper dir).
