@@ -559,3 +559,108 @@ pub fn owned_fd(fd: std::os::fd::RawFd) -> std::os::fd::OwnedFd {
     // SAFETY: callers pass a descriptor a system call just returned and that nothing else owns.
     unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) }
 }
+
+/// A packet socket (`socket(AF_PACKET, SOCK_RAW, htons(ETH_P_ALL))`) bound to one interface of
+/// the calling thread's network namespace: every frame the interface sends or receives, with
+/// its Ethernet header, as tcpdump sees it. The socket keeps its namespace for its life.
+pub struct PacketSocket {
+    fd: std::os::fd::OwnedFd,
+}
+
+/// Which way a captured frame went (sll_pkttype).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PacketDirection {
+    /// Received by this host (PACKET_HOST, or broadcast/multicast).
+    Incoming,
+    /// Sent by this host (PACKET_OUTGOING).
+    Outgoing,
+}
+
+impl PacketSocket {
+    /// Opens the socket and binds it to interface `ifindex`.
+    pub fn open(ifindex: u32) -> io::Result<PacketSocket> {
+        use std::os::fd::{FromRawFd, OwnedFd};
+        let protocol = (libc::ETH_P_ALL as u16).to_be();
+        // SAFETY: plain socket(2) call; the returned fd is owned below.
+        let raw = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, protocol as i32) };
+        if raw < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `raw` is a fresh, valid fd that nothing else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        // SAFETY: sockaddr_ll is plain old data; all-zero is valid before we fill it.
+        let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+        addr.sll_family = libc::AF_PACKET as u16;
+        addr.sll_protocol = protocol;
+        addr.sll_ifindex = ifindex as i32;
+        let len = std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t;
+        // SAFETY: `addr` is a valid sockaddr_ll of `len` bytes for the duration of the call.
+        let ret = unsafe {
+            libc::bind(std::os::fd::AsRawFd::as_raw_fd(&fd), (&addr as *const libc::sockaddr_ll).cast(), len)
+        };
+        if ret < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(PacketSocket { fd })
+    }
+
+    /// Receives one frame into `buf`, waiting up to `timeout`; `None` when none came. Returns
+    /// the frame's full length (it may exceed `buf`, then the rest is cut) and its direction.
+    pub fn recv(&self, buf: &mut [u8], timeout: std::time::Duration) -> io::Result<Option<(usize, PacketDirection)>> {
+        use std::os::fd::AsRawFd;
+        let tv = nix::sys::time::TimeVal::new(
+            timeout.as_secs() as libc::time_t,
+            timeout.subsec_micros() as libc::suseconds_t,
+        );
+        nix::sys::socket::setsockopt(&self.fd, nix::sys::socket::sockopt::ReceiveTimeout, &tv)?;
+        // SAFETY: as in `open`.
+        let mut from: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+        let mut len = std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t;
+        // SAFETY: `buf` is valid for `buf.len()` writable bytes and `from`/`len` describe a
+        // sockaddr_ll the kernel may fill; MSG_TRUNC makes it return the real frame length.
+        let n = unsafe {
+            libc::recvfrom(
+                self.fd.as_raw_fd(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                libc::MSG_TRUNC,
+                (&mut from as *mut libc::sockaddr_ll).cast(),
+                &mut len,
+            )
+        };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            return match e.kind() {
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => Ok(None),
+                _ => Err(e),
+            };
+        }
+        let direction = if from.sll_pkttype == libc::PACKET_OUTGOING {
+            PacketDirection::Outgoing
+        } else {
+            PacketDirection::Incoming
+        };
+        Ok(Some((n as usize, direction)))
+    }
+}
+
+/// Asks for the don't-fragment bit on every datagram of `socket` and for EMSGSIZE instead of
+/// local fragmentation (`setsockopt(IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DO)`, what
+/// `ping -M do` sets).
+pub fn set_dont_fragment(socket: &impl std::os::fd::AsRawFd) -> io::Result<()> {
+    let value: libc::c_int = libc::IP_PMTUDISC_DO;
+    // SAFETY: `value` is a valid c_int for the duration of the call, and its size is passed.
+    let ret = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_IP,
+            libc::IP_MTU_DISCOVER,
+            (&value as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}

@@ -15,7 +15,7 @@ struct Args {
 enum Top {
     #[command(flatten)]
     Net(labnet::cli::Command),
-    /// Run a walkthrough without the front door (net-modes or net-bridge).
+    /// Run a walkthrough without the front door (net-modes, net-bridge, net-overlay, net-remote).
     #[command(hide = true)]
     Lab {
         id: String,

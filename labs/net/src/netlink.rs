@@ -7,11 +7,16 @@
 //! thread can drive several namespaces at once.
 
 use netlink_packet_core::{
-    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REQUEST,
+    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_APPEND, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL,
+    NLM_F_REQUEST,
 };
 use netlink_packet_route::address::{AddressAttribute, AddressMessage, AddressScope};
-use netlink_packet_route::link::{InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage};
-use netlink_packet_route::neighbour::{NeighbourAttribute, NeighbourFlags, NeighbourMessage, NeighbourState};
+use netlink_packet_route::link::{
+    InfoData, InfoKind, InfoVeth, InfoVxlan, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
+};
+use netlink_packet_route::neighbour::{
+    NeighbourAddress, NeighbourAttribute, NeighbourFlags, NeighbourMessage, NeighbourState,
+};
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
 };
@@ -69,7 +74,44 @@ pub struct Link {
     pub link: Option<u32>,
     /// IFLA_LINK_NETNSID: the peer lives in another namespace, known here by this id.
     pub link_netnsid: Option<i32>,
+    /// For a vxlan device, its settings (IFLA_INFO_DATA), as `ip -d link show` prints them.
+    pub vxlan: Option<Vxlan>,
+    /// IFLA_STATS64: the device's packet and byte counters.
+    pub stats: Option<LinkStats>,
 }
+
+/// A device's counters, as `ip -s link` shows them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub struct LinkStats {
+    pub rx_packets: u64,
+    pub tx_packets: u64,
+    pub rx_bytes: u64,
+    pub tx_bytes: u64,
+    pub rx_dropped: u64,
+    pub tx_dropped: u64,
+    pub tx_errors: u64,
+}
+
+/// A VXLAN device's settings: `ip link add NAME type vxlan id VNI dstport PORT local IP
+/// [remote IP] dev LOWER [nolearning]`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Vxlan {
+    /// The VXLAN network identifier, 24 bits (1..=16777215 here; 0 is refused).
+    pub vni: u32,
+    /// The UDP destination port (4789, IANA's; Linux's own default is 8472).
+    pub port: u16,
+    pub local: Option<Ipv4Addr>,
+    /// The default destination (a unicast peer): the kernel adds an all-zeros FDB entry for it.
+    pub remote: Option<Ipv4Addr>,
+    /// The underlay device's ifindex (IFLA_VXLAN_LINK); it sets the MTU and the source.
+    pub lower: Option<u32>,
+    /// Learn remote MACs from received packets (`learning`), or only use FDB entries written
+    /// by a control plane (`nolearning`).
+    pub learning: bool,
+}
+
+/// The highest VNI: the field is 24 bits wide.
+pub const VNI_MAX: u32 = 0x00ff_ffff;
 
 /// One address as `ip addr` shows it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -105,6 +147,8 @@ pub struct FdbEntry {
     pub permanent: bool,
     /// The device's own table (`self`) rather than the bridge's.
     pub is_self: bool,
+    /// For a vxlan device's own entries: the remote VTEP to send the frame to (NDA_DST).
+    pub dst: Option<IpAddr>,
 }
 
 /// A synchronous rtnetlink socket bound to one network namespace.
@@ -251,6 +295,59 @@ impl Netlink {
             RouteNetlinkMessage::NewLink(msg),
             NLM_F_CREATE | NLM_F_EXCL,
         )
+    }
+
+    /// `ip link add NAME type vxlan id VNI dstport PORT local IP [remote IP] dev LOWER
+    /// [nolearning]`. `lower` is the underlay device: the kernel takes the MTU from it (its
+    /// MTU minus 50 bytes of encapsulation).
+    pub fn add_vxlan(&mut self, name: &str, spec: &Vxlan) -> Result<()> {
+        let mut op = format!("link add {name} type vxlan id {} dstport {}", spec.vni, spec.port);
+        if spec.vni == 0 || spec.vni > VNI_MAX {
+            return Err(NetlinkError {
+                op,
+                source: io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("VNI {} is outside 1-{VNI_MAX} (the VXLAN header has 24 bits for it)", spec.vni),
+                ),
+            });
+        }
+        let mut data = vec![InfoVxlan::Id(spec.vni), InfoVxlan::Port(spec.port), InfoVxlan::Learning(spec.learning)];
+        if let Some(local) = spec.local {
+            data.push(InfoVxlan::Local(local));
+            op += &format!(" local {local}");
+        }
+        if let Some(remote) = spec.remote {
+            data.push(InfoVxlan::Group(remote));
+            op += &format!(" remote {remote}");
+        }
+        if let Some(lower) = spec.lower {
+            data.push(InfoVxlan::Link(lower));
+            op += &format!(" dev #{lower}");
+        }
+        if !spec.learning {
+            op += " nolearning";
+        }
+        let mut msg = LinkMessage::default();
+        msg.attributes.push(LinkAttribute::IfName(name.to_string()));
+        msg.attributes.push(LinkAttribute::LinkInfo(vec![
+            LinkInfo::Kind(InfoKind::Vxlan),
+            LinkInfo::Data(InfoData::Vxlan(data)),
+        ]));
+        self.ack(&op, RouteNetlinkMessage::NewLink(msg), NLM_F_CREATE | NLM_F_EXCL)
+    }
+
+    /// `ip link set NAME address MAC`
+    pub fn set_mac(&mut self, name: &str, mac: [u8; 6]) -> Result<()> {
+        let index = self.index_of(name)?;
+        self.set_link(&format!("link set {name} address {}", format_mac(&mac)), index, |m| {
+            m.attributes.push(LinkAttribute::Address(mac.to_vec()))
+        })
+    }
+
+    /// `ip link set NAME mtu MTU`
+    pub fn set_mtu(&mut self, name: &str, mtu: u32) -> Result<()> {
+        let index = self.index_of(name)?;
+        self.set_link(&format!("link set {name} mtu {mtu}"), index, |m| m.attributes.push(LinkAttribute::Mtu(mtu)))
     }
 
     /// `ip link del NAME` (a veth takes its peer with it).
@@ -404,6 +501,13 @@ impl Netlink {
         )
     }
 
+    /// `ip route del default` (IPv4, main table).
+    pub fn delete_default_route(&mut self) -> Result<()> {
+        let mut msg = route_message();
+        msg.header.scope = RouteScope::NoWhere;
+        self.ack("route del default", RouteNetlinkMessage::DelRoute(msg), 0)
+    }
+
     /// `ip route show` (IPv4, main table).
     pub fn routes(&mut self) -> Result<Vec<Route>> {
         let mut query = RouteMessage::default();
@@ -471,10 +575,12 @@ impl Netlink {
             }
             let mut mac = None;
             let mut master = None;
+            let mut dst = None;
             for a in &n.attributes {
                 match a {
                     NeighbourAttribute::LinkLayerAddress(b) => mac = Some(format_mac(b)),
                     NeighbourAttribute::Controller(m) => master = Some(*m),
+                    NeighbourAttribute::Destination(d) => dst = neighbour_ip(d),
                     _ => {}
                 }
             }
@@ -485,11 +591,62 @@ impl Netlink {
                     master,
                     permanent: n.header.state == NeighbourState::Permanent,
                     is_self: n.header.flags.contains(NeighbourFlags::Own),
+                    dst,
                 });
             }
         }
         Ok(out)
     }
+}
+
+impl Netlink {
+    /// `bridge fdb append MAC dev NAME dst IP self permanent`: a static entry in a vxlan
+    /// device's own table, telling it which remote VTEP a MAC lives behind (what Flannel and
+    /// Docker's overlay driver write instead of letting the device learn).
+    pub fn fdb_append(&mut self, name: &str, mac: [u8; 6], dst: Ipv4Addr) -> Result<()> {
+        let index = self.index_of(name)?;
+        let mut msg = NeighbourMessage::default();
+        msg.header.family = AddressFamily::Bridge;
+        msg.header.ifindex = index;
+        msg.header.state = NeighbourState::Permanent;
+        msg.header.flags = NeighbourFlags::Own;
+        msg.attributes.push(NeighbourAttribute::LinkLayerAddress(mac.to_vec()));
+        msg.attributes.push(NeighbourAttribute::Destination(NeighbourAddress::Other(dst.octets().to_vec())));
+        self.ack(
+            &format!("fdb append {} dev {name} dst {dst} self permanent", format_mac(&mac)),
+            RouteNetlinkMessage::NewNeighbour(msg),
+            NLM_F_CREATE | NLM_F_APPEND,
+        )
+    }
+}
+
+/// NDA_DST of a bridge-family entry comes undecoded (the family says nothing about its size).
+fn neighbour_ip(d: &NeighbourAddress) -> Option<IpAddr> {
+    match d {
+        NeighbourAddress::Inet(v4) => Some(IpAddr::V4(*v4)),
+        NeighbourAddress::Inet6(v6) => Some(IpAddr::V6(*v6)),
+        NeighbourAddress::Other(b) if b.len() == 4 => Some(IpAddr::V4(Ipv4Addr::new(b[0], b[1], b[2], b[3]))),
+        NeighbourAddress::Other(b) if b.len() == 16 => {
+            <[u8; 16]>::try_from(b.as_slice()).ok().map(|a| IpAddr::V6(a.into()))
+        }
+        _ => None,
+    }
+}
+
+fn vxlan_from(data: &[InfoVxlan]) -> Vxlan {
+    let mut v = Vxlan { vni: 0, port: 0, local: None, remote: None, lower: None, learning: false };
+    for d in data {
+        match d {
+            InfoVxlan::Id(id) => v.vni = *id,
+            InfoVxlan::Port(p) => v.port = *p,
+            InfoVxlan::Local(ip) => v.local = Some(*ip),
+            InfoVxlan::Group(ip) => v.remote = Some(*ip),
+            InfoVxlan::Link(i) => v.lower = Some(*i),
+            InfoVxlan::Learning(l) => v.learning = *l,
+            _ => {}
+        }
+    }
+    v
 }
 
 fn route_message() -> RouteMessage {
@@ -527,6 +684,8 @@ fn link_from(l: LinkMessage) -> Link {
         master: None,
         link: None,
         link_netnsid: None,
+        vxlan: None,
+        stats: None,
     };
     for a in l.attributes {
         match a {
@@ -538,10 +697,23 @@ fn link_from(l: LinkMessage) -> Link {
             LinkAttribute::Controller(m) => link.master = Some(m),
             LinkAttribute::Link(i) => link.link = Some(i),
             LinkAttribute::LinkNetNsId(i) => link.link_netnsid = Some(i),
+            LinkAttribute::Stats64(s) => {
+                link.stats = Some(LinkStats {
+                    rx_packets: s.rx_packets,
+                    tx_packets: s.tx_packets,
+                    rx_bytes: s.rx_bytes,
+                    tx_bytes: s.tx_bytes,
+                    rx_dropped: s.rx_dropped,
+                    tx_dropped: s.tx_dropped,
+                    tx_errors: s.tx_errors,
+                })
+            }
             LinkAttribute::LinkInfo(infos) => {
                 for info in infos {
-                    if let LinkInfo::Kind(k) = info {
-                        link.kind = Some(k.to_string());
+                    match info {
+                        LinkInfo::Kind(k) => link.kind = Some(k.to_string()),
+                        LinkInfo::Data(InfoData::Vxlan(data)) => link.vxlan = Some(vxlan_from(&data)),
+                        _ => {}
                     }
                 }
             }

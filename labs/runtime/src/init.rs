@@ -41,6 +41,7 @@ pub struct Plan {
 
 /// The intermediate process: namespaces, then the fork that makes the init. Never returns.
 pub fn intermediate(plan: Plan, mut chan: Channel) -> ! {
+    crate::selfexe::make_undumpable();
     let code = match enter_namespaces(&plan, &mut chan) {
         Ok(()) => match sys::fork_single_threaded() {
             Ok(sys::Forked::Child) => match container_init(plan, &mut chan) {

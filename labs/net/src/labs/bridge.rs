@@ -63,7 +63,7 @@ fn ns(name: &str) -> PathBuf {
 
 /// Creates a named namespace for the lab (registered first), IPv6 off (so no link-local
 /// addresses appear behind our back), lo up.
-fn make_netns(ctx: &Ctx, name: &str) -> anyhow::Result<()> {
+pub(crate) fn make_netns(ctx: &Ctx, name: &str) -> anyhow::Result<()> {
     let undo = Undo::Netns { name: name.to_string() };
     ctx.register(undo.clone());
     if let Err(e) = crate::netns::add(name) {

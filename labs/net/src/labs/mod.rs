@@ -4,6 +4,8 @@
 
 pub mod bridge;
 pub mod modes;
+pub mod overlay;
+pub mod remote;
 
 use crate::netlink::Netlink;
 use anyhow::Context;
@@ -16,7 +18,7 @@ use std::time::Duration;
 
 /// This topic's labs in course order.
 pub fn all() -> Vec<&'static dyn labkit::Lab> {
-    vec![&modes::LAB, &bridge::LAB]
+    vec![&modes::LAB, &bridge::LAB, &overlay::LAB, &remote::LAB]
 }
 
 /// Interfaces of the namespace at `netns`, IPv4 addresses only, as `ip -br addr` would list
