@@ -110,6 +110,17 @@ impl Lab {
     }
 }
 
+impl Drop for Lab {
+    /// A failed test still removes its containers, so the next run starts clean.
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            for id in self.container_ids() {
+                let _ = self.cmd(&["rm", "-f", &id]).output();
+            }
+        }
+    }
+}
+
 fn cgroup_bases() -> Vec<PathBuf> {
     if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
         return vec![PathBuf::from("/sys/fs/cgroup")];
