@@ -45,6 +45,8 @@ enum Command {
     /// Image tools: build, import, save, load, pull, ls, inspect
     #[command(subcommand)]
     Image(labimage::cli::Command),
+    /// The OCI runtime lcrun (runc's commands): spec, create, start, state, kill, delete, run, exec…
+    Runtime(labruntime::cli::Invocation),
     /// Maintainer tools
     #[command(subcommand, hide = true)]
     Dev(commands::dev::Command),
@@ -85,6 +87,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Some(Command::Overlay(cmd)) => laboverlay::cli::run(cmd),
         Some(Command::Net(cmd)) => labnet::cli::run(cmd),
         Some(Command::Image(cmd)) => labimage::cli::run(cmd),
+        Some(Command::Runtime(invocation)) => Ok(labruntime::cli::run(invocation)),
         Some(Command::Dev(cmd)) => commands::dev::exec(cmd),
     }
 }

@@ -114,6 +114,46 @@ pub trait Driver: Send + Sync + std::fmt::Debug {
     fn stats(&self) -> Result<Stats>;
     /// Kills every process in the group (and below) and waits until it is empty.
     fn kill_all(&self) -> Result<()>;
+    /// The processes in the group and every group below it.
+    fn all_pids(&self) -> Vec<i32>;
+    /// The runtime's create: the group in every hierarchy (v1; in a hybrid layout the cgroup2
+    /// tree too) or with every controller the parent can pass down (v2).
+    fn create_all(&self) -> Result<()>;
+    /// Writes the planned control files in order; an error names the file and the value.
+    fn apply(&self, resources: &crate::resources::Resources) -> Result<()>;
+}
+
+/// Where a group's directory sits in each hierarchy, and who owns it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placement {
+    /// From each hierarchy's root: `labctl/NAME` for the labs.
+    pub rel: PathBuf,
+    /// Hierarchies where the group sits elsewhere, by [`crate::layout::CgroupMount::key`]
+    /// (a runtime's relative cgroupsPath under the caller's own, differing, cgroups).
+    pub overrides: Vec<(String, PathBuf)>,
+    /// A runtime group: writes are not confined to a labctl subtree, and in a hybrid layout
+    /// the group is also made in the cgroup2 tree (as runc does).
+    pub runtime: bool,
+}
+
+impl Placement {
+    pub fn lab(rel: PathBuf) -> Placement {
+        Placement { rel, overrides: Vec::new(), runtime: false }
+    }
+
+    /// The path in the hierarchy with this key.
+    pub fn rel_for(&self, key: &str) -> &Path {
+        self.overrides.iter().find(|(k, _)| k == key).map_or(self.rel.as_path(), |(_, p)| p.as_path())
+    }
+
+    /// Writes a control file: anywhere for a runtime group, else only inside labctl.
+    pub(crate) fn write(&self, path: &Path, value: &str) -> Result<()> {
+        if self.runtime {
+            write_any(path, value)
+        } else {
+            write(path, value)
+        }
+    }
 }
 
 /// The machine's cgroup setup, detected once.
@@ -201,13 +241,17 @@ impl System {
 
     fn handle(&self, components: Vec<String>) -> Cgroup {
         let rel: PathBuf = std::iter::once(SUBTREE.to_string()).chain(components.iter().cloned()).collect();
-        let driver: Box<dyn Driver> = match self.version() {
-            Version::V1 => Box::new(crate::v1::V1::new(self.root.clone(), self.mounts.clone(), rel)),
+        let driver = self.driver(Placement::lab(rel));
+        Cgroup { system: self.clone(), components, driver, runtime_path: None }
+    }
+
+    pub(crate) fn driver(&self, place: Placement) -> Box<dyn Driver> {
+        match self.version() {
+            Version::V1 => Box::new(crate::v1::V1::new(self.root.clone(), self.mounts.clone(), place)),
             Version::V2 => {
-                Box::new(crate::v2::V2::new(self.v2_dir().expect("a unified layout has a cgroup2 mount"), rel))
+                Box::new(crate::v2::V2::new(self.v2_dir().expect("a unified layout has a cgroup2 mount"), place))
             }
-        };
-        Cgroup { system: self.clone(), components, driver }
+        }
     }
 
     /// The groups under labctl/ (top level), in every hierarchy, sorted.
@@ -257,14 +301,19 @@ fn is_controller_prefix(prefix: &str) -> bool {
 /// One group under labctl/, in whichever world the machine has.
 #[derive(Debug)]
 pub struct Cgroup {
-    system: System,
-    components: Vec<String>,
-    driver: Box<dyn Driver>,
+    pub(crate) system: System,
+    pub(crate) components: Vec<String>,
+    pub(crate) driver: Box<dyn Driver>,
+    /// Set for the runtime's groups ([`System::runtime_group`]), which live anywhere.
+    pub(crate) runtime_path: Option<crate::anywhere::GroupPath>,
 }
 
 impl Cgroup {
     /// `labctl/NAME[/CHILD...]`.
     pub fn path_name(&self) -> String {
+        if let Some(path) = &self.runtime_path {
+            return path.encode();
+        }
         std::iter::once(SUBTREE).chain(self.components.iter().map(String::as_str)).collect::<Vec<_>>().join("/")
     }
 
@@ -276,6 +325,9 @@ impl Cgroup {
     /// A group nested in this one (a parent's limits bound its children).
     pub fn child(&self, name: &str) -> Result<Cgroup> {
         validate_name(name)?;
+        if let Some(path) = &self.runtime_path {
+            return self.system.runtime_group(&path.child(name));
+        }
         let mut components = self.components.clone();
         components.push(name.to_string());
         Ok(self.system.handle(components))
@@ -402,11 +454,31 @@ impl Cgroup {
         self.driver.stats()
     }
 
+    /// The processes in the group and in every group below it.
+    pub fn all_pids(&self) -> Vec<i32> {
+        self.driver.all_pids()
+    }
+
+    /// Creates the group with every controller this machine offers (the runtime's create).
+    pub fn create_all(&self) -> Result<&Cgroup> {
+        self.driver.create_all()?;
+        Ok(self)
+    }
+
+    /// Sets every limit in `resources` (see [`crate::resources`] for the files each becomes).
+    pub fn apply(&self, resources: &crate::resources::Resources) -> Result<&Cgroup> {
+        self.driver.apply(resources)?;
+        Ok(self)
+    }
+
     /// Kills what is left, waits for the group to empty, removes its directories bottom-up,
     /// then the `labctl` top directories if nothing else is left in them.
     pub fn remove(&self) -> Result<()> {
         if self.exists() {
             self.driver.kill_all()?;
+        }
+        if self.runtime_path.is_some() {
+            return crate::anywhere::remove_dirs(&self.driver.existing_dirs());
         }
         for dir in self.driver.existing_dirs() {
             labkit::cleanup::remove_cgroup_tree(&dir).map_err(|e| Error::Io {
@@ -511,6 +583,18 @@ pub(crate) fn kill_pids(pids: &[i32]) {
     for pid in pids {
         let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(*pid), nix::sys::signal::Signal::SIGKILL);
     }
+}
+
+/// Writes one planned value; a refusal names the file, the value and a likely reason.
+pub(crate) fn apply_write(place: &Placement, path: &Path, value: &str) -> Result<()> {
+    place.write(path, value).map_err(|e| match e {
+        Error::Io { path, source, .. } => {
+            let file = path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+            let hint = crate::resources::refusal_hint(&file, source.raw_os_error());
+            Error::Rejected { path, value: value.to_string(), source, hint }
+        }
+        other => other,
+    })
 }
 
 /// Maps a write error on cgroup.procs: ESRCH means the process is gone.

@@ -58,6 +58,24 @@ pub enum Error {
     #[error("refusing to write {}: outside the labctl subtree", path.display())]
     Outside { path: PathBuf },
 
+    /// A limit this machine's cgroup world cannot express, with the field and what to do.
+    #[error("{what}: {why}")]
+    Unavailable { what: String, why: String },
+
+    /// The kernel refused a value written to a control file.
+    #[error("the kernel refused {value:?} for {}: {source}{}", path.display(), if hint.is_empty() { String::new() } else { format!(" ({hint})") })]
+    Rejected {
+        path: PathBuf,
+        value: String,
+        #[source]
+        source: std::io::Error,
+        hint: &'static str,
+    },
+
+    /// A cgroup path given to the runtime's entry point that cannot be used.
+    #[error("bad cgroup path {path:?}: {why}")]
+    BadPath { path: String, why: String },
+
     /// A bad command-line value (`--cpu`, `--memory`, ...), with the fix in the message.
     #[error("{0}")]
     BadValue(String),

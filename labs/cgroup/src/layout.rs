@@ -86,6 +86,16 @@ pub struct CgroupMount {
     pub controllers: Vec<String>,
 }
 
+impl CgroupMount {
+    /// The hierarchy's name in `/proc/PID/cgroup`: its controllers, sorted and comma-joined
+    /// (`cpu,cpuacct`); "" for cgroup2.
+    pub fn key(&self) -> String {
+        let mut controllers = self.controllers.clone();
+        controllers.sort();
+        controllers.join(",")
+    }
+}
+
 /// What mountinfo says about cgroups.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mounts {

@@ -14,6 +14,7 @@
 //! # Ok::<(), labcgroup::Error>(())
 //! ```
 
+pub mod anywhere;
 pub mod cgroup;
 pub mod cli;
 pub mod error;
@@ -21,6 +22,7 @@ pub mod labs;
 pub mod layout;
 pub mod measure;
 pub mod parse;
+pub mod resources;
 pub mod run;
 pub mod v1;
 pub mod v2;
@@ -29,16 +31,18 @@ pub mod worker;
 #[cfg(test)]
 mod fake_tests;
 
-pub use cgroup::{Cgroup, Controller, CpuStats, Driver, MemoryStats, PidsStats, Stats, System};
+pub use anywhere::GroupPath;
+pub use cgroup::{Cgroup, Controller, CpuStats, Driver, MemoryStats, PidsStats, Placement, Stats, System};
 pub use error::{Error, Result};
 pub use layout::{Layout, Root, Version};
 pub use parse::CpuLimit;
+pub use resources::Resources;
 
 /// This topic's labs for the catalogue.
 pub fn topic() -> labkit::Topic {
     labkit::Topic {
         manifest_path: "labs/cgroup/lab.yaml",
         manifest_json: include_str!(concat!(env!("OUT_DIR"), "/lab.json")),
-        labs: vec![&labs::intro::LAB, &labs::cpu::LAB, &labs::mem::LAB, &labs::pids::LAB],
+        labs: labs::all(),
     }
 }

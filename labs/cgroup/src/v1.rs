@@ -3,12 +3,13 @@
 //! A process joins by having its pid written to `cgroup.procs` in every one of them.
 
 use crate::cgroup::{
-    kill_pids, procs_error, read, read_keyed, read_u64, wait_until, write, Controller, CpuStats, Driver, MemoryStats,
-    PidsStats, Stats,
+    apply_write, kill_pids, procs_error, read, read_keyed, read_u64, wait_until, Controller, CpuStats, Driver,
+    MemoryStats, PidsStats, Placement, Stats,
 };
 use crate::error::{Error, Result};
-use crate::layout::{Mounts, Root, Version};
+use crate::layout::{CgroupMount, Mounts, Root, Version};
 use crate::parse::{format_max, keyed, parse_max, v1_limit, weight_to_shares, CpuLimit};
+use crate::resources::{plan_v1, Resources};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -16,8 +17,8 @@ use std::time::Duration;
 pub struct V1 {
     root: Root,
     mounts: Mounts,
-    /// `labctl/NAME`.
-    rel: PathBuf,
+    /// `labctl/NAME` for the labs; anywhere for the runtime.
+    place: Placement,
 }
 
 /// The v1 hierarchies a lab controller lives in (cpu accounting is the separate cpuacct).
@@ -31,13 +32,23 @@ fn subsystems(controller: Controller) -> &'static [&'static str] {
 }
 
 impl V1 {
-    pub fn new(root: Root, mounts: Mounts, rel: PathBuf) -> V1 {
-        V1 { root, mounts, rel }
+    pub fn new(root: Root, mounts: Mounts, place: Placement) -> V1 {
+        V1 { root, mounts, place }
+    }
+
+    fn write(&self, path: &std::path::Path, value: &str) -> Result<()> {
+        self.place.write(path, value)
+    }
+
+    /// The group's directory in one hierarchy.
+    fn dir_in(&self, mount: &CgroupMount) -> PathBuf {
+        let rel = self.place.rel_for(&mount.key());
+        self.root.path(&mount.mount_point).join(rel.strip_prefix("/").unwrap_or(rel))
     }
 
     /// The group's directory in the hierarchy of `subsystem`, if that is mounted.
     fn dir_of(&self, subsystem: &str) -> Option<PathBuf> {
-        self.mounts.v1_mount(subsystem).map(|m| self.root.path(&m.mount_point).join(&self.rel))
+        self.mounts.v1_mount(subsystem).map(|m| self.dir_in(m))
     }
 
     /// The directory for a subsystem's files, only if the group has it.
@@ -56,26 +67,40 @@ impl V1 {
         })
     }
 
+    /// One directory per controller hierarchy; a runtime group also has one in a hybrid
+    /// layout's cgroup2 tree (no limits there: it keeps the container's cgroup2 view its own).
     fn all_hierarchy_dirs(&self) -> Vec<PathBuf> {
         let mut dirs: Vec<PathBuf> = self
             .mounts
             .mounts
             .iter()
-            .filter(|m| m.version == 1 && !m.controllers.is_empty())
-            .map(|m| self.root.path(&m.mount_point).join(&self.rel))
+            .filter(|m| m.version == 1 && !m.controllers.is_empty() || m.version == 2 && self.place.runtime)
+            .map(|m| self.dir_in(m))
             .collect();
         dirs.dedup();
         dirs
     }
 
-    fn all_pids(&self) -> Vec<i32> {
-        let mut pids = Vec::new();
-        for dir in self.existing_dirs() {
-            crate::cgroup::collect_pids(&dir, &mut pids);
+    /// A fresh v1 cpuset group has empty `cpuset.cpus`/`cpuset.mems`, and no process may join
+    /// it until they are set: copy them down from the nearest parent, as runc does.
+    fn fill_cpuset(&self) -> Result<()> {
+        let Some(mount) = self.mounts.v1_mount("cpuset") else { return Ok(()) };
+        let top = self.root.path(&mount.mount_point);
+        let Some(leaf) = self.dir_of("cpuset") else { return Ok(()) };
+        let Ok(below) = leaf.strip_prefix(&top) else { return Ok(()) };
+        let mut dir = top.clone();
+        for part in below.components() {
+            let parent = dir.clone();
+            dir = dir.join(part);
+            for file in ["cpuset.cpus", "cpuset.mems"] {
+                let path = dir.join(file);
+                if read(&path)?.trim().is_empty() {
+                    let value = read(&parent.join(file))?;
+                    self.write(&path, value.trim())?;
+                }
+            }
         }
-        pids.sort_unstable();
-        pids.dedup();
-        pids
+        Ok(())
     }
 }
 
@@ -126,7 +151,7 @@ impl Driver for V1 {
 
     fn add_process(&self, pid: i32) -> Result<()> {
         for file in self.procs_files() {
-            write(&file, &pid.to_string()).map_err(|e| procs_error(e, pid))?;
+            self.write(&file, &pid.to_string()).map_err(|e| procs_error(e, pid))?;
         }
         Ok(())
     }
@@ -138,9 +163,9 @@ impl Driver for V1 {
     fn set_cpu_limit(&self, limit: CpuLimit) -> Result<()> {
         let dir = self.need("cpu")?;
         // The period first: a quota is validated against it.
-        write(&dir.join("cpu.cfs_period_us"), &limit.period_us.to_string())?;
+        self.write(&dir.join("cpu.cfs_period_us"), &limit.period_us.to_string())?;
         let quota = limit.quota_us.map_or("-1".to_string(), |q| q.to_string());
-        write(&dir.join("cpu.cfs_quota_us"), &quota)
+        self.write(&dir.join("cpu.cfs_quota_us"), &quota)
     }
 
     fn cpu_limit(&self) -> Result<CpuLimit> {
@@ -155,7 +180,7 @@ impl Driver for V1 {
 
     fn set_cpu_weight(&self, weight: u64) -> Result<()> {
         let dir = self.need("cpu")?;
-        write(&dir.join("cpu.shares"), &weight_to_shares(weight).to_string())
+        self.write(&dir.join("cpu.shares"), &weight_to_shares(weight).to_string())
     }
 
     fn set_memory_max(&self, bytes: Option<u64>) -> Result<()> {
@@ -171,10 +196,10 @@ impl Driver for V1 {
                 (None, _) => false,
             };
             if raise {
-                write(&memsw, &value)?;
+                self.write(&memsw, &value)?;
             }
         }
-        write(&dir.join("memory.limit_in_bytes"), &value)
+        self.write(&dir.join("memory.limit_in_bytes"), &value)
     }
 
     fn set_memory_high(&self, _bytes: Option<u64>) -> Result<()> {
@@ -192,19 +217,19 @@ impl Driver for V1 {
             return Ok(false);
         }
         let limit = read(&dir.join("memory.limit_in_bytes"))?;
-        write(&memsw, limit.trim())?;
+        self.write(&memsw, limit.trim())?;
         Ok(true)
     }
 
     fn set_pids_max(&self, max: Option<u64>) -> Result<()> {
         let dir = self.need("pids")?;
-        write(&dir.join("pids.max"), &format_max(max))
+        self.write(&dir.join("pids.max"), &format_max(max))
     }
 
     fn set_frozen(&self, frozen: bool) -> Result<()> {
         let dir = self.need("freezer")?;
         let state = dir.join("freezer.state");
-        write(&state, if frozen { "FROZEN" } else { "THAWED" })?;
+        self.write(&state, if frozen { "FROZEN" } else { "THAWED" })?;
         let want = if frozen { "FROZEN" } else { "THAWED" };
         if wait_until(Duration::from_secs(2), || read(&state).map(|s| s.trim() == want).unwrap_or(false)) {
             Ok(())
@@ -266,6 +291,44 @@ impl Driver for V1 {
             });
         }
         Ok(stats)
+    }
+
+    fn all_pids(&self) -> Vec<i32> {
+        let mut pids = Vec::new();
+        for dir in self.existing_dirs() {
+            crate::cgroup::collect_pids(&dir, &mut pids);
+        }
+        pids.sort_unstable();
+        pids.dedup();
+        pids
+    }
+
+    fn create_all(&self) -> Result<()> {
+        for dir in self.all_hierarchy_dirs() {
+            std::fs::create_dir_all(&dir).map_err(|source| Error::Io { op: "mkdir", path: dir.clone(), source })?;
+        }
+        self.fill_cpuset()
+    }
+
+    fn apply(&self, resources: &Resources) -> Result<()> {
+        let memsw = self.existing("memory").map(|d| d.join("memory.memsw.limit_in_bytes")).filter(|p| p.exists());
+        let current_memsw = match memsw {
+            Some(path) => Some(read_u64(&path)?),
+            None => None,
+        };
+        for step in plan_v1(resources, current_memsw)? {
+            let dir = self.need(step.controller)?;
+            let mut path = dir.join(&step.file);
+            // Since Linux 5.0 (no CFQ) the weights live in BFQ's files, as runc also finds.
+            if matches!(step.file.as_str(), "blkio.weight" | "blkio.weight_device") && !path.exists() {
+                let bfq = dir.join(step.file.replace("blkio.", "blkio.bfq."));
+                if bfq.exists() {
+                    path = bfq;
+                }
+            }
+            apply_write(&self.place, &path, &step.value)?;
+        }
+        Ok(())
     }
 
     fn kill_all(&self) -> Result<()> {

@@ -4,12 +4,13 @@
 //! and says exactly which file refused.
 
 use crate::cgroup::{
-    kill_pids, procs_error, read, read_keyed, read_u64, wait_until, write, write_any, Controller, CpuStats, Driver,
-    MemoryStats, PidsStats, Stats,
+    apply_write, kill_pids, procs_error, read, read_keyed, read_u64, wait_until, write_any, Controller, CpuStats,
+    Driver, MemoryStats, PidsStats, Placement, Stats,
 };
 use crate::error::{Error, Result};
 use crate::layout::Version;
 use crate::parse::{format_max, keyed, parse_max, CpuLimit};
+use crate::resources::{plan_v2, Resources, V2Files};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -17,9 +18,13 @@ use std::time::Duration;
 pub struct V2 {
     /// The cgroup2 mount (`/sys/fs/cgroup`) under the root.
     mount: PathBuf,
-    /// `labctl/NAME`.
+    /// `labctl/NAME` for the labs; anywhere for the runtime (relative to the mount).
     rel: PathBuf,
+    place: Placement,
 }
+
+/// The controllers a runtime group gets when the machine offers them.
+const RUNTIME_CONTROLLERS: [&str; 6] = ["cpu", "cpuset", "io", "memory", "pids", "hugetlb"];
 
 /// The v2 controller behind a lab controller (freezing is core: `cgroup.freeze`).
 fn v2_controller(controller: Controller) -> Option<&'static str> {
@@ -32,8 +37,10 @@ fn v2_controller(controller: Controller) -> Option<&'static str> {
 }
 
 impl V2 {
-    pub fn new(mount: PathBuf, rel: PathBuf) -> V2 {
-        V2 { mount, rel }
+    pub fn new(mount: PathBuf, place: Placement) -> V2 {
+        let rel = place.rel_for("");
+        let rel = rel.strip_prefix("/").unwrap_or(rel).to_path_buf();
+        V2 { mount, rel, place }
     }
 
     fn dir(&self) -> PathBuf {
@@ -77,7 +84,7 @@ impl V2 {
             let result = if depth == 0 {
                 write_any(&subtree, &format!("+{controller}"))
             } else {
-                write(&subtree, &format!("+{controller}"))
+                self.place.write(&subtree, &format!("+{controller}"))
             };
             result.map_err(|e| match e {
                 Error::Io { source, .. } | Error::NeedsRoot { source, .. } => {
@@ -105,14 +112,6 @@ impl V2 {
             path: parent_subtree,
             source: std::io::Error::new(std::io::ErrorKind::NotFound, format!("{} is missing", path.display())),
         })
-    }
-
-    fn all_pids(&self) -> Vec<i32> {
-        let mut pids = Vec::new();
-        crate::cgroup::collect_pids(&self.dir(), &mut pids);
-        pids.sort_unstable();
-        pids.dedup();
-        pids
     }
 }
 
@@ -154,7 +153,7 @@ impl Driver for V2 {
     }
 
     fn add_process(&self, pid: i32) -> Result<()> {
-        write(&self.file_in("cgroup.procs"), &pid.to_string()).map_err(|e| procs_error(e, pid))
+        self.place.write(&self.file_in("cgroup.procs"), &pid.to_string()).map_err(|e| procs_error(e, pid))
     }
 
     fn procs_files(&self) -> Vec<PathBuf> {
@@ -162,7 +161,7 @@ impl Driver for V2 {
     }
 
     fn set_cpu_limit(&self, limit: CpuLimit) -> Result<()> {
-        write(&self.need("cpu.max", "cpu")?, &limit.to_cpu_max())
+        self.place.write(&self.need("cpu.max", "cpu")?, &limit.to_cpu_max())
     }
 
     fn cpu_limit(&self) -> Result<CpuLimit> {
@@ -172,15 +171,15 @@ impl Driver for V2 {
     }
 
     fn set_cpu_weight(&self, weight: u64) -> Result<()> {
-        write(&self.need("cpu.weight", "cpu")?, &weight.to_string())
+        self.place.write(&self.need("cpu.weight", "cpu")?, &weight.to_string())
     }
 
     fn set_memory_max(&self, bytes: Option<u64>) -> Result<()> {
-        write(&self.need("memory.max", "memory")?, &format_max(bytes))
+        self.place.write(&self.need("memory.max", "memory")?, &format_max(bytes))
     }
 
     fn set_memory_high(&self, bytes: Option<u64>) -> Result<()> {
-        write(&self.need("memory.high", "memory")?, &format_max(bytes))
+        self.place.write(&self.need("memory.high", "memory")?, &format_max(bytes))
     }
 
     fn disable_swap(&self) -> Result<bool> {
@@ -188,17 +187,17 @@ impl Driver for V2 {
         if !path.exists() {
             return Ok(false);
         }
-        write(&path, "0")?;
+        self.place.write(&path, "0")?;
         Ok(true)
     }
 
     fn set_pids_max(&self, max: Option<u64>) -> Result<()> {
-        write(&self.need("pids.max", "pids")?, &format_max(max))
+        self.place.write(&self.need("pids.max", "pids")?, &format_max(max))
     }
 
     fn set_frozen(&self, frozen: bool) -> Result<()> {
         let path = self.file_in("cgroup.freeze");
-        write(&path, if frozen { "1" } else { "0" })?;
+        self.place.write(&path, if frozen { "1" } else { "0" })?;
         let events = self.file_in("cgroup.events");
         let want = if frozen { 1 } else { 0 };
         if wait_until(Duration::from_secs(2), || {
@@ -267,6 +266,40 @@ impl Driver for V2 {
         Ok(stats)
     }
 
+    fn all_pids(&self) -> Vec<i32> {
+        let mut pids = Vec::new();
+        crate::cgroup::collect_pids(&self.dir(), &mut pids);
+        pids.sort_unstable();
+        pids.dedup();
+        pids
+    }
+
+    fn create_all(&self) -> Result<()> {
+        for dir in self.chain().iter().skip(1) {
+            std::fs::create_dir_all(dir).map_err(|source| Error::Io { op: "mkdir", path: dir.clone(), source })?;
+        }
+        let offered = read(&self.mount.join("cgroup.controllers")).unwrap_or_default();
+        for c in RUNTIME_CONTROLLERS.iter().filter(|c| words(&offered).any(|w| w == **c)) {
+            // A controller the parent cannot pass down is left out; a limit on it then says so.
+            let _ = self.delegate(c);
+        }
+        let dir = self.dir();
+        std::fs::create_dir_all(&dir).map_err(|source| Error::Io { op: "mkdir", path: dir.clone(), source })
+    }
+
+    fn apply(&self, resources: &Resources) -> Result<()> {
+        let files = V2Files { bfq_weight: self.file_in("io.bfq.weight").exists() };
+        for step in plan_v2(resources, files)? {
+            let path = if step.controller.is_empty() {
+                self.file_in(&step.file)
+            } else {
+                self.need(&step.file, step.controller)?
+            };
+            apply_write(&self.place, &path, &step.value)?;
+        }
+        Ok(())
+    }
+
     fn kill_all(&self) -> Result<()> {
         if self.all_pids().is_empty() {
             return Ok(());
@@ -274,7 +307,7 @@ impl Driver for V2 {
         let kill = self.file_in("cgroup.kill");
         if kill.exists() {
             // Kernel 5.14+: one write kills the whole subtree, forks in flight included.
-            write(&kill, "1")?;
+            self.place.write(&kill, "1")?;
         } else {
             self.set_frozen(true)?;
             kill_pids(&self.all_pids());

@@ -16,12 +16,12 @@ pub mod digest;
 pub mod dockerfile;
 pub mod error;
 pub mod import;
+pub mod labs;
 pub mod layer;
 pub mod reference;
 pub mod registry;
 pub mod sandbox;
 pub mod store;
-pub mod walkthrough;
 
 pub use error::ImageError;
 pub use store::{Image, Store};
@@ -31,6 +31,6 @@ pub fn topic() -> labkit::Topic {
     labkit::Topic {
         manifest_path: "labs/image/lab.yaml",
         manifest_json: include_str!(concat!(env!("OUT_DIR"), "/lab.json")),
-        labs: vec![&walkthrough::LAB],
+        labs: labs::all(),
     }
 }

@@ -22,8 +22,8 @@ fn seed_image(env: &Env) -> String {
     let ctx = env.context(
         "ctx",
         &[
-            ("Dockerfile", labimage::walkthrough::DOCKERFILE.replace("FROM busybox", "FROM scratch").as_str()),
-            ("bin/amd64/httpserver", labimage::walkthrough::HTTPSERVER),
+            ("Dockerfile", labimage::labs::build::DOCKERFILE.replace("FROM busybox", "FROM scratch").as_str()),
+            ("bin/amd64/httpserver", labimage::labs::build::HTTPSERVER),
         ],
     );
     let out = ok(env.run(&["build", "-q", "-t", "httpserver:1", ctx.to_str().unwrap()]));
@@ -61,7 +61,7 @@ fn umoci_unpacks_our_layout() {
         .output()
         .unwrap());
     let script = std::fs::read_to_string(bundle.join("rootfs/httpserver")).unwrap();
-    assert_eq!(script, labimage::walkthrough::HTTPSERVER);
+    assert_eq!(script, labimage::labs::build::HTTPSERVER);
     let config = std::fs::read_to_string(bundle.join("config.json")).unwrap();
     assert!(config.contains("/httpserver") && config.contains("MY_SERVICE_PORT=80"), "{config}");
 }

@@ -408,3 +408,154 @@ pub fn sysv_msg_remove(id: i32) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// Installs a classic-BPF seccomp filter on the calling thread: seccomp(2) with
+/// SECCOMP_SET_MODE_FILTER and `flags` (SECCOMP_FILTER_FLAG_*). The kernel takes it only after
+/// PR_SET_NO_NEW_PRIVS or with CAP_SYS_ADMIN (EACCES otherwise); a flag it does not know is
+/// EINVAL; with SECCOMP_FILTER_FLAG_TSYNC a thread that cannot follow is reported as ESRCH.
+/// Allocates nothing: usable in a [`clone_child`] or [`fork_child`] body.
+pub fn seccomp_set_mode_filter(program: &[libc::sock_filter], flags: libc::c_ulong) -> io::Result<()> {
+    let len = u16::try_from(program.len()).map_err(|_| io::Error::from(Errno::EINVAL))?;
+    let prog = libc::sock_fprog { len, filter: program.as_ptr().cast_mut() };
+    // SAFETY: `prog` points at `program`, which outlives the call; the kernel copies the
+    // instructions and writes nothing back.
+    let ret = unsafe {
+        libc::syscall(libc::SYS_seccomp, libc::SECCOMP_SET_MODE_FILTER, flags, &prog as *const libc::sock_fprog)
+    };
+    match ret {
+        0 => Ok(()),
+        r if r < 0 => Err(io::Error::last_os_error()),
+        // TSYNC: the id of a thread that could not be synchronised.
+        _ => Err(io::Error::from(Errno::ESRCH)),
+    }
+}
+/// Which side of a [`fork_single_threaded`] we are on.
+pub enum Forked {
+    Parent(i32),
+    Child,
+}
+
+/// Number of threads of this process (/proc/self/status `Threads:`).
+pub fn thread_count() -> usize {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("Threads:").map(|v| v.trim().parse().unwrap_or(0))))
+        .unwrap_or(0)
+}
+
+/// `fork(2)` for a process that has one thread (the OCI runtime's create, exec and supervisor
+/// paths). With no other thread there is no lock another thread could hold, so the child may
+/// allocate and use std freely; it must leave with [`exit_now`]. Refuses with EDEADLK when the
+/// process has more than one thread, instead of risking a deadlocked child.
+pub fn fork_single_threaded() -> io::Result<Forked> {
+    if thread_count() > 1 {
+        return Err(io::Error::other("fork from a multi-threaded process refused (EDEADLK)"));
+    }
+    // SAFETY: the process is single-threaded (checked above), so the child's copy of the
+    // address space holds no lock owned by a thread that does not exist in it.
+    match unsafe { nix::unistd::fork() }? {
+        nix::unistd::ForkResult::Parent { child } => Ok(Forked::Parent(child.as_raw())),
+        nix::unistd::ForkResult::Child => Ok(Forked::Child),
+    }
+}
+
+/// `_exit(2)`: ends a forked child at once, without running the parent's destructors or
+/// atexit handlers (which would flush the parent's buffers a second time).
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit has no preconditions and never returns.
+    unsafe { libc::_exit(code) }
+}
+
+/// Closes every file descriptor from `first` up (`close_range(first, ~0U, 0)`, Linux 5.9):
+/// the last act before a container's execve, so no host fd leaks inside (CVE-2024-21626).
+/// Falls back to closing the fds listed in /proc/self/fd on older kernels.
+pub fn close_fds_from(first: u32) -> io::Result<()> {
+    // SAFETY: close_range takes integers only and closes descriptors of this process.
+    let ret = unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, 0u32) };
+    if ret == 0 {
+        return Ok(());
+    }
+    let fds: Vec<i32> = std::fs::read_dir("/proc/self/fd")?
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .filter(|fd| *fd >= first as i32)
+        .collect();
+    for fd in fds {
+        let _ = nix::unistd::close(fd);
+    }
+    Ok(())
+}
+
+/// Makes the terminal open on `fd` the controlling terminal of the calling session leader
+/// (`ioctl(fd, TIOCSCTTY, 0)`), as a container's init with `process.terminal` needs.
+pub fn set_controlling_tty(fd: std::os::fd::BorrowedFd<'_>) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: TIOCSCTTY takes an integer argument; the fd is borrowed and open.
+    let ret = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSCTTY, 0) };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Sets a terminal's window size (`ioctl(fd, TIOCSWINSZ)`).
+pub fn set_window_size(fd: std::os::fd::BorrowedFd<'_>, rows: u16, cols: u16) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let size = libc::winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
+    // SAFETY: TIOCSWINSZ reads one winsize struct, which lives on our stack for the call.
+    let ret = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSWINSZ, &size) };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// `prctl(PR_SET_CHILD_SUBREAPER, 1)`: orphaned descendants (a container's init once the
+/// intermediate process exits) are reparented to us, so we can wait for them.
+pub fn set_child_subreaper() -> io::Result<()> {
+    // SAFETY: integer arguments only.
+    let ret = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// `prctl(PR_SET_KEEPCAPS, on)`: keep the permitted capabilities across the uid change from
+/// root to the container's user.
+pub fn set_keep_caps(on: bool) -> io::Result<()> {
+    // SAFETY: integer arguments only.
+    let ret = unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, on as libc::c_ulong, 0, 0, 0) };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// `setgroups(2)`, `setresgid(2)`, `setresuid(2)` with the given supplementary groups, as
+/// raw system calls: they change only the calling thread, which is what a single-threaded
+/// container init wants (libc's wrappers would signal other threads).
+pub fn set_user_raw(uid: u32, gid: u32, groups: &[u32]) -> nix::Result<()> {
+    // SAFETY: integer arguments and a pointer to `groups`, valid for `groups.len()` entries.
+    unsafe {
+        Errno::result(libc::syscall(libc::SYS_setgroups, groups.len(), groups.as_ptr()))?;
+        Errno::result(libc::syscall(libc::SYS_setresgid, gid, gid, gid))?;
+        Errno::result(libc::syscall(libc::SYS_setresuid, uid, uid, uid))?;
+    }
+    Ok(())
+}
+
+/// `openat(2)` of `name` relative to the directory `dir` (which may be an O_PATH descriptor):
+/// reaches a file through a directory opened before pivot_root, when no path leads to it.
+pub fn openat_file(dir: std::os::fd::BorrowedFd<'_>, name: &str, flags: nix::fcntl::OFlag) -> io::Result<File> {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    let fd = nix::fcntl::openat(Some(dir.as_raw_fd()), name, flags, nix::sys::stat::Mode::empty())?;
+    // SAFETY: openat just returned this descriptor; nothing else owns it.
+    Ok(unsafe { File::from_raw_fd(fd) })
+}
+
+/// Takes ownership of a descriptor nix returned as a raw fd.
+pub fn owned_fd(fd: std::os::fd::RawFd) -> std::os::fd::OwnedFd {
+    use std::os::fd::FromRawFd;
+    // SAFETY: callers pass a descriptor a system call just returned and that nothing else owns.
+    unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) }
+}

@@ -9,7 +9,6 @@ pub mod enter;
 pub mod error;
 pub mod labs;
 pub mod list;
-pub mod net;
 pub mod spawn;
 pub mod userns;
 
@@ -41,15 +40,6 @@ pub fn topic() -> labkit::Topic {
     labkit::Topic {
         manifest_path: "labs/namespaces/lab.yaml",
         manifest_json: include_str!(concat!(env!("OUT_DIR"), "/lab.json")),
-        labs: vec![
-            &labs::intro::LAB,
-            &net::LAB,
-            &labs::uts::LAB,
-            &labs::pid::LAB,
-            &labs::mnt::LAB,
-            &labs::ipc::LAB,
-            &labs::user::LAB,
-            &labs::nsenter::LAB,
-        ],
+        labs: labs::all(),
     }
 }

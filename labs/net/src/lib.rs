@@ -10,10 +10,10 @@
 pub mod bridge;
 pub mod cli;
 pub mod firewall;
+pub mod labs;
 pub mod netlink;
 pub mod netns;
 pub mod ports;
-mod walkthrough;
 
 pub use bridge::{attach, bridge_down, bridge_up, detach, Lease, Subnet};
 pub use netlink::Netlink;
@@ -24,7 +24,7 @@ pub fn topic() -> labkit::Topic {
     labkit::Topic {
         manifest_path: "labs/net/lab.yaml",
         manifest_json: include_str!(concat!(env!("OUT_DIR"), "/lab.json")),
-        labs: walkthrough::labs(),
+        labs: labs::all(),
     }
 }
 

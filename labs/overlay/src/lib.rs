@@ -42,7 +42,7 @@ mod walk;
 mod whiteout;
 
 pub mod cli;
-pub mod walkthrough;
+pub mod labs;
 
 pub use apply::{apply_layer, ApplyOptions, ApplyStats, WhiteoutMode};
 pub use diff::{diff, Change, ChangeKind};
@@ -56,6 +56,6 @@ pub fn topic() -> labkit::Topic {
     labkit::Topic {
         manifest_path: "labs/overlay/lab.yaml",
         manifest_json: include_str!(concat!(env!("OUT_DIR"), "/lab.json")),
-        labs: walkthrough::labs(),
+        labs: labs::all(),
     }
 }

@@ -52,6 +52,6 @@ fn run_lab(lang: &str) -> anyhow::Result<i32> {
         only_step: None,
         yes: true,
     };
-    let outcome = labkit::runner::run_lab(def, &laboverlay::walkthrough::LAB, &opts, cleanup, std::io::stdout())?;
+    let outcome = labkit::runner::run_lab(def, &laboverlay::labs::overlay::LAB, &opts, cleanup, std::io::stdout())?;
     Ok(if outcome.passed { 0 } else { 1 })
 }

@@ -16,12 +16,32 @@ pub enum Error {
     },
     #[error("{what}: {errno}")]
     Sys { what: String, errno: nix::errno::Errno },
+    /// A capability set the kernel refused to change (capset, prctl).
+    #[error("{what}: {source}")]
+    Caps {
+        what: String,
+        #[source]
+        source: caps::errors::CapsError,
+    },
     #[error(transparent)]
     Cgroup(#[from] labcgroup::Error),
     #[error("{path}: {why}")]
     Path { path: PathBuf, why: String },
     #[error("{0}")]
     Usage(String),
+    /// The container's init (or the intermediate process) reported a failed setup step.
+    #[error("container init: {0}")]
+    Init(String),
+    #[error("{name:?}: {why} (check process.args[0] and the PATH in process.env)")]
+    NotExecutable { name: String, why: String },
+    #[error("hook {path}: {why}")]
+    Hook { path: PathBuf, why: String },
+    #[error("container {id:?} does not exist (no state under {root}): list containers with `lcrun list`")]
+    NotFound { id: String, root: PathBuf },
+    #[error("container {id:?} already exists (state in {root}): pick another id or `lcrun delete {id}` first")]
+    Exists { id: String, root: PathBuf },
+    #[error("container {id:?} is {status}: {what}")]
+    WrongStatus { id: String, status: crate::state::Status, what: String },
 }
 
 impl Error {
@@ -31,6 +51,10 @@ impl Error {
 
     pub fn sys(what: impl Into<String>, errno: nix::errno::Errno) -> Error {
         Error::Sys { what: what.into(), errno }
+    }
+
+    pub fn caps(what: impl Into<String>, source: caps::errors::CapsError) -> Error {
+        Error::Caps { what: what.into(), source }
     }
 
     pub fn config(field: impl Into<String>, why: impl Into<String>) -> Error {

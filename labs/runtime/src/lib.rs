@@ -8,6 +8,20 @@
 
 pub mod caps;
 pub mod cgroups;
+pub mod channel;
+pub mod cli;
+pub mod config;
+pub mod console;
+pub mod container;
 pub mod error;
+pub mod exec;
+pub mod features;
+pub mod hooks;
+pub mod init;
+pub mod kernel;
+pub mod rootfs;
 pub mod seccomp;
+pub mod state;
+pub use container::{create, delete, kill, list, start, state, CreateOptions};
 pub use error::{Error, Result};
+pub use state::{Root, Status};

@@ -12,6 +12,11 @@ use crate::worker::Worker;
 use anyhow::Context;
 use labkit::{tr, Ctx, Fact, Observation, Text};
 
+/// This topic's labs in course order.
+pub fn all() -> Vec<&'static dyn labkit::Lab> {
+    vec![&intro::LAB, &cpu::LAB, &mem::LAB, &pids::LAB]
+}
+
 /// Detects the world and names it for the explanation (`{world}`, `{layout}`).
 pub(crate) fn detect(ctx: &mut Ctx) -> anyhow::Result<System> {
     let system = System::detect().context("detecting the cgroup layout from /proc/self/mountinfo")?;

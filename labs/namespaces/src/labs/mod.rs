@@ -1,9 +1,10 @@
-//! The walkthroughs of the namespace part (ns-net, the lead's model, lives in `crate::net`).
+//! The labs of the namespace part, one file each (`ns-net` → `net.rs`), and what their steps share.
 
+pub mod enter;
 pub mod intro;
 pub mod ipc;
 pub mod mnt;
-pub mod nsenter;
+pub mod net;
 pub mod pid;
 pub mod user;
 pub mod uts;
@@ -12,6 +13,11 @@ use crate::spawn::{NsChild, Spawner, Stdio};
 use labkit::probe::{self, NsId};
 use labkit::Ctx;
 use std::ffi::OsString;
+
+/// This topic's labs in course order.
+pub fn all() -> Vec<&'static dyn labkit::Lab> {
+    vec![&intro::LAB, &net::LAB, &uts::LAB, &pid::LAB, &mnt::LAB, &ipc::LAB, &user::LAB, &enter::LAB]
+}
 
 /// Starts `argv` with `spawner` in the background (stdio on /dev/null, killed if we die) and
 /// registers its undo at once.

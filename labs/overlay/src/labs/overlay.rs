@@ -23,10 +23,6 @@ pub static LAB: Walkthrough<State> = Walkthrough {
     check,
 };
 
-pub(crate) fn labs() -> Vec<&'static dyn labkit::Lab> {
-    vec![&LAB]
-}
-
 /// What the steps share: the lab's directory (everything lives under it).
 #[derive(Default)]
 pub struct State {

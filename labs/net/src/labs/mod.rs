@@ -1,5 +1,6 @@
-//! The walkthroughs of this topic and what their steps share: looking at a network namespace
-//! from the inside (interfaces, routes, sysfs, sysctls) and talking TCP between namespaces.
+//! The labs of this topic, one file each (`net-bridge` → `bridge.rs`), and what their steps
+//! share: looking at a network namespace from the inside (interfaces, routes, sysfs, sysctls)
+//! and talking TCP between namespaces.
 
 pub mod bridge;
 pub mod modes;
@@ -13,7 +14,8 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
 use std::time::Duration;
 
-pub fn labs() -> Vec<&'static dyn labkit::Lab> {
+/// This topic's labs in course order.
+pub fn all() -> Vec<&'static dyn labkit::Lab> {
     vec![&modes::LAB, &bridge::LAB]
 }
 
