@@ -25,6 +25,8 @@ pub enum Command {
     Exec(verbs::exec::Args),
     /// Send a signal to containers
     Kill(verbs::kill::Args),
+    /// List a container's published ports
+    Port(verbs::port::Args),
     /// Wait for containers to exit and print their exit codes
     Wait(verbs::wait::Args),
 }
@@ -47,6 +49,7 @@ pub fn run(command: Command) -> i32 {
         Command::Exec(args) => verbs::exec::exec(&engine, args),
         Command::Kill(args) => verbs::kill::exec(&engine, args),
         Command::Wait(args) => verbs::wait::exec(&engine, args),
+        Command::Port(args) => verbs::port::exec(&engine, args),
     };
     match result {
         Ok(code) => code,

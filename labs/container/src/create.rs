@@ -21,6 +21,8 @@ pub struct Request {
     pub user: Option<String>,
     pub hostname: Option<String>,
     pub network: String,
+    /// `-p`, parsed.
+    pub publish: Vec<labnet::ports::PortMap>,
     pub memory: i64,
     pub memory_swap: i64,
     pub nano_cpus: i64,
@@ -70,21 +72,12 @@ pub fn check_security_opts(opts: &[String]) -> Result<()> {
 }
 
 pub fn create(engine: &Engine, req: &Request) -> Result<Record> {
-    match req.network.as_str() {
-        "none" | "host" => {}
-        "bridge" | "default" => {
-            return Err(Error::Usage(
-                "--network bridge is not built yet in this engine: use --network none (only lo) or --network host"
-                    .into(),
-            ))
-        }
-        other if other.starts_with("container:") => {
-            return Err(Error::Usage(format!(
-                "--network {other}: joining another container's network is not built yet: use none or host"
-            )))
-        }
-        other => return Err(Error::Usage(format!("--network {other:?}: unknown network; use none, host or bridge"))),
-    }
+    let network_mode = crate::network::mode(engine, &req.network, &req.publish)?;
+    // container:NAME shares that container's hostname and network files, as docker does.
+    let joined = match network_mode.strip_prefix("container:") {
+        Some(_) => Some(crate::network::joined(engine, &network_mode)?),
+        None => None,
+    };
     check_security_opts(&req.security_opt)?;
     crate::spec::capabilities(req.privileged, &req.cap_add, &req.cap_drop)?;
     if let Some(name) = &req.name {
@@ -145,8 +138,9 @@ pub fn create(engine: &Engine, req: &Request) -> Result<Record> {
             }
         }
     };
-    let hostname = match (&req.hostname, req.network.as_str()) {
+    let hostname = match (&req.hostname, network_mode.as_str()) {
         (Some(h), _) => h.clone(),
+        (None, _) if joined.is_some() => joined.as_ref().map(|j| j.config.hostname.clone()).unwrap_or_default(),
         (None, "host") => nix::unistd::gethostname().map(|h| h.to_string_lossy().into_owned()).unwrap_or_default(),
         (None, _) => id[..12].to_string(),
     };
@@ -178,7 +172,7 @@ pub fn create(engine: &Engine, req: &Request) -> Result<Record> {
             stop_signal: image_config.stop_signal().clone(),
         },
         host_config: HostConfig {
-            network_mode: req.network.clone(),
+            network_mode: network_mode.clone(),
             memory: req.memory,
             memory_swap: req.memory_swap,
             nano_cpus: req.nano_cpus,
@@ -190,7 +184,7 @@ pub fn create(engine: &Engine, req: &Request) -> Result<Record> {
             security_opt: req.security_opt.clone(),
             auto_remove: req.auto_remove,
             binds: Vec::new(),
-            port_bindings: BTreeMap::new(),
+            port_bindings: crate::network::port_bindings(&req.publish),
             shm_size: if req.shm_size > 0 { req.shm_size } else { 64 << 20 },
         },
         state: State {
@@ -201,15 +195,20 @@ pub fn create(engine: &Engine, req: &Request) -> Result<Record> {
         },
         lower_dir: lower,
         restart_count: 0,
+        network: Default::default(),
     };
     let dir = engine.dir(&id);
     let result = (|| -> Result<()> {
         std::fs::create_dir_all(engine.bundle(&id)).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
         write_files(&dir, &record)?;
+        let files = match &joined {
+            Some(j) => engine.dir(&j.id),
+            None => dir.clone(),
+        };
         let spec = crate::spec::build(&crate::spec::Inputs {
             record: &record,
             rootfs: &engine.merged(&id),
-            files: &dir,
+            files: &files,
             user,
         })?;
         let text = serde_json::to_vec_pretty(&spec).expect("a spec serialises");

@@ -39,6 +39,7 @@ pub fn mount_rootfs(engine: &Engine, record: &Record) -> Result<()> {
 pub fn release(engine: &Engine, record: &Record) -> Result<()> {
     let root = engine.runtime();
     let id = &record.id;
+    crate::network::disconnect(engine, id)?;
     if root.container_dir(id).exists() {
         labruntime::delete(&root, id, true)?;
     } else if let Ok(cgroup) = labruntime::cgroups::ContainerCgroup::open(&crate::spec::cgroup_path(id)) {

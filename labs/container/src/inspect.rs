@@ -97,14 +97,35 @@ pub fn document(engine: &Engine, record: &Record) -> Value {
             "Labels": c.labels,
             "StopSignal": c.stop_signal,
         },
-        "NetworkSettings": {
-            "SandboxKey": if running && h.network_mode != "host" { json!(format!("/proc/{pid}/ns/net")) } else { json!("") },
-            "Ports": {},
-            "Gateway": "",
-            "IPAddress": "",
-            "IPPrefixLen": 0,
-            "MacAddress": "",
-            "Networks": {},
-        },
+        "NetworkSettings": network_settings(record, running, pid),
+    })
+}
+
+/// docker's `NetworkSettings`: bridge mode's address, gateway, MAC and published ports while
+/// the container runs; empty otherwise (docker clears them at stop too).
+fn network_settings(record: &Record, running: bool, pid: i32) -> Value {
+    let n = &record.network;
+    let mode = &record.host_config.network_mode;
+    let bridged = running && mode == "bridge" && !n.ip_address.is_empty();
+    let sandbox = if running && mode != "host" { json!(format!("/proc/{pid}/ns/net")) } else { json!("") };
+    let ports = if bridged { crate::network::ports_document(n) } else { json!({}) };
+    let (ip, gateway, prefix, mac) = if bridged {
+        (n.ip_address.as_str(), n.gateway.as_str(), n.ip_prefix_len, n.mac_address.as_str())
+    } else {
+        ("", "", 0, "")
+    };
+    let networks = if mode == "bridge" {
+        json!({"bridge": {"IPAddress": ip, "Gateway": gateway, "IPPrefixLen": prefix, "MacAddress": mac}})
+    } else {
+        json!({})
+    };
+    json!({
+        "SandboxKey": sandbox,
+        "Ports": ports,
+        "Gateway": gateway,
+        "IPAddress": ip,
+        "IPPrefixLen": prefix,
+        "MacAddress": mac,
+        "Networks": networks,
     })
 }

@@ -13,6 +13,7 @@ pub mod host;
 pub mod human;
 pub mod inspect;
 pub mod logs;
+pub mod network;
 pub mod record;
 pub mod spec;
 pub mod supervisor;

@@ -86,6 +86,25 @@ pub struct Record {
     /// The image's unpacked layers (the overlay's lower directory).
     pub lower_dir: PathBuf,
     pub restart_count: u32,
+    /// Bridge mode's lease while the container runs (empty otherwise).
+    #[serde(default)]
+    pub network: Network,
+}
+
+/// What a bridge-mode container holds on labctl0 (docker's `NetworkSettings`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Network {
+    pub bridge: String,
+    /// The network namespace file labnet's lease is keyed by (`/proc/PID/ns/net`).
+    pub sandbox_key: String,
+    #[serde(rename = "IPAddress")]
+    pub ip_address: String,
+    #[serde(rename = "IPPrefixLen")]
+    pub ip_prefix_len: u8,
+    pub gateway: String,
+    pub mac_address: String,
+    pub ports: Vec<labnet::ports::PortMap>,
 }
 
 impl Record {

@@ -146,10 +146,16 @@ fn supervise(engine: &Engine, id: &str, attach: Attach, report: &mut File) -> Re
     let started = (|| -> Result<i32> {
         crate::host::release(engine, &record)?;
         crate::host::mount_rootfs(engine, &record)?;
+        crate::network::join_target(engine, &record)?;
         let created = labruntime::create(&root, id, &engine.bundle(id), &labruntime::CreateOptions::default())
             .map_err(|e| command_error(&name, e))?;
         let me = std::process::id() as i32;
+        let network = match record.host_config.network_mode.as_str() {
+            "bridge" => crate::network::connect(engine, &record, created.pid)?,
+            _ => Default::default(),
+        };
         engine.update(id, |r| {
+            r.network = network;
             r.state.status = "running".into();
             r.state.pid = created.pid;
             r.state.pid_start_time = created.start_time;

@@ -8,7 +8,10 @@ use std::time::{Duration, Instant};
 
 struct Lab {
     dir: tempfile::TempDir,
-    ids: std::cell::RefCell<Vec<String>>,
+    ids: std::sync::Mutex<Vec<String>>,
+    /// The test's "host": a network namespace made for it, where every command runs (bridge
+    /// mode's labctl0, veths and DNAT rules land there, never on the machine's).
+    netns: String,
 }
 
 fn bin() -> &'static str {
@@ -21,7 +24,22 @@ impl Lab {
         let dir = tempfile::Builder::new().prefix("labctl-engine-").tempdir().unwrap();
         let store = labimage::Store::open(dir.path().join("lib/images")).unwrap();
         labimage::import::import_busybox(&store, "busybox:latest").expect("busybox-static is installed");
-        Lab { dir, ids: Default::default() }
+        static COUNT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = COUNT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let netns = format!("labctl-eng-{}-{n}", std::process::id());
+        let out = Command::new("ip").args(["netns", "add", &netns]).output().unwrap();
+        assert!(out.status.success(), "ip netns add {netns}: {}", text(&out.stderr));
+        Command::new("ip").args(["netns", "exec", &netns, "ip", "link", "set", "lo", "up"]).status().unwrap();
+        Lab { dir, ids: Default::default(), netns }
+    }
+
+    fn netns_path(&self) -> String {
+        format!("/run/netns/{}", self.netns)
+    }
+
+    /// `argv` run in the test's "host" network namespace (only the network is switched).
+    fn in_host(&self, argv: &[&str]) -> Output {
+        Command::new("nsenter").arg(format!("--net={}", self.netns_path())).args(argv).output().unwrap()
     }
 
     fn run_dir(&self) -> PathBuf {
@@ -32,16 +50,21 @@ impl Lab {
     }
 
     fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(bin());
-        c.args(args).env("LABCTL_RUN_DIR", self.run_dir()).env("LABCTL_STATE_DIR", self.lib_dir()).stdin(Stdio::null());
+        let mut c = Command::new("nsenter");
+        c.arg(format!("--net={}", self.netns_path()))
+            .arg(bin())
+            .args(args)
+            .env("LABCTL_RUN_DIR", self.run_dir())
+            .env("LABCTL_STATE_DIR", self.lib_dir())
+            .stdin(Stdio::null());
         c
     }
 
     fn lc(&self, args: &[&str]) -> Output {
         let out = self.cmd(args).output().unwrap();
         for id in self.container_ids() {
-            if !self.ids.borrow().contains(&id) {
-                self.ids.borrow_mut().push(id);
+            if !self.ids.lock().unwrap().contains(&id) {
+                self.ids.lock().unwrap().push(id);
             }
         }
         out
@@ -79,7 +102,7 @@ impl Lab {
         let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
         let left: Vec<&str> = mounts.lines().filter(|l| l.contains(&root)).collect();
         assert!(left.is_empty(), "mounts left: {left:#?}");
-        for id in self.ids.borrow().iter() {
+        for id in self.ids.lock().unwrap().iter() {
             for base in cgroup_bases() {
                 let group = base.join("labctl/containers").join(id);
                 assert!(!group.exists(), "cgroup left: {}", group.display());
@@ -107,17 +130,26 @@ impl Lab {
         };
         assert!(dirs(self.lib_dir().join("containers")).is_empty(), "container dirs left");
         assert!(dirs(self.run_dir().join("containers")).is_empty(), "runtime state left");
+        let links = text(&self.in_host(&["ip", "-o", "link"]).stdout);
+        let veths: Vec<&str> = links.lines().filter(|l| l.contains(": lc")).collect();
+        assert!(veths.is_empty(), "veths left on the test's host: {veths:#?}");
+        let rules = text(&self.in_host(&["nft", "list", "table", "inet", "labctl"]).stdout);
+        assert!(!rules.contains("dnat"), "port maps left:\n{rules}");
+        let leased = leases(&self.run_dir());
+        assert!(leased.is_empty(), "addresses still leased: {leased:?}");
     }
 }
 
 impl Drop for Lab {
-    /// A failed test still removes its containers, so the next run starts clean.
+    /// A failed test still removes its containers, so the next run starts clean; the test's
+    /// network namespace goes with everything in it (bridge, veths, rules).
     fn drop(&mut self) {
         if std::thread::panicking() {
             for id in self.container_ids() {
                 let _ = self.cmd(&["rm", "-f", &id]).output();
             }
         }
+        let _ = Command::new("ip").args(["netns", "delete", &self.netns]).status();
     }
 }
 
@@ -126,6 +158,20 @@ fn cgroup_bases() -> Vec<PathBuf> {
         return vec![PathBuf::from("/sys/fs/cgroup")];
     }
     std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten().map(|e| e.path()).collect()
+}
+
+/// The addresses labnet's allocator has leased, from its state files under `run`.
+fn leases(run: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(run.join("net")).into_iter().flatten().flatten() {
+        if e.path().extension().is_some_and(|x| x == "json") {
+            let state: serde_json::Value = serde_json::from_slice(&std::fs::read(e.path()).unwrap()).unwrap();
+            for l in state["leases"].as_array().into_iter().flatten() {
+                out.push(l["ip"].as_str().unwrap_or_default().to_string());
+            }
+        }
+    }
+    out
 }
 
 fn text(b: &[u8]) -> String {
@@ -226,7 +272,8 @@ fn the_courses_nsenter_recipe_works_verbatim() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert_eq!(text(&out.stdout).replace('\0', " "), "inside\nsleep 1000 \nlo\n");
+    // The default network is bridge, as docker's: eth0 on labctl0 besides lo.
+    assert_eq!(text(&out.stdout).replace('\0', " "), "inside\nsleep 1000 \neth0\nlo\n");
     lab.finish();
 }
 
@@ -438,6 +485,12 @@ fn bad_input_is_refused_with_125_and_a_message_naming_the_fix() {
         (&["run", "--rm", "-u", "ghost", "busybox", "true"], "unable to find user ghost"),
         (&["run", "--rm", "--cap-add", "NOPE", "busybox", "true"], "unknown capability"),
         (&["run", "--rm", "--network", "container:missing", "busybox", "true"], "--network container:missing"),
+        (&["run", "--rm", "--network", "container:stopped", "busybox", "true"], "is not running"),
+        (&["run", "--rm", "-p", "0:80", "busybox", "true"], "host port 0 is outside 1-65535"),
+        (&["run", "--rm", "-p", "70000:80", "busybox", "true"], "70000 is outside 1-65535"),
+        (&["run", "--rm", "-p", "abc", "busybox", "true"], "-p abc"),
+        (&["run", "--rm", "-p", "8080:80", "-p", "8080:81", "busybox", "true"], "already published by -p"),
+        (&["run", "--rm", "--network", "none", "-p", "8080:80", "busybox", "true"], "needs --network bridge"),
         (&["exec", "stopped", "true"], "start it first"),
         (&["rm", "taken"], "rm -f taken"),
         (&["ps", "--format", "{{.Nope"], "--format \"{{.Nope\""),
@@ -454,5 +507,157 @@ fn bad_input_is_refused_with_125_and_a_message_naming_the_fix() {
     let mut names: Vec<&str> = names.lines().collect();
     names.sort();
     assert_eq!(names, ["stopped", "taken"], "bad input created or removed nothing");
+    lab.finish();
+}
+
+/// A child process killed and reaped when the test ends, passed or not.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn inspect(lab: &Lab, name: &str) -> serde_json::Value {
+    let doc: serde_json::Value = serde_json::from_str(&lab.ok(&["inspect", name])).unwrap();
+    doc[0].clone()
+}
+
+#[test]
+fn bridge_mode_publishes_ports_shares_its_namespace_and_gives_everything_back() {
+    let lab = Lab::new();
+    let serve = "mkdir /www; echo hello from web > /www/index.html; exec httpd -f -p 80 -h /www";
+    let id =
+        lab.ok(&["run", "-d", "--name", "web", "-p", "8080:80", "-p", "5353:53/udp", "busybox", "sh", "-c", serve]);
+    let id = id.trim();
+    let doc = inspect(&lab, "web");
+    let net = &doc["NetworkSettings"];
+    let ip = net["IPAddress"].as_str().unwrap().to_string();
+    assert!(ip.starts_with("10.213.0."), "{net}");
+    assert_eq!(net["Gateway"], "10.213.0.1");
+    assert_eq!(net["IPPrefixLen"], 24);
+    assert_eq!(net["Ports"]["80/tcp"][0]["HostPort"], "8080", "{net}");
+    assert_eq!(net["Ports"]["53/udp"][0]["HostPort"], "5353", "{net}");
+    assert_eq!(doc["HostConfig"]["NetworkMode"], "bridge");
+    assert_eq!(doc["HostConfig"]["PortBindings"]["80/tcp"][0]["HostPort"], "8080");
+    // What the kernel says inside matches what inspect says.
+    let mac = lab.ok(&["exec", "web", "cat", "/sys/class/net/eth0/address"]);
+    assert_eq!(mac.trim(), net["MacAddress"].as_str().unwrap());
+    let addr = lab.ok(&["exec", "web", "ip", "-o", "-4", "addr", "show", "eth0"]);
+    assert!(addr.contains(&format!("inet {ip}/24")), "{addr}");
+    let route = lab.ok(&["exec", "web", "ip", "route"]);
+    assert!(route.contains("default via 10.213.0.1 dev eth0"), "{route}");
+    // docker's three files, bind-mounted from the container's directory.
+    assert!(lab.ok(&["exec", "web", "cat", "/etc/hosts"]).contains(&format!("{ip}\t{}", &id[..12])));
+    assert_eq!(lab.ok(&["exec", "web", "cat", "/etc/hostname"]), format!("{}\n", &id[..12]));
+    assert_eq!(
+        lab.ok(&["exec", "web", "cat", "/etc/resolv.conf"]),
+        std::fs::read_to_string("/etc/resolv.conf").unwrap()
+    );
+    let mounts = lab.ok(&["exec", "web", "cat", "/proc/self/mountinfo"]);
+    for file in ["/etc/hosts", "/etc/hostname", "/etc/resolv.conf"] {
+        assert!(mounts.lines().any(|l| l.split(' ').nth(4) == Some(file)), "{file} is not a mount:\n{mounts}");
+    }
+    assert_eq!(lab.ok(&["port", "web"]), "53/udp -> 0.0.0.0:5353\n80/tcp -> 0.0.0.0:8080\n");
+    assert_eq!(lab.ok(&["port", "web", "80"]), "0.0.0.0:8080\n");
+    // -p is reachable from the test's "host" namespace, through labnet's DNAT.
+    let mut page = String::new();
+    wait_until("httpd behind 8080", Duration::from_secs(5), || {
+        page = text(&lab.in_host(&["timeout", "3", "busybox", "wget", "-qO-", "http://10.213.0.1:8080/"]).stdout);
+        page == "hello from web\n"
+    });
+    // container:web joins web's network namespace: the same lo, the same eth0.
+    let web_ns = std::fs::read_link(format!("/proc/{}/ns/net", doc["State"]["Pid"])).unwrap();
+    let joined = lab.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "container:web",
+        "busybox",
+        "sh",
+        "-c",
+        "readlink /proc/self/ns/net; wget -qO- http://127.0.0.1/; cat /etc/hostname",
+    ]);
+    assert_eq!(joined, format!("{}\nhello from web\n{}\n", web_ns.display(), &id[..12]));
+    // A host port taken by another container, or by a listener on the host: 125, named.
+    let out = lab.lc(&["run", "--rm", "-p", "8080:81", "busybox", "true"]);
+    assert_eq!(out.status.code(), Some(125), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("host port 8080/tcp is already mapped"), "{}", text(&out.stderr));
+    let listener = Killed(
+        Command::new("nsenter")
+            .arg(format!("--net={}", lab.netns_path()))
+            .args(["busybox", "nc", "-l", "-p", "9090"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    // busybox nc listens on [::]:9090 (which holds 0.0.0.0:9090 too).
+    wait_until("the listener", Duration::from_secs(5), || {
+        text(&lab.in_host(&["cat", "/proc/net/tcp", "/proc/net/tcp6"]).stdout).contains(":2382 ")
+    });
+    let out = lab.lc(&["run", "--rm", "-p", "9090:80", "busybox", "true"]);
+    drop(listener);
+    assert_eq!(out.status.code(), Some(125), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("9090/tcp is already in use"), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("publish another host port"), "{}", text(&out.stderr));
+    assert_eq!(lab.ok(&["ps", "-aq"]), format!("{}\n", &id[..12]), "the refused runs left nothing");
+    // Stopped: the veth, the address and the DNAT rules are given back.
+    lab.ok(&["stop", "-t", "0", "web"]);
+    let doc = inspect(&lab, "web");
+    assert_eq!(doc["NetworkSettings"]["IPAddress"], "");
+    assert_eq!(doc["NetworkSettings"]["Ports"], serde_json::json!({}));
+    assert!(!text(&lab.in_host(&["ip", "-o", "link"]).stdout).contains(": lc"));
+    assert!(!text(&lab.in_host(&["nft", "list", "table", "inet", "labctl"]).stdout).contains("dnat"));
+    assert!(leases(&lab.run_dir()).is_empty());
+    assert_eq!(lab.ok(&["port", "web"]), "");
+    // Started again, it gets an address and its ports back.
+    lab.ok(&["start", "web"]);
+    wait_until("httpd again", Duration::from_secs(5), || {
+        text(&lab.in_host(&["timeout", "3", "busybox", "wget", "-qO-", "http://10.213.0.1:8080/"]).stdout)
+            == "hello from web\n"
+    });
+    lab.finish();
+}
+
+#[test]
+fn twenty_containers_started_in_parallel_get_distinct_addresses_and_all_clean_up() {
+    let lab = Lab::new();
+    let ids: Vec<String> = std::thread::scope(|s| {
+        let runs: Vec<_> = (0..20)
+            .map(|_| s.spawn(|| lab.cmd(&["run", "-d", "busybox", "sleep", "1000"]).output().unwrap()))
+            .collect();
+        runs.into_iter()
+            .map(|r| {
+                let out = r.join().unwrap();
+                assert!(out.status.success(), "{}", text(&out.stderr));
+                text(&out.stdout).trim().to_string()
+            })
+            .collect()
+    });
+    for id in lab.container_ids() {
+        lab.ids.lock().unwrap().push(id);
+    }
+    let mut ips: Vec<String> = ids
+        .iter()
+        .map(|id| lab.ok(&["inspect", "--format", "{{.NetworkSettings.IPAddress}}", id]).trim().to_string())
+        .collect();
+    ips.sort();
+    ips.dedup();
+    assert_eq!(ips.len(), 20, "{ips:?}");
+    assert!(ips.iter().all(|ip| ip.starts_with("10.213.0.")), "{ips:?}");
+    let links = text(&lab.in_host(&["ip", "-o", "link"]).stdout);
+    assert_eq!(links.lines().filter(|l| l.contains(": lc")).count(), 20, "{links}");
+    std::thread::scope(|s| {
+        for id in &ids {
+            s.spawn(|| {
+                let out = lab.cmd(&["rm", "-f", id]).output().unwrap();
+                assert!(out.status.success(), "{}", text(&out.stderr));
+            });
+        }
+    });
     lab.finish();
 }

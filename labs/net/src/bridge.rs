@@ -210,11 +210,21 @@ impl Locked {
     }
 
     /// Drops leases whose host veth is gone (its namespace was deleted, which destroys the
-    /// pair): their addresses can be handed out again.
+    /// pair), with their port mappings: their addresses and ports can be handed out again.
     fn forget_stale(&mut self, nl: &mut Netlink) -> Result<()> {
         if let Some(state) = &mut self.state {
             let names: Vec<String> = nl.links()?.into_iter().map(|l| l.name).collect();
-            state.leases.retain(|l| names.contains(&l.host_veth));
+            let (kept, stale): (Vec<Lease>, Vec<Lease>) =
+                state.leases.drain(..).partition(|l| names.contains(&l.host_veth));
+            state.leases = kept;
+            if stale.iter().any(|l| !l.ports.is_empty()) {
+                let firewall = Firewall::here()?;
+                for lease in &stale {
+                    for map in &lease.ports {
+                        firewall.remove_port_map(map, lease.ip, &lease.tag())?;
+                    }
+                }
+            }
         }
         Ok(())
     }

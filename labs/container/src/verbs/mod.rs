@@ -4,6 +4,7 @@ pub mod exec;
 pub mod inspect;
 pub mod kill;
 pub mod logs;
+pub mod port;
 pub mod ps;
 pub mod rm;
 pub mod run;

@@ -32,9 +32,12 @@ pub struct Args {
     pub hostname: Option<String>,
     #[arg(long)]
     pub entrypoint: Option<String>,
-    /// none (only lo) or host (ours)
-    #[arg(long, default_value = "none")]
+    /// bridge (labctl0, the default), none (only lo), host (ours) or container:NAME (its)
+    #[arg(long, alias = "net", default_value = "bridge")]
     pub network: String,
+    /// Publish a container port: HOST:CONTAINER[/tcp|udp]
+    #[arg(short = 'p', long = "publish")]
+    pub publish: Vec<String>,
     /// Memory limit (e.g. 64m)
     #[arg(short = 'm', long)]
     pub memory: Option<String>,
@@ -102,6 +105,7 @@ pub fn request(args: &Args) -> Result<Request> {
         user: args.user.clone(),
         hostname: args.hostname.clone(),
         network: args.network.clone(),
+        publish: crate::network::parse_publish(&args.publish)?,
         memory,
         memory_swap,
         nano_cpus: args.cpus.as_deref().map(flags::parse_cpus).transpose()?.unwrap_or(0),
