@@ -25,6 +25,8 @@ pub enum Command {
     Exec(verbs::exec::Args),
     /// Send a signal to containers
     Kill(verbs::kill::Args),
+    /// Manage volumes: create, ls, rm
+    Volume(verbs::volume::Args),
     /// List a container's published ports
     Port(verbs::port::Args),
     /// Wait for containers to exit and print their exit codes
@@ -49,6 +51,7 @@ pub fn run(command: Command) -> i32 {
         Command::Exec(args) => verbs::exec::exec(&engine, args),
         Command::Kill(args) => verbs::kill::exec(&engine, args),
         Command::Wait(args) => verbs::wait::exec(&engine, args),
+        Command::Volume(args) => verbs::volume::exec(&engine, args),
         Command::Port(args) => verbs::port::exec(&engine, args),
     };
     match result {

@@ -21,6 +21,10 @@ pub struct Request {
     pub user: Option<String>,
     pub hostname: Option<String>,
     pub network: String,
+    /// `-v`, as given (parsed in `create`).
+    pub volumes: Vec<String>,
+    /// `--tmpfs`, as given.
+    pub tmpfs: Vec<String>,
     /// `-p`, parsed.
     pub publish: Vec<labnet::ports::PortMap>,
     pub memory: i64,
@@ -79,6 +83,22 @@ pub fn create(engine: &Engine, req: &Request) -> Result<Record> {
         None => None,
     };
     check_security_opts(&req.security_opt)?;
+    let mounts: Vec<crate::volume::MountPoint> =
+        req.volumes.iter().map(|v| crate::volume::parse(engine, v)).collect::<Result<_>>()?;
+    let mut tmpfs = BTreeMap::new();
+    for t in &req.tmpfs {
+        let (dest, opts) = crate::volume::parse_tmpfs(t)?;
+        tmpfs.insert(dest, opts.join(","));
+    }
+    let mut seen: Vec<&str> = Vec::new();
+    for dest in mounts.iter().map(|m| m.destination.as_str()).chain(tmpfs.keys().map(String::as_str)) {
+        if seen.contains(&dest) {
+            return Err(Error::Usage(format!(
+                "{dest} is mounted twice (by -v or --tmpfs): give each container path once"
+            )));
+        }
+        seen.push(dest);
+    }
     crate::spec::capabilities(req.privileged, &req.cap_add, &req.cap_drop)?;
     if let Some(name) = &req.name {
         crate::flags::check_name(name)?;
@@ -183,7 +203,8 @@ pub fn create(engine: &Engine, req: &Request) -> Result<Record> {
             cap_drop: req.cap_drop.clone(),
             security_opt: req.security_opt.clone(),
             auto_remove: req.auto_remove,
-            binds: Vec::new(),
+            binds: req.volumes.clone(),
+            tmpfs,
             port_bindings: crate::network::port_bindings(&req.publish),
             shm_size: if req.shm_size > 0 { req.shm_size } else { 64 << 20 },
         },
@@ -196,8 +217,10 @@ pub fn create(engine: &Engine, req: &Request) -> Result<Record> {
         lower_dir: lower,
         restart_count: 0,
         network: Default::default(),
+        mounts,
     };
     let dir = engine.dir(&id);
+    crate::volume::prepare(&record.mounts)?;
     let result = (|| -> Result<()> {
         std::fs::create_dir_all(engine.bundle(&id)).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
         write_files(&dir, &record)?;

@@ -20,6 +20,7 @@ pub mod supervisor;
 pub mod template;
 pub mod user;
 pub mod verbs;
+pub mod volume;
 
 pub use engine::Engine;
 pub use error::{Error, Result};

@@ -44,6 +44,9 @@ pub struct HostConfig {
     pub binds: Vec<String>,
     pub port_bindings: BTreeMap<String, serde_json::Value>,
     pub shm_size: i64,
+    /// `--tmpfs`: destination → mount options.
+    #[serde(default)]
+    pub tmpfs: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -89,6 +92,9 @@ pub struct Record {
     /// Bridge mode's lease while the container runs (empty otherwise).
     #[serde(default)]
     pub network: Network,
+    /// `-v`, resolved: binds and volumes (docker's `Mounts`).
+    #[serde(default)]
+    pub mounts: Vec<crate::volume::MountPoint>,
 }
 
 /// What a bridge-mode container holds on labctl0 (docker's `NetworkSettings`).

@@ -108,6 +108,21 @@ pub fn build(inputs: &Inputs) -> Result<Spec> {
     for name in ["resolv.conf", "hostname", "hosts"] {
         mounts.push(bind(&files.join(name), &format!("/etc/{name}"), false));
     }
+    for m in &record.mounts {
+        mounts.push(bind(&m.source, &m.destination, !m.rw));
+    }
+    for (dest, options) in &host.tmpfs {
+        let options: Vec<String> = options.split(',').map(String::from).collect();
+        mounts.push(
+            MountBuilder::default()
+                .destination(PathBuf::from(dest))
+                .typ("tmpfs")
+                .source(PathBuf::from("tmpfs"))
+                .options(options)
+                .build()
+                .expect("mount has every field"),
+        );
+    }
     spec.set_mounts(Some(mounts));
 
     let mut linux = spec.linux().clone().unwrap_or_default();

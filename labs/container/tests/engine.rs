@@ -491,6 +491,11 @@ fn bad_input_is_refused_with_125_and_a_message_naming_the_fix() {
         (&["run", "--rm", "-p", "abc", "busybox", "true"], "-p abc"),
         (&["run", "--rm", "-p", "8080:80", "-p", "8080:81", "busybox", "true"], "already published by -p"),
         (&["run", "--rm", "--network", "none", "-p", "8080:80", "busybox", "true"], "needs --network bridge"),
+        (&["run", "--rm", "-v", "./data:/data", "busybox", "true"], "relative host path is ambiguous"),
+        (&["run", "--rm", "-v", "/tmp:/data:rw,ro", "busybox", "true"], "ro and rw contradict"),
+        (&["run", "--rm", "-v", "/tmp:data", "busybox", "true"], "is not absolute"),
+        (&["run", "--rm", "--tmpfs", "/t:bogus", "busybox", "true"], "unknown option \"bogus\""),
+        (&["volume", "rm", "nosuchvolume"], "no such volume: nosuchvolume"),
         (&["exec", "stopped", "true"], "start it first"),
         (&["rm", "taken"], "rm -f taken"),
         (&["ps", "--format", "{{.Nope"], "--format \"{{.Nope\""),
@@ -659,5 +664,75 @@ fn twenty_containers_started_in_parallel_get_distinct_addresses_and_all_clean_up
             });
         }
     });
+    lab.finish();
+}
+
+#[test]
+fn binds_volumes_and_tmpfs_are_mounted_as_docker_mounts_them() {
+    let lab = Lab::new();
+    let shared = lab.dir.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::write(shared.join("in.txt"), "from host\n").unwrap();
+    let missing = lab.dir.path().join("made/by/run");
+    assert_eq!(lab.ok(&["volume", "create", "data"]), "data\n");
+    let (rw, ro, made) = (
+        format!("{}:/h", shared.display()),
+        format!("{}:/r:ro", shared.display()),
+        format!("{}:/m", missing.display()),
+    );
+    let script = "cat /h/in.txt; echo written > /h/out.txt; echo kept > /d/v.txt; touch /m/ok; \
+                  touch /r/x 2>&1; echo rc=$?; grep ' /scratch ' /proc/self/mounts";
+    let out = lab.ok(&[
+        "run",
+        "--rm",
+        "-v",
+        &rw,
+        "-v",
+        &ro,
+        "-v",
+        "data:/d",
+        "-v",
+        &made,
+        "--tmpfs",
+        "/scratch:size=1m",
+        "busybox",
+        "sh",
+        "-c",
+        script,
+    ]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "from host", "{out}");
+    assert!(lines[1].contains("Read-only file system"), ":ro is refused inside (EROFS): {out}");
+    assert_eq!(lines[2], "rc=1", "{out}");
+    assert!(
+        lines[3].starts_with("tmpfs /scratch tmpfs rw,nosuid,nodev,noexec") && lines[3].contains("size=1024k"),
+        "{out}"
+    );
+    assert_eq!(std::fs::read_to_string(shared.join("out.txt")).unwrap(), "written\n", "the write reached the host");
+    assert!(!shared.join("x").exists());
+    assert!(missing.join("ok").exists(), "a missing host path is created, as docker's -v does");
+    let data = lab.lib_dir().join("volumes/data/_data");
+    assert_eq!(std::fs::read_to_string(data.join("v.txt")).unwrap(), "kept\n");
+    // The volume outlives the container; a new one sees its files.
+    assert_eq!(lab.ok(&["run", "--rm", "-v", "data:/d", "busybox", "cat", "/d/v.txt"]), "kept\n");
+    assert_eq!(lab.ok(&["volume", "ls", "-q"]), "data\n");
+    lab.ok(&["run", "-d", "--name", "user", "-v", "data:/d:ro", "-v", &rw, "busybox", "sleep", "1000"]);
+    let doc = inspect(&lab, "user");
+    let mounts = doc["Mounts"].as_array().unwrap();
+    assert_eq!(mounts.len(), 2, "{mounts:?}");
+    assert_eq!(mounts[0]["Type"], "volume");
+    assert_eq!(mounts[0]["Name"], "data");
+    assert_eq!(mounts[0]["Destination"], "/d");
+    assert_eq!(mounts[0]["RW"], false);
+    assert_eq!(mounts[1]["Type"], "bind");
+    assert_eq!(mounts[1]["Source"], shared.to_string_lossy().as_ref());
+    assert_eq!(mounts[1]["RW"], true);
+    let out = lab.lc(&["volume", "rm", "data"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(text(&out.stderr).contains("volume data is in use by container user"), "{}", text(&out.stderr));
+    assert!(data.join("v.txt").exists(), "the refused rm lost nothing");
+    lab.ok(&["rm", "-f", "user"]);
+    assert_eq!(lab.ok(&["volume", "rm", "data"]), "data\n");
+    assert_eq!(lab.ok(&["volume", "ls", "-q"]), "");
     lab.finish();
 }

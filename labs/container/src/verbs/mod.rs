@@ -10,6 +10,7 @@ pub mod rm;
 pub mod run;
 pub mod start;
 pub mod stop;
+pub mod volume;
 pub mod wait;
 
 use crate::engine::Engine;

@@ -35,6 +35,12 @@ pub struct Args {
     /// bridge (labctl0, the default), none (only lo), host (ours) or container:NAME (its)
     #[arg(long, alias = "net", default_value = "bridge")]
     pub network: String,
+    /// Mount HOST_PATH:CTR[:ro], VOLUME:CTR[:ro] or an anonymous volume at CTR
+    #[arg(short = 'v', long = "volume")]
+    pub volume: Vec<String>,
+    /// Mount a tmpfs: CTR[:OPTIONS]
+    #[arg(long)]
+    pub tmpfs: Vec<String>,
     /// Publish a container port: HOST:CONTAINER[/tcp|udp]
     #[arg(short = 'p', long = "publish")]
     pub publish: Vec<String>,
@@ -106,6 +112,8 @@ pub fn request(args: &Args) -> Result<Request> {
         hostname: args.hostname.clone(),
         network: args.network.clone(),
         publish: crate::network::parse_publish(&args.publish)?,
+        volumes: args.volume.clone(),
+        tmpfs: args.tmpfs.clone(),
         memory,
         memory_swap,
         nano_cpus: args.cpus.as_deref().map(flags::parse_cpus).transpose()?.unwrap_or(0),
