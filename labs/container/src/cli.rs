@@ -25,6 +25,8 @@ pub enum Command {
     Exec(verbs::exec::Args),
     /// Send a signal to containers
     Kill(verbs::kill::Args),
+    /// Attach our terminal to a running container's pty (Ctrl-P Ctrl-Q detaches)
+    Attach(verbs::attach::Args),
     /// Manage volumes: create, ls, rm
     Volume(verbs::volume::Args),
     /// List a container's published ports
@@ -51,6 +53,7 @@ pub fn run(command: Command) -> i32 {
         Command::Exec(args) => verbs::exec::exec(&engine, args),
         Command::Kill(args) => verbs::kill::exec(&engine, args),
         Command::Wait(args) => verbs::wait::exec(&engine, args),
+        Command::Attach(args) => verbs::attach::exec(&engine, args),
         Command::Volume(args) => verbs::volume::exec(&engine, args),
         Command::Port(args) => verbs::port::exec(&engine, args),
     };

@@ -18,6 +18,7 @@ pub mod record;
 pub mod spec;
 pub mod supervisor;
 pub mod template;
+pub mod tty;
 pub mod user;
 pub mod verbs;
 pub mod volume;

@@ -18,6 +18,7 @@ use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::unix::net::{UnixListener, UnixStream};
 
 /// What the caller shares with the container.
 #[derive(Debug, Clone, Copy, Default)]
@@ -26,6 +27,9 @@ pub struct Attach {
     pub stdin: bool,
     /// The container's output also goes to the caller's stdout and stderr.
     pub output: bool,
+    /// `run -it` in the foreground: the caller attaches to the pty before the start, so it
+    /// sees everything the container prints.
+    pub tty_client: bool,
 }
 
 /// The caller's end of the supervisor's report pipe.
@@ -42,6 +46,8 @@ pub enum Report {
         why: String,
     },
     Exited(i32),
+    /// The attach socket is ready for the caller (`-t` in the foreground).
+    Listening,
     /// The pipe closed without a word: the supervisor died.
     Gone,
 }
@@ -64,6 +70,7 @@ fn parse_report(line: &str) -> Report {
     let mut parts = line.splitn(3, ' ');
     match (parts.next(), parts.next().and_then(|n| n.parse().ok()), parts.next()) {
         (Some("started"), Some(pid), _) => Report::Started(pid),
+        (Some("listening"), _, _) => Report::Listening,
         (Some("exited"), Some(code), _) => Report::Exited(code),
         (Some("failed"), Some(code), why) => Report::Failed { code, why: why.unwrap_or("").to_string() },
         _ => Report::Gone,
@@ -143,12 +150,46 @@ fn supervise(engine: &Engine, id: &str, attach: Attach, report: &mut File) -> Re
     drop((out_write, err_write));
 
     let root = engine.runtime();
+    let tty = record.config.tty;
+    let mut master: Option<File> = None;
+    let mut listener: Option<UnixListener> = None;
+    let mut clients: Vec<UnixStream> = Vec::new();
     let started = (|| -> Result<i32> {
         crate::host::release(engine, &record)?;
         crate::host::mount_rootfs(engine, &record)?;
         crate::network::join_target(engine, &record)?;
-        let created = labruntime::create(&root, id, &engine.bundle(id), &labruntime::CreateOptions::default())
-            .map_err(|e| command_error(&name, e))?;
+        let mut options = labruntime::CreateOptions::default();
+        let console = if tty {
+            let path = crate::tty::console_socket(engine, id);
+            let _ = std::fs::remove_file(&path);
+            std::fs::create_dir_all(&engine.run)
+                .map_err(|e| Error::io(format!("creating {}", engine.run.display()), e))?;
+            let console = UnixListener::bind(&path).map_err(|e| Error::io(format!("binding {}", path.display()), e))?;
+            options.console_socket = Some(path);
+            Some(console)
+        } else {
+            None
+        };
+        let created = labruntime::create(&root, id, &engine.bundle(id), &options);
+        if let Some(path) = &options.console_socket {
+            let _ = std::fs::remove_file(path);
+        }
+        let created = created.map_err(|e| command_error(&name, e))?;
+        if let Some(console) = console {
+            // The init sent the master during create: it waits in the socket's queue.
+            let (conn, _) = console.accept().map_err(|e| Error::io("accepting the console socket", e))?;
+            master = Some(crate::tty::recv_fd(&conn)?);
+            let path = crate::tty::attach_socket(engine, id);
+            let _ = std::fs::remove_file(&path);
+            let l = UnixListener::bind(&path).map_err(|e| Error::io(format!("binding {}", path.display()), e))?;
+            if attach.tty_client {
+                let _ = writeln!(report, "listening");
+                let (client, _) = l.accept().map_err(|e| Error::io("accepting the caller", e))?;
+                crate::tty::send_fd(&client, master.as_ref().expect("received").as_raw_fd())?;
+                clients.push(client);
+            }
+            listener = Some(l);
+        }
         let me = std::process::id() as i32;
         let network = match record.host_config.network_mode.as_str() {
             "bridge" => crate::network::connect(engine, &record, created.pid)?,
@@ -192,7 +233,9 @@ fn supervise(engine: &Engine, id: &str, attach: Attach, report: &mut File) -> Re
     dup2(null.as_raw_fd(), 1)?;
     dup2(null.as_raw_fd(), 2)?;
 
-    let code = pump(engine, id, pid, File::from(out_read), File::from(err_read), forward)?;
+    let tty = Tty { master, listener, clients };
+    let code = pump(engine, id, pid, File::from(out_read), File::from(err_read), forward, tty)?;
+    let _ = std::fs::remove_file(crate::tty::attach_socket(engine, id));
     let oom = labruntime::cgroups::ContainerCgroup::open(&crate::spec::cgroup_path(id))
         .and_then(|c| c.stats())
         .ok()
@@ -219,7 +262,22 @@ fn supervise(engine: &Engine, id: &str, attach: Attach, report: &mut File) -> Re
 
 /// Copies the container's output into the log (and to the caller) until the init has exited
 /// and both pipes are closed; returns the exit code (128 + signal for a signal).
-fn pump(engine: &Engine, id: &str, pid: i32, out: File, err: File, mut forward: Option<(File, File)>) -> Result<i32> {
+/// A `-t` container's pty master, the attach socket and its clients.
+struct Tty {
+    master: Option<File>,
+    listener: Option<UnixListener>,
+    clients: Vec<UnixStream>,
+}
+
+fn pump(
+    engine: &Engine,
+    id: &str,
+    pid: i32,
+    out: File,
+    err: File,
+    mut forward: Option<(File, File)>,
+    mut tty: Tty,
+) -> Result<i32> {
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
     use nix::sys::signalfd::{SfdFlags, SignalFd};
     let mut chld = SigSet::empty();
@@ -234,12 +292,20 @@ fn pump(engine: &Engine, id: &str, pid: i32, out: File, err: File, mut forward: 
         .append(true)
         .open(&path)
         .map_err(|e| Error::io(format!("opening the log {}", path.display()), e))?;
-    let mut streams = [Some((out, StreamLog::new("stdout"))), Some((err, StreamLog::new("stderr")))];
+    let mut streams =
+        [Some((out, StreamLog::new("stdout"))), Some((err, StreamLog::new("stderr"))), None::<(File, StreamLog)>];
+    if let Some(master) = tty.master.take() {
+        streams[2] = Some((master, StreamLog::new("stdout")));
+    }
     let mut code = labruntime::container::reap_until(pid)?;
     let mut buf = vec![0u8; 64 * 1024];
     while code.is_none() || streams.iter().any(Option::is_some) {
         let mut which = Vec::new();
         let mut fds = vec![PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
+        if let Some(l) = &tty.listener {
+            fds.push(PollFd::new(l.as_fd(), PollFlags::POLLIN));
+        }
+        let first_stream = fds.len();
         for (i, s) in streams.iter().enumerate() {
             if let Some((file, _)) = s {
                 fds.push(PollFd::new(file.as_fd(), PollFlags::POLLIN));
@@ -258,8 +324,17 @@ fn pump(engine: &Engine, id: &str, pid: i32, out: File, err: File, mut forward: 
                 code = labruntime::container::reap_until(pid)?;
             }
         }
+        if first_stream == 2 && ready[1] {
+            if let (Some(l), Some((master, _))) = (&tty.listener, &streams[2]) {
+                if let Ok((client, _)) = l.accept() {
+                    if crate::tty::send_fd(&client, master.as_raw_fd()).is_ok() {
+                        tty.clients.push(client);
+                    }
+                }
+            }
+        }
         for (slot, i) in which.iter().enumerate() {
-            if !ready[slot + 1] {
+            if !ready[slot + first_stream] {
                 continue;
             }
             let (file, stream) = streams[*i].as_mut().expect("polled streams are open");
@@ -270,6 +345,10 @@ fn pump(engine: &Engine, id: &str, pid: i32, out: File, err: File, mut forward: 
                 }
                 Ok(n) => {
                     let _ = stream.feed(&buf[..n], &mut log);
+                    if *i == 2 {
+                        // A client that went away (detached, its terminal closed) is dropped.
+                        tty.clients.retain_mut(|c| c.write_all(&buf[..n]).is_ok());
+                    }
                     if let Some((fwd_out, fwd_err)) = &mut forward {
                         let target = if *i == 0 { fwd_out } else { fwd_err };
                         if target.write_all(&buf[..n]).is_err() {

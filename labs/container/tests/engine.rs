@@ -736,3 +736,94 @@ fn binds_volumes_and_tmpfs_are_mounted_as_docker_mounts_them() {
     assert_eq!(lab.ok(&["volume", "ls", "-q"]), "");
     lab.finish();
 }
+
+/// A private tmux server (its own socket): a real pty for `run -it` and `attach`, killed when
+/// the test ends.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn new() -> Tmux {
+        static COUNT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = COUNT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Tmux { socket: format!("labctl-e2-{}-{n}", std::process::id()) }
+    }
+
+    fn tmux(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux").arg("-L").arg(&self.socket).args(args).output().unwrap();
+        text(&out.stdout)
+    }
+
+    /// A window running `argv` in the lab's "host" namespace; stays open after it exits.
+    fn start(&self, lab: &Lab, session: &str, argv: &[&str]) {
+        let cmd = format!(
+            "env LABCTL_RUN_DIR={} LABCTL_STATE_DIR={} nsenter --net={} {} {}; echo exited=$?; sleep 600",
+            lab.run_dir().display(),
+            lab.lib_dir().display(),
+            lab.netns_path(),
+            bin(),
+            argv.join(" ")
+        );
+        let out = Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .args(["new-session", "-d", "-x", "80", "-y", "24", "-s", session, &cmd])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "tmux: {}", text(&out.stderr));
+    }
+
+    fn screen(&self, session: &str) -> String {
+        self.tmux(&["capture-pane", "-p", "-t", session])
+    }
+
+    fn wait_for(&self, session: &str, what: &str) {
+        let until = Instant::now() + Duration::from_secs(10);
+        while !self.screen(session).contains(what) {
+            assert!(Instant::now() < until, "{what:?} never appeared; the screen:\n{}", self.screen(session));
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux").arg("-L").arg(&self.socket).arg("kill-server").output();
+    }
+}
+
+#[test]
+fn run_it_is_a_real_pty_that_follows_the_window_detaches_and_attaches_again() {
+    let lab = Lab::new();
+    let tmux = Tmux::new();
+    tmux.start(&lab, "run", &["run", "-it", "--name", "tty", "busybox", "sh"]);
+    tmux.wait_for("run", "/ #");
+    tmux.tmux(&["send-keys", "-t", "run", "tty; stty size; echo sum-$((40+2))", "Enter"]);
+    tmux.wait_for("run", "sum-42");
+    let screen = tmux.screen("run");
+    assert!(screen.contains("/dev/pts/0"), "{screen}");
+    assert!(screen.contains("24 80"), "the window size reached the pty: {screen}");
+    // SIGWINCH: the new size is forwarded.
+    tmux.tmux(&["resize-window", "-t", "run", "-x", "100", "-y", "30"]);
+    std::thread::sleep(Duration::from_millis(300));
+    tmux.tmux(&["send-keys", "-t", "run", "clear; stty size", "Enter"]);
+    tmux.wait_for("run", "30 100");
+    // Ctrl-P Ctrl-Q detaches: run exits 0, the container goes on.
+    tmux.tmux(&["send-keys", "-t", "run", "C-p", "C-q"]);
+    tmux.wait_for("run", "exited=0");
+    assert_eq!(lab.ok(&["ps", "--format", "{{.Names}} {{.State}}"]), "tty running\n");
+    // The output went to the log too.
+    assert!(lab.ok(&["logs", "tty"]).contains("sum-42"));
+    tmux.start(&lab, "again", &["attach", "tty"]);
+    std::thread::sleep(Duration::from_millis(300));
+    tmux.tmux(&["send-keys", "-t", "again", "echo back-$((1+1))", "Enter"]);
+    tmux.wait_for("again", "back-2");
+    tmux.tmux(&["send-keys", "-t", "again", "exit 3", "Enter"]);
+    tmux.wait_for("again", "exited=3");
+    assert_eq!(lab.ok(&["ps", "-a", "--format", "{{.Names}} {{.State}}"]), "tty exited\n");
+    let out = lab.lc(&["attach", "tty"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(text(&out.stderr).contains("start it first"), "{}", text(&out.stderr));
+    lab.finish();
+}

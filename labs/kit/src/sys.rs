@@ -554,6 +554,18 @@ pub fn set_window_size(fd: std::os::fd::BorrowedFd<'_>, rows: u16, cols: u16) ->
     Ok(())
 }
 
+/// A terminal's window size (`ioctl(fd, TIOCGWINSZ)`): rows and columns.
+pub fn window_size(fd: std::os::fd::BorrowedFd<'_>) -> io::Result<(u16, u16)> {
+    use std::os::fd::AsRawFd;
+    let mut size = libc::winsize { ws_row: 0, ws_col: 0, ws_xpixel: 0, ws_ypixel: 0 };
+    // SAFETY: TIOCGWINSZ writes one winsize struct, which lives on our stack for the call.
+    let ret = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCGWINSZ, &mut size) };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok((size.ws_row, size.ws_col))
+}
+
 /// `prctl(PR_SET_CHILD_SUBREAPER, 1)`: orphaned descendants (a container's init once the
 /// intermediate process exits) are reparented to us, so we can wait for them.
 pub fn set_child_subreaper() -> io::Result<()> {

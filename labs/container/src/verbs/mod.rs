@@ -1,5 +1,6 @@
 //! One file per verb (cargo's commands/ style): each has `Args` and `exec`.
 
+pub mod attach;
 pub mod exec;
 pub mod inspect;
 pub mod kill;

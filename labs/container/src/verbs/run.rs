@@ -74,7 +74,7 @@ pub struct Args {
     /// Keep stdin open (the container reads ours)
     #[arg(short = 'i', long)]
     pub interactive: bool,
-    /// A pseudo-terminal (not built yet)
+    /// A pseudo-terminal (our terminal in raw mode; Ctrl-P Ctrl-Q detaches)
     #[arg(short = 't', long)]
     pub tty: bool,
     pub image: String,
@@ -83,13 +83,15 @@ pub struct Args {
 }
 
 pub fn request(args: &Args) -> Result<Request> {
-    if args.tty {
+    if args.tty && args.interactive && !args.detach && !labkit::sys::stdin_is_tty() {
         return Err(Error::Usage(
-            "-t (a pseudo-terminal) is not built yet in this engine: leave -t out (-i alone passes stdin)".into(),
+            "the input device is not a TTY: run -it from a terminal, or leave -t out (-i alone passes stdin)".into(),
         ));
     }
-    if args.detach && args.interactive {
-        return Err(Error::Usage("-d with -i needs `attach`, which is not built yet: use one or the other".into()));
+    if args.detach && args.interactive && !args.tty {
+        return Err(Error::Usage(
+            "-d with -i but no -t: `attach` works on containers with a pty here; use -dit, or leave -i out".into(),
+        ));
     }
     let mut env = Vec::new();
     for file in &args.env_file {
@@ -134,9 +136,20 @@ pub fn exec(engine: &Engine, args: Args) -> Result<i32> {
     let request = request(&args)?;
     let record = create(engine, &request)?;
     let name = record.bare_name().to_string();
-    let attach = Attach { stdin: args.interactive && !args.detach, output: !args.detach };
+    let tty_client = args.tty && !args.detach;
+    let attach =
+        Attach { stdin: args.interactive && !args.detach && !args.tty, output: !args.detach && !args.tty, tty_client };
     let mut reports = launch(engine, &record.id, attach)?;
-    match reports.read() {
+    let mut first = reports.read();
+    let mut client = None;
+    if first == Report::Listening {
+        let stream = std::os::unix::net::UnixStream::connect(crate::tty::attach_socket(engine, &record.id))
+            .map_err(|e| Error::io("connecting to the container's supervisor", e))?;
+        let master = crate::tty::recv_fd(&stream)?;
+        client = Some((stream, master));
+        first = reports.read();
+    }
+    match first {
         Report::Started(_) => {}
         Report::Failed { code, why } => {
             reap(reports.supervisor);
@@ -150,6 +163,12 @@ pub fn exec(engine: &Engine, args: Args) -> Result<i32> {
     if args.detach {
         println!("{}", record.id);
         return Ok(0);
+    }
+    if let Some((stream, master)) = client {
+        if crate::tty::relay(stream, master)? == crate::tty::Ended::Detached {
+            reap_later(reports.supervisor);
+            return Ok(0);
+        }
     }
     let code = crate::verbs::forward_signals_until_exit(engine, &record, &mut reports)?;
     reap(reports.supervisor);
@@ -166,6 +185,10 @@ pub fn failure(name: &str, code: i32, why: String) -> Error {
         Error::Command { name: name.to_string(), why, code }
     }
 }
+
+/// The supervisor lives on after a detach: it is our child, so the kernel reparents it to
+/// init when we exit; nothing to wait for.
+fn reap_later(_supervisor: i32) {}
 
 pub fn reap(pid: i32) {
     let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
