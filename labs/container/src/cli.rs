@@ -27,6 +27,18 @@ pub enum Command {
     Kill(verbs::kill::Args),
     /// Attach our terminal to a running container's pty (Ctrl-P Ctrl-Q detaches)
     Attach(verbs::attach::Args),
+    /// Copy files between a container and the host
+    Cp(verbs::cp::Args),
+    /// List a container's processes
+    Top(verbs::inner::One),
+    /// CPU, memory and pids of running containers, from their cgroups
+    Stats(verbs::inner::StatsArgs),
+    /// Files changed in a container's filesystem (its overlay's upper dir)
+    Diff(verbs::inner::One),
+    /// Freeze every process of containers (the freezer)
+    Pause(verbs::inner::Many),
+    /// Thaw paused containers
+    Unpause(verbs::inner::Many),
     /// Manage volumes: create, ls, rm
     Volume(verbs::volume::Args),
     /// List a container's published ports
@@ -54,6 +66,12 @@ pub fn run(command: Command) -> i32 {
         Command::Kill(args) => verbs::kill::exec(&engine, args),
         Command::Wait(args) => verbs::wait::exec(&engine, args),
         Command::Attach(args) => verbs::attach::exec(&engine, args),
+        Command::Cp(args) => verbs::cp::exec(&engine, args),
+        Command::Top(args) => verbs::inner::top(&engine, args),
+        Command::Stats(args) => verbs::inner::stats(&engine, args),
+        Command::Diff(args) => verbs::inner::diff(&engine, args),
+        Command::Pause(args) => verbs::inner::pause(&engine, args, true),
+        Command::Unpause(args) => verbs::inner::pause(&engine, args, false),
         Command::Volume(args) => verbs::volume::exec(&engine, args),
         Command::Port(args) => verbs::port::exec(&engine, args),
     };

@@ -827,3 +827,72 @@ fn run_it_is_a_real_pty_that_follows_the_window_detaches_and_attaches_again() {
     assert!(text(&out.stderr).contains("start it first"), "{}", text(&out.stderr));
     lab.finish();
 }
+
+#[test]
+fn cp_both_ways_stays_inside_the_root_and_top_stats_diff_pause_read_the_kernel() {
+    let lab = Lab::new();
+    lab.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "box",
+        "busybox",
+        "sh",
+        "-c",
+        "ln -sf /etc /hostetc; echo inside > /tmp/note; exec sleep 1000",
+    ]);
+    wait_until("the note", Duration::from_secs(5), || lab.lc(&["exec", "box", "cat", "/tmp/note"]).status.success());
+    let host = lab.dir.path().join("host");
+    std::fs::create_dir(&host).unwrap();
+    std::fs::write(host.join("in.txt"), "from host\n").unwrap();
+    let src = host.join("in.txt").to_string_lossy().into_owned();
+    lab.ok(&["cp", &src, "box:/tmp/"]);
+    assert_eq!(lab.ok(&["exec", "box", "cat", "/tmp/in.txt"]), "from host\n");
+    let out = host.join("out.txt").to_string_lossy().into_owned();
+    lab.ok(&["cp", "box:/tmp/note", &out]);
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "inside\n");
+    // A symlink to /etc inside the container leads to the container's /etc, not the host's.
+    let escape = "labctl-cp-escape-test";
+    lab.ok(&["cp", &src, &format!("box:/hostetc/{escape}")]);
+    let on_host = Path::new("/etc").join(escape);
+    let escaped = on_host.exists();
+    let _ = std::fs::remove_file(&on_host);
+    assert!(!escaped, "cp followed the container's symlink to the host's /etc");
+    assert_eq!(lab.ok(&["exec", "box", "cat", &format!("/etc/{escape}")]), "from host\n");
+    let hostname = host.join("hostname").to_string_lossy().into_owned();
+    lab.ok(&["cp", "box:/hostetc/hostname", &hostname]);
+    let id = lab.ok(&["inspect", "--format", "{{.Id}}", "box"]);
+    assert_eq!(std::fs::read_to_string(&hostname).unwrap(), format!("{}\n", &id[..12]));
+    let out = lab.lc(&["cp", &src, "box:../../etc"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(text(&out.stderr).contains("climbs above the container's /"), "{}", text(&out.stderr));
+    // top and stats read the container's cgroup.
+    let top = lab.ok(&["top", "box"]);
+    assert!(top.lines().any(|l| l.starts_with("0 ") && l.ends_with("sleep 1000")), "{top}");
+    let stats = lab.ok(&["stats", "--no-stream", "box"]);
+    let row = stats.lines().nth(1).unwrap_or_default().to_string();
+    assert!(row.starts_with(&id[..12]) && row.contains(" box ") && row.trim_end().ends_with(" 1"), "{stats}");
+    // diff: laboverlay's reading of the upper dir.
+    let diff = lab.ok(&["diff", "box"]);
+    for line in ["A /tmp/in.txt", "A /tmp/note", "A /hostetc", &format!("A /etc/{escape}")] {
+        assert!(diff.lines().any(|l| l == line), "{line:?} not in:\n{diff}");
+    }
+    // pause freezes (the runtime reads the freezer back), unpause thaws.
+    assert_eq!(lab.ok(&["pause", "box"]), "box\n");
+    assert_eq!(inspect(&lab, "box")["State"]["Status"], "paused");
+    assert_eq!(inspect(&lab, "box")["State"]["Paused"], true);
+    let out = lab.lc(&["pause", "box"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(text(&out.stderr).contains("already paused"), "{}", text(&out.stderr));
+    assert_eq!(lab.ok(&["unpause", "box"]), "box\n");
+    assert_eq!(inspect(&lab, "box")["State"]["Status"], "running");
+    // Stopped: cp goes through the overlay, mounted for the copy.
+    lab.ok(&["stop", "-t", "0", "box"]);
+    let out2 = host.join("out2.txt").to_string_lossy().into_owned();
+    lab.ok(&["cp", "box:/tmp/note", &out2]);
+    assert_eq!(std::fs::read_to_string(&out2).unwrap(), "inside\n");
+    lab.ok(&["cp", &src, "box:/tmp/after.txt"]);
+    lab.ok(&["start", "box"]);
+    assert_eq!(lab.ok(&["exec", "box", "cat", "/tmp/after.txt"]), "from host\n");
+    lab.finish();
+}

@@ -1,7 +1,9 @@
 //! One file per verb (cargo's commands/ style): each has `Args` and `exec`.
 
 pub mod attach;
+pub mod cp;
 pub mod exec;
+pub mod inner;
 pub mod inspect;
 pub mod kill;
 pub mod logs;
