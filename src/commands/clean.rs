@@ -34,6 +34,7 @@ pub fn exec(args: Args) -> anyhow::Result<i32> {
         }
     }
     found.extend(runtime_leftovers());
+    found.extend(engine_leftovers());
     // Links and rules are looked at only while no lab runs (a running lab owns its own).
     if journals.iter().all(|(_, j)| !j.owner_alive()) {
         found.extend(network_leftovers());
@@ -89,6 +90,8 @@ enum Action {
     /// An lcrun container under the default state root: `lcrun delete --force ID`.
     RuntimeDelete(String),
     RemoveFile(std::path::PathBuf),
+    /// An engine container (`labctl container rm -f`, also after its supervisor died).
+    EngineRemove(String),
 }
 
 impl Action {
@@ -103,6 +106,9 @@ impl Action {
                 labnet::firewall::Firewall::here().and_then(|fw| fw.uninstall()).map_err(|e| e.to_string())
             }
             Action::RemoveFile(path) => std::fs::remove_file(path).map_err(|e| e.to_string()),
+            Action::EngineRemove(id) => {
+                labcontainer::clean::remove(&labcontainer::Engine::from_env(), id).map_err(|e| e.to_string())
+            }
             Action::RuntimeDelete(id) => {
                 let root = labruntime::Root::new(labruntime::state::DEFAULT_ROOT);
                 labruntime::delete(&root, id, true).map_err(|e| e.to_string())
@@ -148,4 +154,12 @@ fn runtime_leftovers() -> Vec<(String, Option<Action>)> {
         out.push((format!("stale lcrun lock {}", lock.display()), Some(Action::RemoveFile(lock))));
     }
     out
+}
+
+/// Engine containers (`labctl container …`), running or not, and what a killed create left.
+fn engine_leftovers() -> Vec<(String, Option<Action>)> {
+    labcontainer::clean::scan(&labcontainer::Engine::from_env())
+        .into_iter()
+        .map(|l| (l.what, Some(Action::EngineRemove(l.id))))
+        .collect()
 }

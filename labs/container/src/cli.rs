@@ -39,6 +39,9 @@ pub enum Command {
     Pause(verbs::inner::Many),
     /// Thaw paused containers
     Unpause(verbs::inner::Many),
+    /// What `labctl clean` does for engine containers, alone: remove every one
+    #[command(hide = true)]
+    Clean,
     /// Manage volumes: create, ls, rm
     Volume(verbs::volume::Args),
     /// List a container's published ports
@@ -72,6 +75,7 @@ pub fn run(command: Command) -> i32 {
         Command::Diff(args) => verbs::inner::diff(&engine, args),
         Command::Pause(args) => verbs::inner::pause(&engine, args, true),
         Command::Unpause(args) => verbs::inner::pause(&engine, args, false),
+        Command::Clean => crate::clean::exec(&engine),
         Command::Volume(args) => verbs::volume::exec(&engine, args),
         Command::Port(args) => verbs::port::exec(&engine, args),
     };

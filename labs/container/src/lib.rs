@@ -4,6 +4,7 @@
 //! layers under a per-container upper dir) and starts it through labruntime in-process, held by
 //! a small supervisor process of its own.
 
+pub mod clean;
 pub mod cli;
 pub mod create;
 pub mod engine;

@@ -896,3 +896,33 @@ fn cp_both_ways_stays_inside_the_root_and_top_stats_diff_pause_read_the_kernel()
     assert_eq!(lab.ok(&["exec", "box", "cat", "/tmp/after.txt"]), "from host\n");
     lab.finish();
 }
+
+#[test]
+fn clean_removes_every_engine_container_after_supervisors_are_sigkilled() {
+    let lab = Lab::new();
+    let kill = |pid: i64| {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGKILL);
+    };
+    let a = lab.ok(&["run", "-d", "--name", "ca", "-p", "8080:80", "busybox", "sleep", "1000"]).trim().to_string();
+    let b = lab.ok(&["run", "-d", "--name", "cb", "-v", "data:/d", "busybox", "sleep", "1000"]).trim().to_string();
+    lab.ok(&["run", "--name", "cc", "busybox", "true"]);
+    // a: its supervisor killed, the init runs on. b: both killed (the lease's veth dies with it).
+    kill(lab.record(&a)["State"]["SupervisorPid"].as_i64().unwrap());
+    kill(lab.record(&b)["State"]["SupervisorPid"].as_i64().unwrap());
+    kill(lab.record(&b)["State"]["Pid"].as_i64().unwrap());
+    // A create killed before its record was written: a directory with a mounted rootfs.
+    let half = "f".repeat(64);
+    let merged = lab.lib_dir().join("containers").join(&half).join("merged");
+    std::fs::create_dir_all(&merged).unwrap();
+    nix::mount::mount(Some("tmpfs"), &merged, Some("tmpfs"), nix::mount::MsFlags::empty(), None::<&str>).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let out = lab.ok(&["clean"]);
+    for name in ["engine container ca", "engine container cb", "engine container cc", "without its record"] {
+        assert!(out.lines().any(|l| l.starts_with("removed ") && l.contains(name)), "{name:?} not removed:\n{out}");
+    }
+    assert_eq!(lab.ok(&["ps", "-aq"]), "");
+    assert_eq!(lab.ok(&["clean"]), "", "a second clean finds nothing");
+    assert_eq!(lab.ok(&["volume", "ls", "-q"]), "data\n", "volumes are data, not leftovers");
+    lab.ok(&["volume", "rm", "data"]);
+    lab.finish();
+}
