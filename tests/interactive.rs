@@ -161,3 +161,26 @@ fn the_menu_lists_the_labs_and_esc_quits() {
     screen.keys(&["Escape"]);
     assert_eq!(screen.exit_status(), 0, "{}", screen.shown());
 }
+
+#[test]
+fn image_build_streams_run_output_while_it_runs_and_says_seconds() {
+    if !require_root("RUN in a pty") {
+        return;
+    }
+    let state = tempfile::tempdir().unwrap();
+    let state_dir = state.path().to_str().unwrap();
+    let import = labctl(&["image", "import", "--busybox"]).env("LABCTL_STATE_DIR", state_dir).output().unwrap();
+    assert!(import.status.success(), "image import --busybox: {}", err_text(&import));
+    let ctx = state.path().join("ctx");
+    std::fs::create_dir(&ctx).unwrap();
+    std::fs::write(ctx.join("Dockerfile"), "FROM busybox\nRUN echo first; sleep 2; echo last\n").unwrap();
+    let screen =
+        Screen::start(&["image", "build", "-t", "live:1", ctx.to_str().unwrap()], &[("LABCTL_STATE_DIR", state_dir)]);
+    let running = screen.wait_for("| first");
+    assert!(!running.contains("| last"), "the first line shows while RUN still runs:\n{running}");
+    let end = screen.wait_for("live:1 sha256:");
+    assert!(end.contains("| last"), "{end}");
+    let run_layer = end.lines().skip_while(|l| !l.contains("| last")).find(|l| l.contains("=> layer")).unwrap();
+    assert!(run_layer.ends_with(" s)") && !run_layer.ends_with(" ms)"), "2 s are said in seconds: {run_layer}");
+    assert_eq!(screen.exit_status(), 0, "{end}");
+}
