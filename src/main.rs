@@ -50,6 +50,12 @@ enum Command {
     /// Maintainer tools
     #[command(subcommand, hide = true)]
     Dev(commands::dev::Command),
+    /// Run by the container-security lab inside its containers: one attempt, its errnos
+    #[command(hide = true)]
+    SecurityProbe {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 fn main() {
@@ -89,5 +95,6 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Some(Command::Image(cmd)) => labimage::cli::run(cmd),
         Some(Command::Runtime(invocation)) => Ok(labruntime::cli::run(invocation)),
         Some(Command::Dev(cmd)) => commands::dev::exec(cmd),
+        Some(Command::SecurityProbe { args }) => Ok(labruntime::labs::security::probe(&args)),
     }
 }
