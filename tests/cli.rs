@@ -24,8 +24,12 @@ fn an_unknown_step_lists_the_steps() {
 #[test]
 fn an_unknown_language_names_the_choices() {
     let out = labctl(&["run", "ns-net", "--lang", "xx", "--yes"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    assert!(err_text(&out).contains("unknown language \"xx\": use --lang en or --lang zh"), "{}", err_text(&out));
+    assert_eq!(out.status.code(), Some(2), "a usage error");
+    let err = err_text(&out);
+    assert!(
+        err.contains("invalid value 'xx' for '--lang <LANG>'") && err.contains("[possible values: en, zh]"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -336,6 +340,21 @@ fn completions_are_generated() {
 fn the_maintainer_check_passes_on_this_tree() {
     let out = labctl(&["dev", "check", "--root", env!("CARGO_MANIFEST_DIR")]).output().unwrap();
     assert!(out.status.success(), "{}", text(&out));
+}
+
+#[test]
+fn a_stray_file_among_a_topics_labs_is_caught() {
+    let repo = tempfile::tempdir().unwrap();
+    let labs = repo.path().join("labs/namespaces/src/labs");
+    std::fs::create_dir_all(&labs).unwrap();
+    std::fs::write(labs.join("network.rs"), "").unwrap();
+    let out = labctl(&["dev", "check", "--root"]).arg(repo.path()).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let report = text(&out);
+    assert!(
+        report.contains("✗ labs/namespaces/src/labs/network.rs: not the file of a lab of labs/namespaces/lab.yaml"),
+        "{report}"
+    );
 }
 
 #[test]

@@ -564,21 +564,44 @@ pub(crate) fn read_keyed(path: &Path) -> Result<Vec<(String, u64)>> {
     Ok(crate::parse::parse_keyed(&read(path)?))
 }
 
-/// Waits until `done` holds or `limit` passes; true if it held.
-pub(crate) fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
-    let deadline = std::time::Instant::now() + limit;
-    loop {
-        if done() {
-            return true;
-        }
-        if std::time::Instant::now() > deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(2));
+pub(crate) use labkit::process::wait_until;
+
+/// Sends SIGKILL to each pid (ours: they are in a labctl group).
+/// `pids.current`, `pids.max` and `pids.events` of one group directory (same files in v1 and v2).
+pub(crate) fn pids_stats(dir: &Path) -> Result<crate::PidsStats> {
+    let events = read_keyed(&dir.join("pids.events")).ok();
+    let max_path = dir.join("pids.max");
+    let max = read(&max_path)?;
+    Ok(crate::PidsStats {
+        current: read_u64(&dir.join("pids.current"))?,
+        limit: crate::parse::parse_max(&max).map_err(|why| Error::Format {
+            path: max_path,
+            content: max.trim().to_string(),
+            why,
+        })?,
+        events_max: events.and_then(|e| crate::parse::keyed(&e, "max")),
+    })
+}
+
+/// SIGKILLs whatever `pids` lists until it lists nothing (5 s at most): forks in flight
+/// land after the first round. `dir` names the group in the error.
+pub(crate) fn kill_until_empty(pids: impl Fn() -> Vec<i32>, dir: PathBuf) -> Result<()> {
+    let emptied = wait_until(Duration::from_secs(5), || {
+        let left = pids();
+        kill_pids(&left);
+        left.is_empty()
+    });
+    if emptied {
+        Ok(())
+    } else {
+        Err(Error::Io {
+            op: "empty",
+            path: dir,
+            source: std::io::Error::other("processes still there 5 s after SIGKILL"),
+        })
     }
 }
 
-/// Sends SIGKILL to each pid (ours: they are in a labctl group).
 pub(crate) fn kill_pids(pids: &[i32]) {
     for pid in pids {
         let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(*pid), nix::sys::signal::Signal::SIGKILL);

@@ -169,13 +169,15 @@ pub fn build(store: &Store, opts: &BuildOptions, progress: &mut dyn FnMut(Event)
         key: digest::sha256(b"labctl build cache v1"),
         cmd_inherited: false,
     };
+    let builder =
+        Builder { store, cache: &cache, ctx: &ctx, file: &file, build_args: &build_args, no_cache: opts.no_cache };
     let total = parsed.instructions.len();
     let mut steps = Vec::new();
     for (i, ins) in parsed.instructions.iter().enumerate() {
         progress(Event::Step { index: i + 1, total, text: &ins.text });
         let started = Instant::now();
         let mut output = String::new();
-        let outcome = step(store, &cache, &ctx, &file, ins, &mut state, &build_args, opts.no_cache, &mut output)?;
+        let outcome = step(builder, ins, &mut state, &mut output)?;
         let report = StepReport {
             index: i + 1,
             line: ins.line,
@@ -199,19 +201,29 @@ pub fn build(store: &Store, opts: &BuildOptions, progress: &mut dyn FnMut(Event)
     Ok(BuildReport { name, manifest, config, layers: state.layers, steps, tag_changed })
 }
 
+/// What every instruction of one build works with.
+#[derive(Clone, Copy)]
+struct Builder<'a> {
+    store: &'a Store,
+    /// The layer cache (see [`cache_dir`]).
+    cache: &'a Path,
+    /// The build context (COPY and ADD sources).
+    ctx: &'a Context,
+    /// The Dockerfile's path, for errors.
+    file: &'a str,
+    /// `--build-arg NAME=VALUE`
+    build_args: &'a HashMap<&'a str, &'a str>,
+    no_cache: bool,
+}
+
 /// Runs one instruction; returns the layer it made (if any) and whether it came from cache.
-#[allow(clippy::too_many_arguments)]
 fn step(
-    store: &Store,
-    cache: &Path,
-    ctx: &Context,
-    file: &str,
+    builder: Builder,
     ins: &Instruction,
     state: &mut State,
-    build_args: &HashMap<&str, &str>,
-    no_cache: bool,
     output: &mut String,
 ) -> anyhow::Result<(Option<Descriptor>, bool)> {
+    let Builder { store, cache, ctx, file, build_args, no_cache } = builder;
     let expand_words = |state: &State, text: &str| -> Result<Vec<String>, Located> {
         let vars = |n: &str| state.var(n);
         dockerfile::lex(text, Some(&vars))

@@ -1,6 +1,7 @@
 //! `labctl image ...`: one small function per verb, calling into the library.
 
 use crate::build::{self, BuildOptions, Event};
+use crate::registry::PullEvent;
 use crate::store::{self, Store};
 use labkit::fact::human_bytes;
 use std::io::IsTerminal;
@@ -115,8 +116,8 @@ pub fn run(cmd: Command) -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::Pull { reference, insecure } => {
-            let tty = std::io::stderr().is_terminal();
-            let (name, digest) = crate::registry::pull(&store, &reference, insecure, tty)?;
+            let mut show = pull_progress(std::io::stderr().is_terminal());
+            let (name, digest) = crate::registry::pull(&store, &reference, insecure, &mut show)?;
             println!("{name} {digest}");
             Ok(0)
         }
@@ -141,6 +142,41 @@ fn print_event(e: &Event, tty: bool) {
                 ),
                 None => eprintln!("      => config only ({ms:.1} ms)"),
             }
+        }
+    }
+}
+
+/// Renders a pull's layer events on stderr: one line per layer, and on a terminal a running
+/// percentage (redrawn at most every 100 ms).
+fn pull_progress(tty: bool) -> impl FnMut(PullEvent) {
+    let mut last_shown = std::time::Instant::now();
+    move |event| match event {
+        PullEvent::Present { index, total, digest } => {
+            eprintln!("layer {index}/{total} {} already present", short(digest.as_ref()));
+            last_shown = std::time::Instant::now();
+        }
+        PullEvent::Progress { index, total, digest, got, size } => {
+            if tty && last_shown.elapsed() > std::time::Duration::from_millis(100) {
+                eprint!(
+                    "\rlayer {index}/{total} {} {:>3}% {}",
+                    short(digest.as_ref()),
+                    got * 100 / size.max(1),
+                    human_bytes(got)
+                );
+                last_shown = std::time::Instant::now();
+            }
+        }
+        PullEvent::Done { index, total, digest, size, resumed } => {
+            if tty {
+                eprint!("\r");
+            }
+            eprintln!(
+                "layer {index}/{total} {} {}{}",
+                short(digest.as_ref()),
+                human_bytes(size),
+                if resumed { " (resumed)" } else { "" }
+            );
+            last_shown = std::time::Instant::now();
         }
     }
 }

@@ -3,20 +3,52 @@
 
 use crate::fact::Fact;
 use crate::observe::Interface;
+use nix::sched::CloneFlags;
 use std::collections::BTreeMap;
 use std::io;
 
-/// The namespace types in /proc/PID/ns, with the kernel version that introduced each.
-pub const NAMESPACE_TYPES: [(&str, &str, &str); 8] = [
-    ("mnt", "CLONE_NEWNS", "2.4.19"),
-    ("uts", "CLONE_NEWUTS", "2.6.19"),
-    ("ipc", "CLONE_NEWIPC", "2.6.19"),
-    ("pid", "CLONE_NEWPID", "2.6.24"),
-    ("net", "CLONE_NEWNET", "2.6.29"),
-    ("user", "CLONE_NEWUSER", "3.8"),
-    ("cgroup", "CLONE_NEWCGROUP", "4.6"),
-    ("time", "CLONE_NEWTIME", "5.6"),
+/// A namespace type: its name in /proc/PID/ns, its clone flag, and the kernel that introduced it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NsType {
+    pub name: &'static str,
+    pub flag: CloneFlags,
+    pub flag_name: &'static str,
+    pub since: &'static str,
+}
+
+const fn ns_type_entry(name: &'static str, flag: CloneFlags, flag_name: &'static str, since: &'static str) -> NsType {
+    NsType { name, flag, flag_name, since }
+}
+
+/// Every namespace type, in the order the kernel gained them.
+pub const NAMESPACE_TYPES: [NsType; 8] = [
+    ns_type_entry("mnt", CloneFlags::CLONE_NEWNS, "CLONE_NEWNS", "2.4.19"),
+    ns_type_entry("uts", CloneFlags::CLONE_NEWUTS, "CLONE_NEWUTS", "2.6.19"),
+    ns_type_entry("ipc", CloneFlags::CLONE_NEWIPC, "CLONE_NEWIPC", "2.6.19"),
+    ns_type_entry("pid", CloneFlags::CLONE_NEWPID, "CLONE_NEWPID", "2.6.24"),
+    ns_type_entry("net", CloneFlags::CLONE_NEWNET, "CLONE_NEWNET", "2.6.29"),
+    ns_type_entry("user", CloneFlags::CLONE_NEWUSER, "CLONE_NEWUSER", "3.8"),
+    ns_type_entry("cgroup", CloneFlags::CLONE_NEWCGROUP, "CLONE_NEWCGROUP", "4.6"),
+    // nix has no constant for it yet.
+    ns_type_entry("time", CloneFlags::from_bits_retain(0x80), "CLONE_NEWTIME", "5.6"),
 ];
+
+/// The same types in the order setns should enter them: user first (it grants the rights for
+/// the rest), mnt last (it changes the paths the others are opened by).
+pub const SETNS_ORDER: [NsType; 8] = {
+    let t = NAMESPACE_TYPES;
+    [t[5], t[6], t[2], t[1], t[4], t[3], t[7], t[0]]
+};
+
+/// A namespace type by its name (`net`).
+pub fn ns_type(name: &str) -> Option<&'static NsType> {
+    NAMESPACE_TYPES.iter().find(|t| t.name == name)
+}
+
+/// Every namespace type, in the order setns should enter them.
+pub fn in_setns_order() -> impl Iterator<Item = &'static NsType> {
+    SETNS_ORDER.iter()
+}
 
 /// One namespace as named by its /proc link: `net:[4026531840]`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -71,7 +103,7 @@ pub fn list_namespaces(only: Option<&str>) -> Vec<NsEntry> {
         let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
             continue;
         };
-        for (ns_type, _, _) in NAMESPACE_TYPES {
+        for NsType { name: ns_type, .. } in NAMESPACE_TYPES {
             if only.is_some_and(|t| t != ns_type) {
                 continue;
             }
@@ -155,6 +187,13 @@ pub fn interfaces() -> io::Result<Vec<Interface>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_type_is_in_the_setns_order_once_user_first_mnt_last() {
+        let order: Vec<&str> = in_setns_order().map(|t| t.name).collect();
+        assert_eq!(order, ["user", "cgroup", "ipc", "uts", "net", "pid", "time", "mnt"]);
+        assert_eq!(ns_type("net").map(|t| t.flag), Some(CloneFlags::CLONE_NEWNET));
+    }
 
     #[test]
     fn ns_links_parse_into_type_and_inode() {

@@ -18,6 +18,9 @@ pub type StepFn<S> = fn(&mut Ctx, &mut S) -> anyhow::Result<()>;
 /// A lab's code: its step functions in order and its challenge check.
 pub struct Walkthrough<S: Default + 'static> {
     pub id: &'static str,
+    /// Where this lab's code is: always `file!()`, so `labctl dev check` can hold it to
+    /// `labs/<topic>/src/labs/<id suffix>.rs`.
+    pub source: &'static str,
     pub steps: &'static [(&'static str, StepFn<S>)],
     /// Verifies the learner's own attempt at the challenge (`labctl check`).
     pub check: fn(&mut Ctx) -> anyhow::Result<()>,
@@ -26,6 +29,8 @@ pub struct Walkthrough<S: Default + 'static> {
 /// The type-erased face of a [`Walkthrough`], so a catalogue can hold labs of any state type.
 pub trait Lab: Sync {
     fn id(&self) -> &'static str;
+    /// The source file that declares the lab (`file!()` there).
+    fn source(&self) -> &'static str;
     fn step_ids(&self) -> Vec<&'static str>;
     /// Runs step `index` (0-based) with `state` created by `new_state`.
     fn run_step(&self, index: usize, ctx: &mut Ctx, state: &mut dyn Any) -> anyhow::Result<()>;
@@ -36,6 +41,10 @@ pub trait Lab: Sync {
 impl<S: Default + 'static> Lab for Walkthrough<S> {
     fn id(&self) -> &'static str {
         self.id
+    }
+
+    fn source(&self) -> &'static str {
+        self.source
     }
 
     fn step_ids(&self) -> Vec<&'static str> {
@@ -212,6 +221,22 @@ pub struct RunOptions {
     /// Run up to this step (0-based), showing only it.
     pub only_step: Option<usize>,
     pub yes: bool,
+}
+
+impl RunOptions {
+    /// A whole run that never prompts, cleans up, and shows real values (a test or script).
+    pub fn unattended(lang: Lang, format: Format) -> RunOptions {
+        RunOptions {
+            lang,
+            format,
+            redact: false,
+            keep: false,
+            pause: false,
+            explore: false,
+            only_step: None,
+            yes: true,
+        }
+    }
 }
 
 /// How a run ended.

@@ -1,5 +1,15 @@
-//! The one place for raw syscalls and `unsafe`. Each function is thin and says which kernel
-//! interface it wraps; everything above this module is safe Rust.
+//! The one place for `unsafe` (the workspace denies `unsafe_code`; this module alone is
+//! allowed it) and for the process and thread plumbing around namespaces. It holds:
+//! - everything that needs `unsafe`: `pre_exec` hooks (unshare, setns, cgroup moves, prepared
+//!   execs), fork and clone, raw ioctls (interface flags), mmap, System V message queues,
+//!   packet sockets and raw socket options (AF_PACKET capture, the don't-fragment bit);
+//! - the thread helpers that run code in other or throwaway namespaces ([`in_namespaces`],
+//!   [`in_new_namespaces`], [`unshare_mounts`]) and the process identity checks (start time,
+//!   signal only the same process, wait until gone).
+//!
+//! Safe nix calls that *are* the operation a lab or tool teaches (mount, setns, unshare,
+//! sethostname, pivot_root in a step function, the spawner's child setup, `ip netns add`'s bind
+//! mount) stay beside their lesson. Each function here is thin and names the interface it wraps.
 
 use nix::errno::Errno;
 use nix::sched::CloneFlags;
@@ -19,10 +29,7 @@ pub fn is_root() -> bool {
 /// The process start time (clock ticks since boot, /proc/PID/stat field 22): with the pid it
 /// names one process for good, so we never signal a recycled pid.
 pub fn process_start_time(pid: i32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command may contain spaces and parentheses: fields restart after the last ')'.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    rest.split_whitespace().nth(19)?.parse().ok()
+    crate::process::stat(pid).ok().map(|s| s.start_time)
 }
 
 /// Spawns `cmd` after `unshare(flags)` in the child, between fork and exec (what `unshare -f`
@@ -87,6 +94,17 @@ pub fn in_new_namespaces<T: Send>(flags: CloneFlags, f: impl FnOnce() -> T + Sen
     })
 }
 
+/// Gives the calling thread its own copy of the mount table (`unshare -m`, this thread only) with
+/// `/` given `propagation` recursively: `MS_PRIVATE` (nothing crosses either way) or `MS_SLAVE`
+/// (our mounts still arrive, its own never leave). Its mounts vanish with the thread.
+pub fn unshare_mounts(propagation: nix::mount::MsFlags) -> io::Result<()> {
+    use nix::mount::{mount, MsFlags};
+    nix::sched::unshare(CloneFlags::CLONE_FS | CloneFlags::CLONE_NEWNS)
+        .map_err(|e| io::Error::new(io::Error::from(e).kind(), format!("unshare a mount namespace: {e}")))?;
+    mount(None::<&str>, "/", None::<&str>, propagation | MsFlags::MS_REC, None::<&str>)
+        .map_err(|e| io::Error::new(io::Error::from(e).kind(), format!("set the propagation of /: {e}")))
+}
+
 /// Sends `signal` to `pid` only if it is still the process that started at `start_time`.
 /// Returns false when that process is already gone.
 pub fn signal_if_same(pid: i32, start_time: u64, signal: Signal) -> bool {
@@ -119,10 +137,7 @@ pub fn wait_gone(pid: i32, start_time: u64, limit: std::time::Duration) {
 }
 
 fn is_zombie(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| s.rfind(')').map(|i| s[i + 2..].starts_with('Z')))
-        .unwrap_or(false)
+    crate::process::stat(pid).is_ok_and(|s| s.is_zombie())
 }
 
 /// Detaches the mount at `path` (umount2 with MNT_DETACH).

@@ -40,9 +40,7 @@ pub fn workspace_labctl() -> Option<std::path::PathBuf> {
 
 /// Gone: no such process, or a zombie waiting for its new parent to reap it.
 pub fn process_gone(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| s.rfind(')').is_some_and(|i| s[i + 2..].starts_with('Z')))
-        .unwrap_or(true)
+    crate::process::stat(pid).map_or(true, |s| s.is_zombie())
 }
 
 /// Spawns a `labctl run` slowed down between steps (`LABCTL_STEP_DELAY_MS`) and returns once

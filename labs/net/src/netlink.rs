@@ -188,39 +188,8 @@ impl Netlink {
         let mut out = Vec::new();
         loop {
             let (bytes, _) = self.socket.recv_from_full().map_err(err(op))?;
-            let mut offset = 0;
-            while offset < bytes.len() {
-                let reply =
-                    NetlinkMessage::<RouteNetlinkMessage>::deserialize(&bytes[offset..]).map_err(|e| NetlinkError {
-                        op: op.to_string(),
-                        source: io::Error::new(io::ErrorKind::InvalidData, e.to_string()),
-                    })?;
-                let len = reply.header.length as usize;
-                offset += (len + 3) & !3;
-                if reply.header.sequence_number != self.seq {
-                    continue;
-                }
-                match reply.payload {
-                    NetlinkPayload::Done(_) => return Ok(out),
-                    NetlinkPayload::Error(e) => match e.code {
-                        None => {
-                            if !dump {
-                                return Ok(out);
-                            }
-                        }
-                        Some(code) => {
-                            return Err(NetlinkError {
-                                op: op.to_string(),
-                                source: io::Error::from_raw_os_error(-code.get()),
-                            })
-                        }
-                    },
-                    NetlinkPayload::InnerMessage(m) => out.push(m),
-                    _ => {}
-                }
-                if len == 0 {
-                    break;
-                }
+            if decode_datagram(&bytes, self.seq, dump, op, &mut out)? {
+                return Ok(out);
             }
         }
     }
@@ -458,28 +427,13 @@ impl Netlink {
     pub fn addresses(&mut self) -> Result<Vec<Address>> {
         let replies =
             self.request("addr show", RouteNetlinkMessage::GetAddress(AddressMessage::default()), NLM_F_DUMP)?;
-        let mut out = Vec::new();
-        for m in replies {
-            if let RouteNetlinkMessage::NewAddress(a) = m {
-                let ip = a
-                    .attributes
-                    .iter()
-                    .find_map(|x| match x {
-                        AddressAttribute::Local(ip) => Some(*ip),
-                        _ => None,
-                    })
-                    .or_else(|| {
-                        a.attributes.iter().find_map(|x| match x {
-                            AddressAttribute::Address(ip) => Some(*ip),
-                            _ => None,
-                        })
-                    });
-                if let Some(ip) = ip {
-                    out.push(Address { index: a.header.index, ip, prefix: a.header.prefix_len });
-                }
-            }
-        }
-        Ok(out)
+        Ok(replies
+            .into_iter()
+            .filter_map(|m| match m {
+                RouteNetlinkMessage::NewAddress(a) => address_from(&a),
+                _ => None,
+            })
+            .collect())
     }
 
     // ---- routes ------------------------------------------------------------------------
@@ -513,51 +467,13 @@ impl Netlink {
         let mut query = RouteMessage::default();
         query.header.address_family = AddressFamily::Inet;
         let replies = self.request("route show", RouteNetlinkMessage::GetRoute(query), NLM_F_DUMP)?;
-        let mut out = Vec::new();
-        for m in replies {
-            let RouteNetlinkMessage::NewRoute(r) = m else { continue };
-            let table = r
-                .attributes
-                .iter()
-                .find_map(|a| match a {
-                    RouteAttribute::Table(t) => Some(*t),
-                    _ => None,
-                })
-                .unwrap_or(r.header.table as u32);
-            if table != RouteHeader::RT_TABLE_MAIN as u32 || r.header.kind != RouteType::Unicast {
-                continue;
-            }
-            let addr = |a: &RouteAddress| match a {
-                RouteAddress::Inet(v4) => Some(IpAddr::V4(*v4)),
-                RouteAddress::Inet6(v6) => Some(IpAddr::V6(*v6)),
+        Ok(replies
+            .into_iter()
+            .filter_map(|m| match m {
+                RouteNetlinkMessage::NewRoute(r) => route_from(&r),
                 _ => None,
-            };
-            let mut route = Route {
-                destination: None,
-                gateway: None,
-                oif: None,
-                protocol: r.header.protocol.to_string(),
-                scope: match r.header.scope {
-                    RouteScope::Link => "link".into(),
-                    RouteScope::Host => "host".into(),
-                    _ => "global".into(),
-                },
-                prefsrc: None,
-            };
-            for a in &r.attributes {
-                match a {
-                    RouteAttribute::Destination(d) => {
-                        route.destination = addr(d).map(|ip| (ip, r.header.destination_prefix_length))
-                    }
-                    RouteAttribute::Gateway(g) => route.gateway = addr(g),
-                    RouteAttribute::Oif(i) => route.oif = Some(*i),
-                    RouteAttribute::PrefSource(s) => route.prefsrc = addr(s),
-                    _ => {}
-                }
-            }
-            out.push(route);
-        }
-        Ok(out)
+            })
+            .collect())
     }
 
     // ---- bridge forwarding database ----------------------------------------------------
@@ -567,36 +483,138 @@ impl Netlink {
         let mut query = NeighbourMessage::default();
         query.header.family = AddressFamily::Bridge;
         let replies = self.request("fdb show", RouteNetlinkMessage::GetNeighbour(query), NLM_F_DUMP)?;
-        let mut out = Vec::new();
-        for m in replies {
-            let RouteNetlinkMessage::NewNeighbour(n) = m else { continue };
-            if n.header.family != AddressFamily::Bridge {
-                continue;
-            }
-            let mut mac = None;
-            let mut master = None;
-            let mut dst = None;
-            for a in &n.attributes {
-                match a {
-                    NeighbourAttribute::LinkLayerAddress(b) => mac = Some(format_mac(b)),
-                    NeighbourAttribute::Controller(m) => master = Some(*m),
-                    NeighbourAttribute::Destination(d) => dst = neighbour_ip(d),
-                    _ => {}
-                }
-            }
-            if let Some(mac) = mac {
-                out.push(FdbEntry {
-                    mac,
-                    ifindex: n.header.ifindex,
-                    master,
-                    permanent: n.header.state == NeighbourState::Permanent,
-                    is_self: n.header.flags.contains(NeighbourFlags::Own),
-                    dst,
-                });
-            }
-        }
-        Ok(out)
+        Ok(replies
+            .into_iter()
+            .filter_map(|m| match m {
+                RouteNetlinkMessage::NewNeighbour(n) => fdb_entry_from(&n),
+                _ => None,
+            })
+            .collect())
     }
+}
+
+// ---- decoding replies (pure: tested without a socket) -----------------------------------
+
+/// Decodes one datagram of replies to request `seq`, appending its messages to `out`; true
+/// when the reply is complete (NLMSG_DONE, or the ACK of a non-dump request). An error reply
+/// becomes the errno it carries; messages of other requests are skipped.
+fn decode_datagram(bytes: &[u8], seq: u32, dump: bool, op: &str, out: &mut Vec<RouteNetlinkMessage>) -> Result<bool> {
+    let mut offset = 0;
+    while offset < bytes.len() {
+        let reply = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&bytes[offset..]).map_err(|e| NetlinkError {
+            op: op.to_string(),
+            source: io::Error::new(io::ErrorKind::InvalidData, e.to_string()),
+        })?;
+        let len = reply.header.length as usize;
+        offset += (len + 3) & !3;
+        if reply.header.sequence_number != seq {
+            continue;
+        }
+        match reply.payload {
+            NetlinkPayload::Done(_) => return Ok(true),
+            NetlinkPayload::Error(e) => match e.code {
+                None => {
+                    if !dump {
+                        return Ok(true);
+                    }
+                }
+                Some(code) => {
+                    return Err(NetlinkError { op: op.to_string(), source: io::Error::from_raw_os_error(-code.get()) })
+                }
+            },
+            NetlinkPayload::InnerMessage(m) => out.push(m),
+            _ => {}
+        }
+        if len == 0 {
+            break;
+        }
+    }
+    Ok(false)
+}
+
+/// An address message as `ip addr` shows it: the local address, else the address.
+fn address_from(a: &AddressMessage) -> Option<Address> {
+    let local = a.attributes.iter().find_map(|x| match x {
+        AddressAttribute::Local(ip) => Some(*ip),
+        _ => None,
+    });
+    let ip = local.or_else(|| {
+        a.attributes.iter().find_map(|x| match x {
+            AddressAttribute::Address(ip) => Some(*ip),
+            _ => None,
+        })
+    })?;
+    Some(Address { index: a.header.index, ip, prefix: a.header.prefix_len })
+}
+
+/// A route of the main table (unicast only, as `ip route show` lists them).
+fn route_from(r: &RouteMessage) -> Option<Route> {
+    let table = r
+        .attributes
+        .iter()
+        .find_map(|a| match a {
+            RouteAttribute::Table(t) => Some(*t),
+            _ => None,
+        })
+        .unwrap_or(r.header.table as u32);
+    if table != RouteHeader::RT_TABLE_MAIN as u32 || r.header.kind != RouteType::Unicast {
+        return None;
+    }
+    let addr = |a: &RouteAddress| match a {
+        RouteAddress::Inet(v4) => Some(IpAddr::V4(*v4)),
+        RouteAddress::Inet6(v6) => Some(IpAddr::V6(*v6)),
+        _ => None,
+    };
+    let mut route = Route {
+        destination: None,
+        gateway: None,
+        oif: None,
+        protocol: r.header.protocol.to_string(),
+        scope: match r.header.scope {
+            RouteScope::Link => "link".into(),
+            RouteScope::Host => "host".into(),
+            _ => "global".into(),
+        },
+        prefsrc: None,
+    };
+    for a in &r.attributes {
+        match a {
+            RouteAttribute::Destination(d) => {
+                route.destination = addr(d).map(|ip| (ip, r.header.destination_prefix_length))
+            }
+            RouteAttribute::Gateway(g) => route.gateway = addr(g),
+            RouteAttribute::Oif(i) => route.oif = Some(*i),
+            RouteAttribute::PrefSource(s) => route.prefsrc = addr(s),
+            _ => {}
+        }
+    }
+    Some(route)
+}
+
+/// A bridge forwarding entry (`bridge fdb show`); other neighbours are not.
+fn fdb_entry_from(n: &NeighbourMessage) -> Option<FdbEntry> {
+    if n.header.family != AddressFamily::Bridge {
+        return None;
+    }
+    let mut mac = None;
+    let mut master = None;
+    let mut dst = None;
+    for a in &n.attributes {
+        match a {
+            NeighbourAttribute::LinkLayerAddress(b) => mac = Some(format_mac(b)),
+            NeighbourAttribute::Controller(m) => master = Some(*m),
+            NeighbourAttribute::Destination(d) => dst = neighbour_ip(d),
+            _ => {}
+        }
+    }
+    Some(FdbEntry {
+        mac: mac?,
+        ifindex: n.header.ifindex,
+        master,
+        permanent: n.header.state == NeighbourState::Permanent,
+        is_self: n.header.flags.contains(NeighbourFlags::Own),
+        dst,
+    })
 }
 
 impl Netlink {
@@ -721,4 +739,126 @@ fn link_from(l: LinkMessage) -> Link {
         }
     }
     link
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use netlink_packet_core::{DoneMessage, ErrorMessage};
+
+    /// One netlink message as the kernel would send it for request `seq`.
+    fn wire(seq: u32, payload: NetlinkPayload<RouteNetlinkMessage>) -> Vec<u8> {
+        let mut header = NetlinkHeader::default();
+        header.sequence_number = seq;
+        let mut packet = NetlinkMessage::new(header, payload);
+        packet.finalize();
+        let mut buf = vec![0u8; packet.buffer_len()];
+        packet.serialize(&mut buf);
+        buf.resize((buf.len() + 3) & !3, 0);
+        buf
+    }
+
+    fn new_address(index: u32, ip: Ipv4Addr, prefix: u8) -> RouteNetlinkMessage {
+        let mut a = AddressMessage::default();
+        a.header.family = AddressFamily::Inet;
+        a.header.index = index;
+        a.header.prefix_len = prefix;
+        a.attributes.push(AddressAttribute::Address(IpAddr::V4(ip)));
+        RouteNetlinkMessage::NewAddress(a)
+    }
+
+    #[test]
+    fn a_dump_collects_its_messages_until_done_and_skips_other_requests() {
+        let mut bytes = wire(7, NetlinkPayload::InnerMessage(new_address(1, Ipv4Addr::LOCALHOST, 8)));
+        bytes.extend(wire(6, NetlinkPayload::InnerMessage(new_address(9, Ipv4Addr::new(10, 0, 0, 9), 24))));
+        bytes.extend(wire(7, NetlinkPayload::InnerMessage(new_address(2, Ipv4Addr::new(10, 0, 0, 2), 24))));
+        let mut out = Vec::new();
+        assert!(!decode_datagram(&bytes, 7, true, "addr show", &mut out).unwrap(), "no DONE yet");
+        assert!(decode_datagram(
+            &wire(7, NetlinkPayload::Done(DoneMessage::default())),
+            7,
+            true,
+            "addr show",
+            &mut out
+        )
+        .unwrap());
+        let addresses: Vec<Address> = out
+            .iter()
+            .filter_map(|m| match m {
+                RouteNetlinkMessage::NewAddress(a) => address_from(a),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(addresses.iter().map(|a| (a.index, a.prefix)).collect::<Vec<_>>(), [(1, 8), (2, 24)]);
+    }
+
+    #[test]
+    fn an_error_reply_carries_the_errno_and_an_ack_ends_a_request() {
+        let mut error = ErrorMessage::default();
+        error.code = std::num::NonZeroI32::new(-17);
+        let err =
+            decode_datagram(&wire(3, NetlinkPayload::Error(error)), 3, false, "link add", &mut Vec::new()).unwrap_err();
+        assert_eq!(err.errno(), Some(17), "EEXIST: {err}");
+        let ack = ErrorMessage::default();
+        assert!(decode_datagram(&wire(3, NetlinkPayload::Error(ack)), 3, false, "link add", &mut Vec::new()).unwrap());
+    }
+
+    #[test]
+    fn the_local_address_wins_over_the_peer_address() {
+        let mut a = AddressMessage::default();
+        a.attributes.push(AddressAttribute::Address(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1))));
+        a.attributes.push(AddressAttribute::Local(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2))));
+        assert_eq!(address_from(&a).map(|a| a.ip), Some(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2))));
+        assert_eq!(address_from(&AddressMessage::default()), None);
+    }
+
+    #[test]
+    fn only_unicast_routes_of_the_main_table_are_listed() {
+        let mut r = route_message();
+        r.header.destination_prefix_length = 24;
+        r.header.scope = RouteScope::Link;
+        r.attributes.push(RouteAttribute::Destination(RouteAddress::Inet(Ipv4Addr::new(10, 0, 0, 0))));
+        r.attributes.push(RouteAttribute::Oif(4));
+        let route = route_from(&r).unwrap();
+        assert_eq!(route.destination, Some((IpAddr::V4(Ipv4Addr::new(10, 0, 0, 0)), 24)));
+        assert_eq!((route.oif, route.scope.as_str(), route.gateway), (Some(4), "link", None));
+        let mut local = r.clone();
+        local.header.table = 255;
+        assert!(route_from(&local).is_none(), "the local table is not ip route show's");
+        let mut broadcast = r;
+        broadcast.header.kind = RouteType::Broadcast;
+        assert!(route_from(&broadcast).is_none());
+    }
+
+    #[test]
+    fn fdb_entries_are_bridge_neighbours_with_a_mac() {
+        let mut n = NeighbourMessage::default();
+        n.header.family = AddressFamily::Bridge;
+        n.header.ifindex = 5;
+        n.header.state = NeighbourState::Permanent;
+        n.attributes.push(NeighbourAttribute::LinkLayerAddress(vec![0x02, 0, 0, 0, 0, 0x0a]));
+        n.attributes.push(NeighbourAttribute::Controller(3));
+        let e = fdb_entry_from(&n).unwrap();
+        assert_eq!((e.mac.as_str(), e.ifindex, e.master, e.permanent), ("02:00:00:00:00:0a", 5, Some(3), true));
+        let mut arp = n.clone();
+        arp.header.family = AddressFamily::Inet;
+        assert!(fdb_entry_from(&arp).is_none());
+    }
+
+    #[test]
+    fn a_veth_link_shows_its_kind_peer_and_state() {
+        let mut l = LinkMessage::default();
+        l.header.index = 7;
+        l.header.flags = LinkFlags::Up | LinkFlags::LowerUp;
+        l.attributes.push(LinkAttribute::IfName("lc0".into()));
+        l.attributes.push(LinkAttribute::Address(vec![2, 0, 0, 0, 0, 1]));
+        l.attributes.push(LinkAttribute::Link(8));
+        l.attributes.push(LinkAttribute::LinkInfo(vec![LinkInfo::Kind(InfoKind::Veth)]));
+        let link = link_from(l);
+        assert_eq!((link.index, link.name.as_str(), link.kind.as_deref()), (7, "lc0", Some("veth")));
+        assert_eq!(
+            (link.up, link.lower_up, link.link, link.mac.as_deref()),
+            (true, true, Some(8), Some("02:00:00:00:00:01"))
+        );
+    }
 }

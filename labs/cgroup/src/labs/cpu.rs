@@ -1,4 +1,4 @@
-//! `cgroup-cpu`: the seed's `echo 10000 > cpu.cfs_quota_us` on a busy loop, measured; then 100%;
+//! `cgroup-cpu`: the course notes' `echo 10000 > cpu.cfs_quota_us` on a busy loop, measured; then 100%;
 //! then two groups with weights 1:4 on one CPU; and why `nproc` inside still shows every CPU.
 
 use super::{detect, make_group, nproc_of, path_of, per_world, percent, setting_row, show_counters, worker_in};
@@ -12,6 +12,7 @@ use std::time::Duration;
 
 pub static LAB: Walkthrough<State> = Walkthrough {
     id: "cgroup-cpu",
+    source: file!(),
     steps: &[
         ("spinner", spinner),
         ("quota-10", quota_10),

@@ -1,5 +1,5 @@
 //! `cgroup-intro`: which cgroup world this machine has, /proc/self/cgroup, /proc/cgroups and the
-//! seed's controller list, a parent's limit bounding its child, the css_set, and removal.
+//! course notes' controller list, a parent's limit bounding its child, the css_set, and removal.
 
 use super::{detect, make_group, path_of, worker_in};
 use crate::cgroup::{Cgroup, Controller, System};
@@ -11,6 +11,7 @@ use std::time::Duration;
 
 pub static LAB: Walkthrough<State> = Walkthrough {
     id: "cgroup-intro",
+    source: file!(),
     steps: &[
         ("layout", layout),
         ("join", join),
@@ -136,7 +137,7 @@ fn join(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The seed's list, with what became of each controller.
+/// The course notes' list, with what became of each controller.
 const SEED: [(&str, &str, &str); 10] = [
     ("blkio", "blkio", "io"),
     ("cpu", "cpu", "cpu"),

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 pub static LAB: Walkthrough<State> = Walkthrough {
     id: "cgroup-mem",
+    source: file!(),
     steps: &[("limit", limit), ("grow", grow), ("oom", oom), ("high", high), ("host-view", host_view)],
     check,
 };

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 pub static LAB: Walkthrough<State> = Walkthrough {
     id: "cgroup-pids",
+    source: file!(),
     steps: &[("limit", limit), ("bomb", bomb), ("host-ok", host_ok), ("defuse", defuse)],
     check,
 };

@@ -14,6 +14,7 @@ use std::time::Instant;
 
 pub static LAB: Walkthrough<State> = Walkthrough {
     id: "image-build",
+    source: file!(),
     steps: &[
         ("base-image", base_image),
         ("context", context),

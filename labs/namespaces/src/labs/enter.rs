@@ -1,4 +1,4 @@
-//! `ns-enter`: the seed's nsenter recipe. A long-lived "container" (the `docker run -d` moment),
+//! `ns-enter`: the course notes' nsenter recipe. A long-lived "container" (the `docker run -d` moment),
 //! its PID (what `docker inspect --format '{{.State.Pid}}'` prints), then setns into its mnt,
 //! uts, ipc, net and pid namespaces and the view from inside.
 
@@ -14,6 +14,7 @@ use std::path::Path;
 
 pub static LAB: Walkthrough<State> = Walkthrough {
     id: "ns-enter",
+    source: file!(),
     steps: &[("run-detached", run_detached), ("nsenter", nsenter), ("inside-view", inside_view), ("cleanup", cleanup)],
     check,
 };

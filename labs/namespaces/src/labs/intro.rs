@@ -13,6 +13,7 @@ use std::path::Path;
 
 pub static LAB: Walkthrough<State> = Walkthrough {
     id: "ns-intro",
+    source: file!(),
     steps: &[
         ("nsproxy", nsproxy),
         ("lsns", lsns),
@@ -49,7 +50,7 @@ pub struct State {
 }
 
 fn types() -> impl Iterator<Item = &'static str> {
-    NAMESPACE_TYPES.iter().map(|(t, _, _)| *t)
+    NAMESPACE_TYPES.iter().map(|t| t.name)
 }
 
 fn columns(names: &[&str]) -> Vec<String> {
@@ -78,7 +79,9 @@ fn compare(pid: i32, same_word: &str) -> anyhow::Result<(Vec<Vec<Fact>>, Vec<&'s
 
 fn nsproxy(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     let mut rows = Vec::new();
-    for ((t, flag, since), (_, field, en, zh)) in NAMESPACE_TYPES.iter().zip(KERNEL) {
+    for (probe::NsType { name: t, flag_name: flag, since, .. }, (_, field, en, zh)) in
+        NAMESPACE_TYPES.iter().zip(KERNEL)
+    {
         let Ok(id) = link(None, t) else { continue };
         rows.push(vec![
             Fact::text(*t),

@@ -13,6 +13,7 @@ use std::path::Path;
 
 pub static LAB: Walkthrough<State> = Walkthrough {
     id: "ns-ipc",
+    source: file!(),
     steps: &[
         ("two-namespaces", two_namespaces),
         ("queue-in-a", queue_in_a),

@@ -38,24 +38,7 @@ pub(crate) fn listed(id: &NsId) -> bool {
     probe::list_namespaces(Some(&id.ns_type)).iter().any(|e| &e.id == id)
 }
 
-/// Polls `cond` for up to a second (the kernel finishes some work asynchronously).
-pub(crate) fn wait_until(mut cond: impl FnMut() -> bool) -> bool {
-    for _ in 0..500 {
-        if cond() {
-            return true;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(2));
-    }
-    cond()
-}
-
-/// True while `/proc/PID` is a live (non-zombie) process.
-pub(crate) fn alive(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| s.rfind(')').map(|i| !s[i + 2..].starts_with('Z')))
-        .unwrap_or(false)
-}
+pub(crate) use labkit::process::alive;
 
 /// The closing checks of a one-namespace lab: its child is gone, and the namespace went with
 /// it. `kind` names the namespace as the learner reads it ("UTS", "user", "network").

@@ -1,7 +1,7 @@
 //! `ns-pid`: the child is PID 1 of a new pid namespace; NSpid shows both numbers; a fresh
 //! /proc only inside a new mount namespace; an orphan goes to PID 1; killing PID 1 ends all.
 
-use super::{alive, link, listed, start, wait_until};
+use super::{alive, link, listed, start};
 use crate::spawn::{NsChild, Spawner};
 use anyhow::Context;
 use labkit::probe::NsId;
@@ -10,6 +10,7 @@ use nix::sched::CloneFlags;
 
 pub static LAB: Walkthrough<State> = Walkthrough {
     id: "ns-pid",
+    source: file!(),
     steps: &[("pid-one", pid_one), ("proc-inside", proc_inside), ("orphan", orphan), ("kill-init", kill_init)],
     check,
 };
@@ -74,7 +75,7 @@ fn pid_one(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     let init = start(ctx, spawner, &INIT).context("starting PID 1 in a new pid namespace")?;
     let pid = init.pid;
     // PID 1 execs sleep only after the orphan-making shell has exited: from then on, all is final.
-    wait_until(|| std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "sleep"));
+    labkit::process::wait_for_exec(pid, "sleep");
     let theirs = link(Some(pid), "pid")?;
     let numbers = nspid(pid)?;
     ctx.observe(Observation::ns_link(None, &ours));
@@ -204,7 +205,7 @@ fn kill_init(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     let ns = state.pidns.clone().context("step pid-one did not run")?;
     // Only PID 1 is signalled: the kernel kills the rest of the namespace.
     init.kill()?;
-    let orphan_gone = wait_until(|| !alive(orphan));
+    let orphan_gone = labkit::process::wait_until(std::time::Duration::from_secs(1), || !alive(orphan));
     let still = listed(&ns);
     ctx.undo_now();
     ctx.observe(Observation::Values {

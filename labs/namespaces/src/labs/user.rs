@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 
 pub static LAB: Walkthrough<State> = Walkthrough {
     id: "ns-user",
+    source: file!(),
     steps: &[
         ("policy", policy),
         ("waiting-child", waiting_child),
@@ -252,7 +253,7 @@ fn maps(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     let pending = state.pending.take().context("the child of step waiting-child is not waiting")?;
     let child = pending.finish().context("writing the maps")?;
     let pid = child.pid;
-    super::wait_until(|| std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "sleep"));
+    labkit::process::wait_for_exec(pid, "sleep");
     state.child = Some(child);
     let out = state.out()?;
     let uid_map = read(Path::new(&format!("/proc/{pid}/uid_map")))?;

@@ -11,6 +11,7 @@ use std::path::Path;
 
 pub static LAB: Walkthrough<State> = Walkthrough {
     id: "ns-uts",
+    source: file!(),
     steps: &[("host-uts", host_uts), ("new-uts", new_uts), ("rename-inside", rename_inside), ("cleanup", cleanup)],
     check,
 };

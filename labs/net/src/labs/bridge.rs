@@ -21,6 +21,7 @@ use std::time::Duration;
 
 pub static LAB: Walkthrough<State> = Walkthrough {
     id: "net-bridge",
+    source: file!(),
     steps: &[
         ("stage", stage),
         ("bridge", bridge),

@@ -12,8 +12,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-pub static LAB: Walkthrough<State> =
-    Walkthrough { id: "net-modes", steps: &[("none", none), ("host", host), ("container", container)], check };
+pub static LAB: Walkthrough<State> = Walkthrough {
+    id: "net-modes",
+    source: file!(),
+    steps: &[("none", none), ("host", host), ("container", container)],
+    check,
+};
 
 #[derive(Default)]
 pub struct State {}

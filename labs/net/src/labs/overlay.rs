@@ -17,6 +17,7 @@ use std::time::Duration;
 
 pub static LAB: Walkthrough<State> = Walkthrough {
     id: "net-overlay",
+    source: file!(),
     steps: &[
         ("hosts", hosts),
         ("islands", islands),

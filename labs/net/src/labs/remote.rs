@@ -16,6 +16,7 @@ use std::path::PathBuf;
 
 pub static LAB: Walkthrough<State> = Walkthrough {
     id: "net-remote",
+    source: file!(),
     steps: &[
         ("plugins", plugins),
         ("add", add),
