@@ -583,31 +583,6 @@ pub(crate) fn pids_stats(dir: &Path) -> Result<crate::PidsStats> {
     })
 }
 
-/// SIGKILLs whatever `pids` lists until it lists nothing (5 s at most): forks in flight
-/// land after the first round. `dir` names the group in the error.
-pub(crate) fn kill_until_empty(pids: impl Fn() -> Vec<i32>, dir: PathBuf) -> Result<()> {
-    let emptied = wait_until(Duration::from_secs(5), || {
-        let left = pids();
-        kill_pids(&left);
-        left.is_empty()
-    });
-    if emptied {
-        Ok(())
-    } else {
-        Err(Error::Io {
-            op: "empty",
-            path: dir,
-            source: std::io::Error::other("processes still there 5 s after SIGKILL"),
-        })
-    }
-}
-
-pub(crate) fn kill_pids(pids: &[i32]) {
-    for pid in pids {
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(*pid), nix::sys::signal::Signal::SIGKILL);
-    }
-}
-
 /// Writes one planned value; a refusal names the file, the value and a likely reason.
 pub(crate) fn apply_write(place: &Placement, path: &Path, value: &str) -> Result<()> {
     place.write(path, value).map_err(|e| match e {
@@ -618,16 +593,6 @@ pub(crate) fn apply_write(place: &Placement, path: &Path, value: &str) -> Result
         }
         other => other,
     })
-}
-
-/// Maps a write error on cgroup.procs: ESRCH means the process is gone.
-pub(crate) fn procs_error(err: Error, pid: i32) -> Error {
-    match err {
-        Error::Io { path, source, .. } if source.raw_os_error() == Some(libc::ESRCH) => {
-            Error::NoSuchProcess { pid, path }
-        }
-        other => other,
-    }
 }
 
 /// The pids of a group and every group below it (one hierarchy).
@@ -641,6 +606,16 @@ pub(crate) fn collect_pids(dir: &std::path::Path, out: &mut Vec<i32>) {
                 collect_pids(&entry.path(), out);
             }
         }
+    }
+}
+
+/// Maps a write error on cgroup.procs: ESRCH means the process is gone.
+pub(crate) fn procs_error(err: Error, pid: i32) -> Error {
+    match err {
+        Error::Io { path, source, .. } if source.raw_os_error() == Some(libc::ESRCH) => {
+            Error::NoSuchProcess { pid, path }
+        }
+        other => other,
     }
 }
 

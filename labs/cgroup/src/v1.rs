@@ -3,8 +3,8 @@
 //! A process joins by having its pid written to `cgroup.procs` in every one of them.
 
 use crate::cgroup::{
-    apply_write, kill_pids, procs_error, read, read_keyed, read_u64, wait_until, Controller, CpuStats, Driver,
-    MemoryStats, Placement, Stats,
+    apply_write, procs_error, read, read_keyed, read_u64, wait_until, Controller, CpuStats, Driver, MemoryStats,
+    Placement, Stats,
 };
 use crate::error::{Error, Result};
 use crate::layout::{CgroupMount, Mounts, Root, Version};
@@ -322,19 +322,12 @@ impl Driver for V1 {
     }
 
     fn kill_all(&self) -> Result<()> {
-        if self.all_pids().is_empty() {
-            return Ok(());
-        }
-        // Freeze first so nothing forks while we kill (a fork bomb refills any gap), then thaw:
-        // frozen v1 tasks only act on SIGKILL once thawed.
-        let freezer = self.existing("freezer").is_some();
-        if freezer {
-            self.set_frozen(true)?;
-        }
-        kill_pids(&self.all_pids());
-        if freezer {
-            self.set_frozen(false)?;
-        }
-        crate::cgroup::kill_until_empty(|| self.all_pids(), self.existing_dirs().into_iter().next().unwrap_or_default())
+        // The one removal path (freeze, kill, thaw), shared with the undo journal.
+        let dirs = self.existing_dirs();
+        labkit::cleanup::empty_cgroups(&dirs).map_err(|e| Error::Io {
+            op: "empty",
+            path: dirs.first().cloned().unwrap_or_default(),
+            source: std::io::Error::other(e),
+        })
     }
 }

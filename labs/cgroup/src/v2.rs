@@ -4,8 +4,8 @@
 //! and says exactly which file refused.
 
 use crate::cgroup::{
-    apply_write, kill_pids, procs_error, read, read_keyed, read_u64, wait_until, write_any, Controller, CpuStats,
-    Driver, MemoryStats, Placement, Stats,
+    apply_write, procs_error, read, read_keyed, read_u64, wait_until, write_any, Controller, CpuStats, Driver,
+    MemoryStats, Placement, Stats,
 };
 use crate::error::{Error, Result};
 use crate::layout::Version;
@@ -290,18 +290,11 @@ impl Driver for V2 {
     }
 
     fn kill_all(&self) -> Result<()> {
-        if self.all_pids().is_empty() {
-            return Ok(());
-        }
-        let kill = self.file_in("cgroup.kill");
-        if kill.exists() {
-            // Kernel 5.14+: one write kills the whole subtree, forks in flight included.
-            self.place.write(&kill, "1")?;
-        } else {
-            self.set_frozen(true)?;
-            kill_pids(&self.all_pids());
-            self.set_frozen(false)?;
-        }
-        crate::cgroup::kill_until_empty(|| self.all_pids(), self.dir())
+        // The one removal path (cgroup.kill, or freeze, kill, thaw), shared with the undo journal.
+        labkit::cleanup::empty_cgroups(&[self.dir()]).map_err(|e| Error::Io {
+            op: "empty",
+            path: self.dir(),
+            source: std::io::Error::other(e),
+        })
     }
 }

@@ -8,6 +8,7 @@
 pub mod catalogue;
 pub mod cleanup;
 pub mod fact;
+pub mod failure;
 pub mod flags;
 pub mod interact;
 pub mod leftovers;
@@ -30,6 +31,7 @@ pub mod text;
 pub use catalogue::{Catalogue, Topic};
 pub use cleanup::{Cleanup, Undo};
 pub use fact::Fact;
+pub use failure::Failure;
 pub use flags::{FormatFlag, LangFlag};
 pub use manifest::{LabDef, Manifest};
 pub use observe::{Interface, Observation};

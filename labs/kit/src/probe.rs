@@ -122,6 +122,54 @@ pub fn list_namespaces(only: Option<&str>) -> Vec<NsEntry> {
         .collect()
 }
 
+/// Everything that keeps namespace `id` alive, as far as /proc shows it: processes in it (also
+/// through pid_for_children/time_for_children), open file descriptors on its nsfs file, and
+/// nsfs bind mounts of it (`ip netns add`, `unshare --net=FILE`) in any mount namespace.
+/// Empty means the kernel has nothing left holding it: the namespace is gone.
+pub fn ns_holders(id: &NsId) -> Vec<String> {
+    let target = format!("{}:[{}]", id.ns_type, id.inode);
+    let links: Vec<String> = match id.ns_type.as_str() {
+        "pid" | "time" => vec![id.ns_type.clone(), format!("{}_for_children", id.ns_type)],
+        t => vec![t.to_string()],
+    };
+    let me = std::process::id() as i32;
+    let mut holders = Vec::new();
+    let mut mount_namespaces_seen = std::collections::BTreeSet::new();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return holders;
+    };
+    for entry in dir.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
+        let read = |rel: &str| std::fs::read_link(format!("/proc/{pid}/{rel}")).ok();
+        if links.iter().any(|l| read(&format!("ns/{l}")).is_some_and(|t| t.as_os_str() == target.as_str())) {
+            holders.push(format!("process {pid} ({})", command_line(pid)));
+        }
+        if let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) {
+            for fd in fds.flatten() {
+                if std::fs::read_link(fd.path()).is_ok_and(|t| t.as_os_str() == target.as_str()) {
+                    let who = if pid == me { "labctl".to_string() } else { command_line(pid) };
+                    holders.push(format!("fd {} of process {pid} ({who})", fd.file_name().to_string_lossy()));
+                }
+            }
+        }
+        // One mountinfo per mount namespace is enough.
+        let Some(mnt) = read("ns/mnt") else { continue };
+        if !mount_namespaces_seen.insert(mnt) {
+            continue;
+        }
+        for m in crate::mountinfo::read(format!("/proc/{pid}/mountinfo")).unwrap_or_default() {
+            if m.fstype == "nsfs" && m.root == target {
+                holders.push(format!("bind mount at {} (mount namespace of process {pid})", m.mount_point));
+            }
+        }
+    }
+    holders.sort();
+    holders.dedup();
+    holders
+}
+
 /// The command line of a process, as `ps -o args` shows it (or `[comm]` for kernel threads).
 pub fn command_line(pid: i32) -> String {
     let raw = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
@@ -193,6 +241,35 @@ mod tests {
         let order: Vec<&str> = in_setns_order().map(|t| t.name).collect();
         assert_eq!(order, ["user", "cgroup", "ipc", "uts", "net", "pid", "time", "mnt"]);
         assert_eq!(ns_type("net").map(|t| t.flag), Some(CloneFlags::CLONE_NEWNET));
+    }
+
+    #[test]
+    fn an_open_fd_holds_a_namespace_its_last_process_left() {
+        if !crate::testing::require_root("an_open_fd_holds_a_namespace_its_last_process_left") {
+            return;
+        }
+        let mut child = std::process::Command::new("unshare").args(["--net", "sleep", "30"]).spawn().unwrap();
+        let pid = child.id() as i32;
+        let ours = ns_link(None, "net").unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let id = loop {
+            let id = ns_link(Some(pid), "net").unwrap();
+            if id != ours {
+                break id;
+            }
+            assert!(std::time::Instant::now() < deadline, "unshare --net never took effect");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        };
+        assert!(ns_holders(&id).iter().any(|h| h.starts_with(&format!("process {pid} "))), "{:?}", ns_holders(&id));
+        let fd = std::fs::File::open(ns_path(Some(pid), "net")).unwrap();
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let held = ns_holders(&id);
+        assert!(!list_namespaces(Some("net")).iter().any(|e| e.id == id), "no process is in it any more");
+        assert_eq!(held.len(), 1, "{held:?}");
+        assert!(held[0].starts_with("fd "), "only our fd holds it: {held:?}");
+        drop(fd);
+        assert!(ns_holders(&id).is_empty(), "closed: nothing holds it");
     }
 
     #[test]

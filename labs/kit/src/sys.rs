@@ -136,8 +136,15 @@ pub fn wait_gone(pid: i32, start_time: u64, limit: std::time::Duration) {
     }
 }
 
-fn is_zombie(pid: i32) -> bool {
+/// A process that has exited but is not reaped yet: state Z (zombie) or X (dead) in /proc/PID/stat.
+pub fn is_zombie(pid: i32) -> bool {
     crate::process::stat(pid).is_ok_and(|s| s.is_zombie())
+}
+
+/// Is the process that started at `start_time` still running? A zombie has its pid and start
+/// time still, but runs nothing and holds nothing: it counts as dead.
+pub fn process_alive(pid: i32, start_time: u64) -> bool {
+    process_start_time(pid) == Some(start_time) && !is_zombie(pid)
 }
 
 /// Detaches the mount at `path` (umount2 with MNT_DETACH).
@@ -420,6 +427,29 @@ pub fn sysv_msg_remove(id: i32) -> io::Result<()> {
     let ret = unsafe { libc::msgctl(id, libc::IPC_RMID, std::ptr::null_mut()) };
     if ret < 0 {
         return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Makes `cmd`'s child mount a fresh proc at `target` (a path as the child sees it, e.g. /proc
+/// after a chroot), then become `uid`/`gid`, before it execs. A proc shows the pid namespace of
+/// the process that mounts it, so for a child that is pid 1 of a new pid namespace only the
+/// child itself can do it, and only while it is still root.
+pub fn mount_proc_then_set_ids(cmd: &mut Command, target: &Path, uid: u32, gid: u32) -> io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let target = std::ffi::CString::new(target.as_os_str().as_bytes()).map_err(io::Error::other)?;
+    let flags = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+    // SAFETY: runs in the forked child before exec and only makes the mount, setgroups,
+    // setresgid and setresuid system calls with C strings prepared before the fork; it
+    // allocates nothing and touches no shared state.
+    unsafe {
+        cmd.pre_exec(move || {
+            let rc = libc::mount(c"proc".as_ptr(), target.as_ptr(), c"proc".as_ptr(), flags, std::ptr::null());
+            if rc != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            set_ids_raw(uid, gid).map_err(io::Error::from)
+        });
     }
     Ok(())
 }

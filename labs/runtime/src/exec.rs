@@ -181,6 +181,7 @@ fn become_process(
     }
     chan.send(&Msg::Ready)?;
     sys::close_fds_from(3 + preserve_fds).map_err(|e| Error::io("closing inherited fds", e))?;
+    sys::default_sigpipe();
     let errno = exec.exec();
     Err(Error::sys("execve", errno))
 }

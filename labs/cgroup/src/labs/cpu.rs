@@ -129,8 +129,10 @@ fn limit_and_measure(ctx: &mut Ctx, group: &Cgroup, cpus: f64, window: Duration)
         Version::V2 => "cpu.stat",
     };
     show_counters(ctx, group, stat, &[])?;
-    ctx.set("quota_us", Fact::Number(limit.quota_us.unwrap_or(0) as i64));
-    ctx.set("period_us", Fact::Number(limit.period_us as i64));
+    // Read back from the kernel, not what we meant to write.
+    let held = group.cpu_limit()?;
+    ctx.set("quota_us", held.quota_us.map_or(Fact::text("max"), |q| Fact::Number(q as i64)));
+    ctx.set("period_us", Fact::Number(held.period_us as i64));
     ctx.set("share", percent(sample.share()));
     ctx.set("usage", Fact::Duration(sample.delta.usage));
     ctx.set("window", Fact::Duration(sample.wall));

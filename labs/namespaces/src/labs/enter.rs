@@ -198,7 +198,7 @@ fn cleanup(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
         values: vec![
             ("undone".into(), Fact::Number(undone.len() as i64)),
             ("processes alive".into(), Fact::Number(alive_now as i64)),
-            ("namespaces listed".into(), Fact::Number(still as i64)),
+            ("namespaces held".into(), Fact::Number(still as i64)),
         ],
     });
     ctx.expect_eq(

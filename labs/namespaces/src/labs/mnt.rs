@@ -6,7 +6,7 @@ use super::{link, start};
 use crate::spawn::{NsChild, Spawner};
 use anyhow::Context;
 use labkit::mountinfo::Mount;
-use labkit::{tr, Ctx, Fact, Observation, Undo, Walkthrough};
+use labkit::{tr, Ctx, Fact, Failure, Observation, Undo, Walkthrough};
 use nix::mount::{mount, MsFlags};
 use nix::sched::CloneFlags;
 use std::path::{Path, PathBuf};
@@ -310,7 +310,7 @@ fn pivot_root(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
         })??;
     ctx.expect_failure(
         tr!("pivot_root while the new root's parent mount is shared", "新根的父挂载点为 shared 时执行 pivot_root"),
-        "EINVAL",
+        Failure::Errno(nix::errno::Errno::EINVAL),
         first,
         tr!("pivot_root must refuse shared parents", "pivot_root 必须拒绝 shared 的父挂载点"),
     );

@@ -278,17 +278,17 @@ fn cleanup(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     let child = child.clone();
     let undone = ctx.undo_now();
     let alive = Path::new(&format!("/proc/{pid}")).exists();
-    let still_listed = probe::list_namespaces(Some("net")).iter().any(|e| e.id == child);
+    let still_listed = crate::labs::listed(&child);
     ctx.observe(Observation::Values {
         title: tr!("After killing the child:", "杀掉子进程之后："),
         values: vec![
             ("undone".into(), Fact::Number(undone.len() as i64)),
             ("/proc/PID exists".into(), Fact::text(alive.to_string())),
-            ("net namespace listed".into(), Fact::text(still_listed.to_string())),
+            ("net namespace held".into(), Fact::text(still_listed.to_string())),
         ],
     });
     ctx.set("child_inode", Fact::Inode(child.inode));
-    crate::labs::expect_child_and_namespace_gone(ctx, !alive, still_listed, "network");
+    crate::labs::expect_child_and_namespace_gone(ctx, !alive, &child, "network");
     state.child_pid = None;
     state.child_undo = None;
     Ok(())

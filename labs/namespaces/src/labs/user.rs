@@ -12,7 +12,7 @@ use crate::userns::UsernsPolicy;
 use anyhow::Context;
 use labkit::probe::NsId;
 use labkit::sys;
-use labkit::{tr, Ctx, Fact, Observation, Undo, Walkthrough};
+use labkit::{tr, Ctx, Fact, Failure, Observation, Undo, Walkthrough};
 use nix::sched::CloneFlags;
 use std::ffi::OsString;
 use std::os::unix::fs::PermissionsExt;
@@ -414,7 +414,7 @@ fn can_and_cannot(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     let eacces = result.as_ref().err().and_then(|e| e.raw_os_error()) == Some(libc::EACCES);
     ctx.expect_failure(
         tr!("root inside cannot read the host root's file", "里面的 root 读不了主机 root 的文件"),
-        "EACCES",
+        Failure::Errno(nix::errno::Errno::EACCES),
         result,
         tr!(
             "CAP_DAC_OVERRIDE inside must not reach files of unmapped owners",
@@ -442,11 +442,11 @@ fn cleanup(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
         title: tr!("After killing the child:", "杀掉子进程之后："),
         values: vec![
             ("undone".into(), Fact::Number(undone.len() as i64)),
-            ("user namespace listed".into(), Fact::text(still.to_string())),
+            ("user namespace held".into(), Fact::text(still.to_string())),
             ("demo directory exists".into(), Fact::text(dir.exists().to_string())),
         ],
     });
-    super::expect_child_and_namespace_gone(ctx, gone, still, "user");
+    super::expect_child_and_namespace_gone(ctx, gone, &userns, "user");
     ctx.expect(
         tr!("the demo directory is removed", "演示目录已删除"),
         "removed",

@@ -191,8 +191,9 @@ fn islands(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     );
     ctx.expect_failure(
         tr!("c2 is out of reach: each bridge is an island", "c2 不可达：每个网桥都是一座孤岛"),
-        "no connection",
-        result.map_err(|e| e.root_cause().to_string()),
+        // No route across: the SYN goes nowhere (a timeout), or ARP for c2 fails (host unreachable).
+        labkit::Failure::Kinds(&[std::io::ErrorKind::TimedOut, std::io::ErrorKind::HostUnreachable]),
+        result,
         tr!("nothing should join the two bridges yet", "此时不应有任何东西连通两个网桥"),
     );
     if let Some(pid) = state.c1_pid {
@@ -538,24 +539,23 @@ fn capture(ctx: &mut Ctx, _state: &mut State) -> anyhow::Result<()> {
 
 /// Sends one UDP datagram of `ip_len` bytes (IP header included) with DF set from c1 to c2,
 /// and says whether c2 received it.
-fn df_datagram(sender: &UdpSocket, receiver: &UdpSocket, ip_len: usize) -> anyhow::Result<Result<usize, String>> {
+/// Sends one datagram of `ip_len` bytes with DF set; the inner result is what happened: the
+/// send's own error (EMSGSIZE), a receive that timed out (EAGAIN), or the bytes that arrived.
+fn df_datagram(sender: &UdpSocket, receiver: &UdpSocket, ip_len: usize) -> anyhow::Result<anyhow::Result<usize>> {
     let payload = vec![0x5a_u8; ip_len - 28];
     let to = SocketAddr::new(IpAddr::V4(HOSTS[1].ip), 9998);
     if let Err(e) = sender.send_to(&payload, to) {
-        return Ok(Err(e.to_string()));
+        return Ok(Err(e.into()));
     }
     receiver.set_read_timeout(Some(Duration::from_millis(500)))?;
     let mut buf = vec![0u8; 2048];
-    Ok(match receiver.recv(&mut buf) {
-        Ok(n) => Ok(n),
-        Err(_) => Err("sent, but nothing arrived within 500 ms".into()),
-    })
+    Ok(receiver.recv(&mut buf).context("sent, but nothing arrived within 500 ms"))
 }
 
-fn show(r: &Result<usize, String>) -> Fact {
+fn show(r: &anyhow::Result<usize>) -> Fact {
     match r {
         Ok(n) => Fact::text(format!("arrived: {n} bytes of payload")),
-        Err(e) => Fact::text(e.clone()),
+        Err(e) => Fact::text(e.to_string()),
     }
 }
 
@@ -601,13 +601,14 @@ fn mtu(ctx: &mut Ctx, _state: &mut State) -> anyhow::Result<()> {
             "with MTU 1500 in the container, a full-size packet vanishes silently",
             "容器 MTU 为 1500 时，满尺寸的包悄无声息地消失了"
         ),
-        "sent, but nothing arrived",
+        // A receive timeout is EAGAIN (SO_RCVTIMEO): the send itself succeeded.
+        labkit::Failure::Kinds(&[std::io::ErrorKind::WouldBlock, std::io::ErrorKind::TimedOut]),
         black_hole,
         tr!("lcbr0 should drop frames larger than lcvx0's MTU", "lcbr0 应当丢弃超过 lcvx0 MTU 的帧"),
     );
     ctx.expect_failure(
         tr!("with MTU 1450 the sender is told at once (EMSGSIZE)", "MTU 为 1450 时发送方立刻得到通知（EMSGSIZE）"),
-        "Message too long",
+        labkit::Failure::Errno(nix::errno::Errno::EMSGSIZE),
         too_big,
         tr!("IP_PMTUDISC_DO makes an oversized send fail", "IP_PMTUDISC_DO 会让超长的发送失败"),
     );
