@@ -11,11 +11,8 @@ use std::time::{Duration, Instant};
 
 /// Whether something is mounted at `path` (in our mount namespace).
 pub fn is_mounted(path: &Path) -> bool {
-    let Ok(text) = std::fs::read_to_string("/proc/self/mountinfo") else {
-        return false;
-    };
     let want = path.to_string_lossy();
-    text.lines().any(|l| l.split(' ').nth(4).is_some_and(|p| labkit::leftovers::unescape_mountinfo(p) == want))
+    labkit::mountinfo::of_self().iter().any(|m| m.mount_point == want)
 }
 
 pub fn mount_rootfs(engine: &Engine, record: &Record) -> Result<()> {
