@@ -7,6 +7,7 @@
 //! run there as `labctl security-probe ATTEMPT …`, printing one `name=result` line per call.
 
 use anyhow::{bail, Context};
+use labkit::failure::Failure;
 use labkit::{tr, Ctx, Fact, Observation, Undo, Walkthrough};
 use nix::errno::Errno;
 use serde_json::{json, Value};
@@ -17,6 +18,7 @@ use std::process::{Command, Stdio};
 
 pub static LAB: Walkthrough<State> = Walkthrough {
     id: "container-security",
+    source: file!(),
     steps: &[
         ("bundle", bundle),
         ("chroot-escape", chroot_escape),
@@ -581,8 +583,8 @@ fn capabilities(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     let mount = get(&results, "mount").to_string();
     ctx.expect_failure(
         tr!("mount(2) without CAP_SYS_ADMIN", "没有 CAP_SYS_ADMIN 时调用 mount(2)"),
-        "EPERM",
-        if mount == "EPERM" { Err(mount.clone()) } else { Ok(()) },
+        Failure::Errno(Errno::EPERM),
+        answered(&mount),
         tr!(
             "mount needs CAP_SYS_ADMIN in the mount namespace's user namespace",
             "mount 需要 mount namespace 所属 user namespace 中的 CAP_SYS_ADMIN"
@@ -594,16 +596,12 @@ fn capabilities(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
 
 fn mountinfo_line(pid: i32, point: &str) -> String {
     // The last line for a mount point is the top mount, the one a lookup sees.
-    std::fs::read_to_string(format!("/proc/{pid}/mountinfo"))
+    labkit::mountinfo::read(format!("/proc/{pid}/mountinfo"))
         .unwrap_or_default()
-        .lines()
+        .iter()
         .rev()
-        .find_map(|l| {
-            let (left, right) = l.split_once(" - ")?;
-            let f: Vec<&str> = left.split(' ').collect();
-            (f.get(4) == Some(&point))
-                .then(|| format!("{} - {}", f.get(5).unwrap_or(&""), right.split(' ').next().unwrap_or("")))
-        })
+        .find(|m| m.mount_point == point)
+        .map(|m| format!("{} - {}", m.options, m.fstype))
         .unwrap_or_else(|| "(no mount of its own)".into())
 }
 
@@ -661,7 +659,7 @@ fn proc_paths(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
             // Absent on kernels without CONFIG_MAGIC_SYSRQ: then the kernel says ENOENT.
             ctx.expect(label, expected, Fact::Host(found.clone()), found == expected, hint);
         } else {
-            ctx.expect_failure(label, expected, if found == expected { Err(found.clone()) } else { Ok(()) }, hint);
+            ctx.expect_failure(label, Failure::Errno(Errno::EROFS), answered(&found), hint);
         }
     }
     for path in MASKED {
@@ -773,8 +771,8 @@ fn devices(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
         ctx.observe(Observation::excerpt(Fact::text("devices.list of the container's cgroup (v1)"), &text));
         ctx.expect_failure(
             tr!("open of the block device (devices cgroup)", "打开这个块设备（devices cgroup）"),
-            "EPERM",
-            if open == "EPERM" { Err(open.clone()) } else { Ok(()) },
+            Failure::Errno(Errno::EPERM),
+            answered(&open),
             tr!(
                 "devices.list allows b *:* m only: mknod, never read or write",
                 "devices.list 只允许 b *:* m：能 mknod，不能读写"
@@ -817,8 +815,9 @@ fn no_new_privs(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
             "the setuid bit gives no euid 0: busybox's own setresuid(0) is refused",
             "setuid 位没有带来 euid 0：busybox 自己的 setresuid(0) 被拒绝"
         ),
-        "EPERM (Operation not permitted)",
-        if refused { Err(answer.clone()) } else { Ok(()) },
+        Failure::Errno(Errno::EPERM),
+        // busybox prints strerror: "id: setresuid: Operation not permitted".
+        if refused { Err(anyhow::Error::from(Errno::EPERM).context(answer.clone())) } else { Ok(()) },
         tr!("with no_new_privs execve ignores the setuid bit", "有了 no_new_privs，execve 会忽略 setuid 位"),
     );
     state.remember("setuid-root binary as nobody", if refused { "EPERM (euid stays 65534)".into() } else { answer });
@@ -846,7 +845,7 @@ fn seccomp(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     for (call, expected, hint) in [
         (
             "unshare",
-            "EPERM",
+            Errno::EPERM,
             tr!(
                 "the profile's default action: SCMP_ACT_ERRNO with defaultErrnoRet 1 (no capability is needed for a user namespace)",
                 "profile 的默认动作：SCMP_ACT_ERRNO，defaultErrnoRet 为 1（创建 user namespace 本不需要任何 capability）"
@@ -854,15 +853,15 @@ fn seccomp(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
         ),
         (
             "clone3",
-            "ENOSYS",
+            Errno::ENOSYS,
             tr!("the profile's rule for clone3 has errnoRet 38 (ENOSYS)", "profile 中 clone3 的规则 errnoRet 为 38（ENOSYS）"),
         ),
     ] {
         let found = get(&results, call).to_string();
         ctx.expect_failure(
             tr!(format!("{call} refused by the seccomp profile"), format!("{call} 被 seccomp profile 拒绝")),
-            expected,
-            if found == expected { Err(found.clone()) } else { Ok(()) },
+            Failure::Errno(expected),
+            answered(&found),
             hint,
         );
     }
@@ -959,8 +958,11 @@ fn leaked_fd(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
             format!("a container whose cwd is /proc/self/fd/{dir_fd} (the runtime's fd)"),
             format!("cwd 为 /proc/self/fd/{dir_fd}（运行时的 fd）的容器")
         ),
-        "refused: outside the container's root",
-        if refused { Err("refused: outside the container's root") } else { Ok(()) },
+        Failure::Labctl { what: "refused: outside the container's root", is: |e| format!("{e:#}").contains(REFUSAL) },
+        match &attack {
+            Err(why) => Err(anyhow::anyhow!("{}", why.lines().last().unwrap_or("").trim_start_matches("lcrun: "))),
+            Ok(_) => Ok(()),
+        },
         tr!(
             "the init must check getcwd() after chdir: ENOENT means the cwd is outside its root",
             "init 必须在 chdir 之后检查 getcwd()：ENOENT 表示 cwd 在它的根之外"
@@ -994,8 +996,22 @@ fn cve_attempt(
     Ok(attack)
 }
 
+/// How lcrun words its CVE-2024-21626 refusal.
+const REFUSAL: &str = "outside the container's root";
+
 fn refused(attack: &Result<i32, String>) -> bool {
-    attack.as_ref().err().is_some_and(|e| e.contains("outside the container's root"))
+    attack.as_ref().err().is_some_and(|e| e.contains(REFUSAL))
+}
+
+/// A probe's answer as a result: `ok`, or the errno it names (so checks compare errnos).
+fn answered(answer: &str) -> anyhow::Result<()> {
+    if answer == "ok" {
+        return Ok(());
+    }
+    match (1..4096).map(Errno::from_raw).find(|e| format!("{e:?}") == answer) {
+        Some(errno) => Err(errno.into()),
+        None => Err(anyhow::anyhow!("{answer}")),
+    }
 }
 
 fn privileged(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
