@@ -51,6 +51,10 @@ VM_EXTRA_FILES=(
     /usr/lib/cni
 )
 
+# Test executables that run on the host only: the real-tool judges of lcrun (runtime-tools built
+# with Go, podman, containerd) are not part of a course VM. The runtime's own tests run in both.
+VM_HOST_ONLY_TESTS=(labruntime/judges)
+
 # What runs inside the VM when no selectors are given (see run.sh --help).
 # `tests` includes test:labctl/labs, which runs every lab walkthrough (--yes --redact) and compares
 # it with its snapshot: running the labs again on their own would only double the time.
