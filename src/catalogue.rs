@@ -20,11 +20,3 @@ pub fn find<'a>(catalogue: &'a Catalogue, id: &str) -> anyhow::Result<&'a Entry>
         None => anyhow::bail!("unknown lab {id:?} (labs: {known})"),
     }
 }
-
-/// Resolves `--lang`, defaulting to LC_ALL/LC_MESSAGES/LANG.
-pub fn lang(flag: Option<&str>) -> anyhow::Result<labkit::Lang> {
-    match flag {
-        Some(code) => labkit::Lang::parse(code).map_err(anyhow::Error::msg),
-        None => Ok(labkit::Lang::from_env()),
-    }
-}

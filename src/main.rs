@@ -47,6 +47,9 @@ enum Command {
     Image(labimage::cli::Command),
     /// The OCI runtime lcrun (runc's commands): spec, create, start, state, kill, delete, run, exec…
     Runtime(labruntime::cli::Invocation),
+    /// The container engine (docker's verbs): run, ps, inspect, logs, exec, stop, start, rm…
+    #[command(subcommand)]
+    Container(labcontainer::cli::Command),
     /// Maintainer tools
     #[command(subcommand, hide = true)]
     Dev(commands::dev::Command),
@@ -88,6 +91,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Some(Command::Net(cmd)) => labnet::cli::run(cmd),
         Some(Command::Image(cmd)) => labimage::cli::run(cmd),
         Some(Command::Runtime(invocation)) => Ok(labruntime::cli::run(invocation)),
+        Some(Command::Container(command)) => Ok(labcontainer::cli::run(command)),
         Some(Command::Dev(cmd)) => commands::dev::exec(cmd),
     }
 }

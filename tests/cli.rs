@@ -24,8 +24,12 @@ fn an_unknown_step_lists_the_steps() {
 #[test]
 fn an_unknown_language_names_the_choices() {
     let out = labctl(&["run", "ns-net", "--lang", "xx", "--yes"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    assert!(err_text(&out).contains("unknown language \"xx\": use --lang en or --lang zh"), "{}", err_text(&out));
+    assert_eq!(out.status.code(), Some(2), "a usage error");
+    let err = err_text(&out);
+    assert!(
+        err.contains("invalid value 'xx' for '--lang <LANG>'") && err.contains("[possible values: en, zh]"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -37,17 +41,15 @@ fn pause_without_a_terminal_says_so_instead_of_hanging() {
 
 #[test]
 fn not_root_gets_a_sudo_hint() {
-    // Run as nobody through setpriv (util-linux), which every test machine has.
-    let out = std::process::Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-        .arg(labctl_bin())
-        .args(["run", "ns-net", "--yes"])
-        .env("LABCTL_RUN_DIR", "/tmp/labctl-nobody-run")
-        .output()
-        .unwrap();
-    if !labkit::sys::is_root() {
-        return; // setpriv needs root; the message itself is tested wherever tests run as root.
-    }
+    // As root, drop to nobody through setpriv (util-linux); without root, we are already not root.
+    let mut cmd = if labkit::sys::is_root() {
+        let mut c = std::process::Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"]).arg(labctl_bin());
+        c
+    } else {
+        std::process::Command::new(labctl_bin())
+    };
+    let out = cmd.args(["run", "ns-net", "--yes"]).env("LABCTL_RUN_DIR", "/tmp/labctl-nobody-run").output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(
         err_text(&out).contains("labctl run ns-net needs root (it creates namespaces): try sudo labctl run ns-net"),
@@ -268,6 +270,31 @@ fn sigkill_then_clean_removes_everything() {
 }
 
 #[test]
+fn a_sigkilled_run_nobody_reaped_yet_is_cleaned() {
+    if !require_root("SIGKILL, zombie owner + clean") {
+        return;
+    }
+    let _guard = kernel_lock();
+    let host = TestHost::new();
+    let (mut lab, sleeper) = start_lab_and_wait_for_child(&host);
+    let pid = lab.id() as i32;
+    lab.kill().unwrap();
+    // We are its parent and do not reap it yet: a real zombie, as under an init that reaps late.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !labkit::sys::is_zombie(pid) {
+        assert!(std::time::Instant::now() < deadline, "the killed run never became a zombie");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let clean = labctl(&["clean"]).output().unwrap();
+    let cleaned = process_gone(sleeper);
+    lab.wait().unwrap();
+    drop(host);
+    assert!(clean.status.success(), "{}{}", text(&clean), err_text(&clean));
+    assert!(cleaned, "clean took the zombie run for a live one and left its child: {}", text(&clean));
+    assert_nothing_left("after clean with a zombie owner");
+}
+
+#[test]
 fn challenge_check_reports_exactly_what_is_missing() {
     if !require_root("ns-net challenge") {
         return;
@@ -336,6 +363,21 @@ fn completions_are_generated() {
 fn the_maintainer_check_passes_on_this_tree() {
     let out = labctl(&["dev", "check", "--root", env!("CARGO_MANIFEST_DIR")]).output().unwrap();
     assert!(out.status.success(), "{}", text(&out));
+}
+
+#[test]
+fn a_stray_file_among_a_topics_labs_is_caught() {
+    let repo = tempfile::tempdir().unwrap();
+    let labs = repo.path().join("labs/namespaces/src/labs");
+    std::fs::create_dir_all(&labs).unwrap();
+    std::fs::write(labs.join("network.rs"), "").unwrap();
+    let out = labctl(&["dev", "check", "--root"]).arg(repo.path()).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let report = text(&out);
+    assert!(
+        report.contains("✗ labs/namespaces/src/labs/network.rs: not the file of a lab of labs/namespaces/lab.yaml"),
+        "{report}"
+    );
 }
 
 #[test]

@@ -3,27 +3,21 @@
 use anyhow::bail;
 use labctl::catalogue;
 use labkit::progress::Progress;
-use labkit::Format;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// The lab whose challenge to check
     pub lab: String,
-    #[arg(long)]
-    pub lang: Option<String>,
-    /// Output format: terminal, plain, markdown or json
-    #[arg(long)]
-    pub format: Option<String>,
+    #[command(flatten)]
+    pub lang: labkit::LangFlag,
+    #[command(flatten)]
+    pub format: labkit::FormatFlag,
 }
 
 pub fn exec(args: Args) -> anyhow::Result<i32> {
     let catalogue = catalogue::load()?;
     let entry = catalogue::find(&catalogue, &args.lab)?;
-    let lang = catalogue::lang(args.lang.as_deref())?;
-    let format = match &args.format {
-        Some(f) => Format::parse(f).map_err(anyhow::Error::msg)?,
-        None => Format::auto(),
-    };
+    let (lang, format) = (args.lang.resolve(), args.format.resolve());
     let Some(code) = entry.code else { bail!("lab {} has no challenge check in this build", entry.def.id) };
     let passed = labkit::runner::run_check(&entry.def, code, lang, format, std::io::stdout().lock())?;
     if passed {

@@ -33,6 +33,7 @@ pub fn exec(args: Args) -> anyhow::Result<i32> {
             found.push((left.what, left.undo.map(Action::Undo)));
         }
     }
+    found.extend(runtime_leftovers());
     // Links and rules are looked at only while no lab runs (a running lab owns its own).
     if journals.iter().all(|(_, j)| !j.owner_alive()) {
         found.extend(network_leftovers());
@@ -85,6 +86,9 @@ enum Action {
     DeleteLink(String),
     /// The `inet labctl` nft table or the LABCTL iptables chains.
     Firewall,
+    /// An lcrun container under the default state root: `lcrun delete --force ID`.
+    RuntimeDelete(String),
+    RemoveFile(std::path::PathBuf),
 }
 
 impl Action {
@@ -97,6 +101,11 @@ impl Action {
             }
             Action::Firewall => {
                 labnet::firewall::Firewall::here().and_then(|fw| fw.uninstall()).map_err(|e| e.to_string())
+            }
+            Action::RemoveFile(path) => std::fs::remove_file(path).map_err(|e| e.to_string()),
+            Action::RuntimeDelete(id) => {
+                let root = labruntime::Root::new(labruntime::state::DEFAULT_ROOT);
+                labruntime::delete(&root, id, true).map_err(|e| e.to_string())
             }
         }
     }
@@ -116,6 +125,27 @@ fn network_leftovers() -> Vec<(String, Option<Action>)> {
     }
     if labnet::firewall::Firewall::here().is_ok_and(|fw| fw.installed()) {
         out.push(("labctl firewall rules (nft table inet labctl / LABCTL chains)".into(), Some(Action::Firewall)));
+    }
+    out
+}
+
+/// lcrun containers under the default state root (its init, cgroup and state dir go with
+/// `delete --force`), also a create that was killed midway.
+fn runtime_leftovers() -> Vec<(String, Option<Action>)> {
+    let root = labruntime::Root::new(labruntime::state::DEFAULT_ROOT);
+    let mut out: Vec<(String, Option<Action>)> = labruntime::list(&root)
+        .into_iter()
+        .map(|s| (format!("lcrun container {} ({})", s.id, s.status), Some(Action::RuntimeDelete(s.id))))
+        .collect();
+    // A directory without its state file: a create killed before it wrote the first record.
+    for entry in std::fs::read_dir(&root.dir).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if entry.path().is_dir() && !root.exists(&name) {
+            out.push((format!("lcrun state dir {}", entry.path().display()), Some(Action::RuntimeDelete(name))));
+        }
+    }
+    for lock in root.stale_locks() {
+        out.push((format!("stale lcrun lock {}", lock.display()), Some(Action::RemoveFile(lock))));
     }
     out
 }

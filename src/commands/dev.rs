@@ -4,8 +4,9 @@ use std::path::PathBuf;
 
 #[derive(clap::Subcommand, Debug)]
 pub enum Command {
-    /// Fail when a manifest step lacks its function (or the reverse), a text lacks en or zh, or a
-    /// lab lacks its reference snapshot or a book chapter
+    /// Fail when a manifest step lacks its function (or the reverse), a text lacks en or zh, a lab
+    /// lacks its reference snapshot or a book chapter, or a lab's code is not in
+    /// labs/<topic>/src/labs/<id suffix>.rs
     Check {
         /// The repository root (default: the current directory)
         #[arg(long, default_value = ".")]
@@ -37,7 +38,7 @@ pub fn exec(cmd: Command) -> anyhow::Result<i32> {
             }
             if problems.is_empty() {
                 println!(
-                    "✓ {} labs: every step bound, every text in en and zh, snapshots and chapters present",
+                    "✓ {} labs: every step bound, every text in en and zh, each lab in its file, snapshots and chapters present",
                     catalogue.entries.len()
                 );
                 Ok(0)

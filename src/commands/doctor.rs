@@ -1,19 +1,18 @@
 //! `labctl doctor`: can this machine run the labs? Every failed check comes with its fix.
 
-use labkit::manifest::LabDef;
+use labkit::manifest::Requirements;
 use labkit::{Fact, Format, Lang};
 use std::path::Path;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Output format: terminal, plain or json
-    #[arg(long)]
-    pub format: Option<String>,
+    #[command(flatten)]
+    pub format: labkit::FormatFlag,
     /// Hide machine-specific values (kernel version) for reference output
     #[arg(long)]
     pub redact: bool,
-    #[arg(long)]
-    pub lang: Option<String>,
+    #[command(flatten)]
+    pub lang: labkit::LangFlag,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -55,16 +54,12 @@ struct Machine {
 }
 
 pub fn exec(args: Args) -> anyhow::Result<i32> {
-    let lang = labctl::catalogue::lang(args.lang.as_deref())?;
-    let format = match &args.format {
-        Some(f) => Format::parse(f).map_err(anyhow::Error::msg)?,
-        None => Format::auto(),
-    };
+    let (lang, format) = (args.lang.resolve(), args.format.resolve());
     let catalogue = labctl::catalogue::load()?;
     let (machine, mut probes) = gather();
 
     for entry in &catalogue.entries {
-        let missing = lab_missing(&entry.def, &machine);
+        let missing = lab_missing(&entry.def.requirements, &machine);
         probes.push(Probe {
             check: format!("lab {}", entry.def.id),
             status: if missing.is_empty() { Status::Ok } else { Status::Fail },
@@ -114,7 +109,7 @@ pub fn exec(args: Args) -> anyhow::Result<i32> {
         }
     }
     // Exit 0 only when every lab can run here.
-    let all_ready = catalogue.entries.iter().all(|e| lab_missing(&e.def, &machine).is_empty());
+    let all_ready = catalogue.entries.iter().all(|e| lab_missing(&e.def.requirements, &machine).is_empty());
     Ok(if all_ready { 0 } else { 1 })
 }
 
@@ -134,7 +129,7 @@ fn gather() -> (Machine, Vec<Probe>) {
     });
 
     let mut namespaces = Vec::new();
-    for (ns, flag, since) in labkit::probe::NAMESPACE_TYPES {
+    for labkit::probe::NsType { name: ns, flag_name: flag, since, .. } in labkit::probe::NAMESPACE_TYPES {
         let present = Path::new(&format!("/proc/self/ns/{ns}")).exists();
         if present {
             namespaces.push(ns.to_string());
@@ -227,8 +222,8 @@ fn gather() -> (Machine, Vec<Probe>) {
 }
 
 /// What a lab needs that this machine lacks.
-fn lab_missing(def: &LabDef, m: &Machine) -> Vec<String> {
-    let req = &def.requirements;
+/// What a lab needs that this machine lacks, as doctor names it.
+fn lab_missing(req: &Requirements, m: &Machine) -> Vec<String> {
     let mut missing = Vec::new();
     if req.root && !m.root {
         missing.push("root".to_string());
@@ -296,9 +291,8 @@ fn overlay_usable() -> Result<(), String> {
     let base = labkit::paths::state_dir();
     std::fs::create_dir_all(&base).map_err(|e| format!("cannot create {}: {e}", base.display()))?;
     let dir = tempfile_dir(&base)?;
-    let result = labkit::sys::in_new_namespaces(CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_FS, || {
-        mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)
-            .map_err(|e| format!("make / private: {e}"))?;
+    let result = labkit::sys::in_new_namespaces(CloneFlags::empty(), || {
+        labkit::sys::unshare_mounts(MsFlags::MS_PRIVATE).map_err(|e| e.to_string())?;
         for d in ["lower", "upper", "work", "merged"] {
             std::fs::create_dir(dir.join(d)).map_err(|e| e.to_string())?;
         }
@@ -326,14 +320,71 @@ fn tempfile_dir(base: &Path) -> Result<std::path::PathBuf, String> {
 
 /// `shared:N`, `master:N` or `private` for the mount at `/`.
 fn root_propagation() -> String {
-    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    for line in info.lines() {
-        let Some((left, _)) = line.split_once(" - ") else { continue };
-        let fields: Vec<&str> = left.split(' ').collect();
-        if fields.get(4) == Some(&"/") {
-            let optional: Vec<&str> = fields[6..].iter().copied().filter(|f| !f.is_empty()).collect();
-            return if optional.is_empty() { "private".into() } else { optional.join(" ") };
+    match labkit::mountinfo::of_self().into_iter().find(|m| m.mount_point == "/") {
+        Some(root) if root.optional.is_empty() => "private".into(),
+        Some(root) => root.optional.join(" "),
+        None => "unknown".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A machine with everything but what the test takes away.
+    fn machine(unified: bool, controllers: &[&str]) -> Machine {
+        Machine {
+            root: true,
+            namespaces: ["mnt", "uts", "ipc", "pid", "net", "user", "cgroup"].map(String::from).to_vec(),
+            cgroup_layout: if unified { "unified".into() } else { "hybrid".into() },
+            unified,
+            controllers: controllers.iter().map(|c| c.to_string()).collect(),
+            overlay: Ok(()),
+            bridge: true,
+            firewall: Some("nft"),
         }
     }
-    "unknown".into()
+
+    #[test]
+    fn kernel_versions_compare_by_major_then_minor() {
+        assert!(kernel_at_least("6.1.0-18-amd64", 5, 6));
+        assert!(kernel_at_least("5.6.0", 5, 6));
+        assert!(!kernel_at_least("5.4.0-150-generic", 5, 6));
+        assert!(!kernel_at_least("4.19.0", 5, 6));
+        assert!(!kernel_at_least("", 5, 6));
+    }
+
+    #[test]
+    fn v1_controller_names_are_answered_on_v2_by_their_successors() {
+        let v2 = machine(true, &["cpu", "io", "memory", "pids"]);
+        for name in ["freezer", "cpuacct", "blkio", "memory"] {
+            assert!(controller_usable(name, &v2), "{name} on v2");
+        }
+        assert!(!controller_usable("net_cls", &v2));
+        let v1 = machine(false, &["cpu", "memory"]);
+        assert!(!controller_usable("freezer", &v1), "v1 has no freezer unless mounted");
+    }
+
+    #[test]
+    fn a_lab_lists_exactly_what_the_machine_lacks() {
+        let mut m = machine(false, &["cpu"]);
+        m.root = false;
+        m.bridge = false;
+        m.firewall = None;
+        m.overlay = Err("no overlay".into());
+        m.namespaces.retain(|n| n != "user");
+        let req = Requirements {
+            root: true,
+            namespaces: vec!["net".into(), "user".into()],
+            cgroup_controllers: vec!["cpu".into(), "memory".into()],
+            overlay: true,
+            netfilter: true,
+            bridge: true,
+        };
+        assert_eq!(
+            lab_missing(&req, &m),
+            ["root", "user namespace", "cgroup memory (hybrid)", "overlay", "veth/bridge", "nft or iptables"]
+        );
+        assert!(lab_missing(&Requirements::default(), &m).is_empty());
+    }
 }

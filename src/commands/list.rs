@@ -8,9 +8,8 @@ pub struct Args {
     /// Print only the lab ids, one per line (for scripts)
     #[arg(long)]
     pub ids: bool,
-    /// Language of the titles: en or zh
-    #[arg(long)]
-    pub lang: Option<String>,
+    #[command(flatten)]
+    pub lang: labkit::LangFlag,
 }
 
 pub fn exec(args: Args) -> anyhow::Result<i32> {
@@ -21,7 +20,7 @@ pub fn exec(args: Args) -> anyhow::Result<i32> {
         }
         return Ok(0);
     }
-    let lang = catalogue::lang(args.lang.as_deref())?;
+    let lang = args.lang.resolve();
     // Progress is decoration here: an unreadable file must not hide the list.
     let progress = Progress::load(&Progress::default_path()).unwrap_or_default();
     let width = catalogue.ids().iter().map(|id| id.len()).max().unwrap_or(0);

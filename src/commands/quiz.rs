@@ -12,14 +12,14 @@ pub struct Args {
     /// Answers without prompting, one letter per question: --answers b,a,c
     #[arg(long)]
     pub answers: Option<String>,
-    #[arg(long)]
-    pub lang: Option<String>,
+    #[command(flatten)]
+    pub lang: labkit::LangFlag,
 }
 
 pub fn exec(args: Args) -> anyhow::Result<i32> {
     let catalogue = catalogue::load()?;
     let entry = catalogue::find(&catalogue, &args.lab)?;
-    let lang = catalogue::lang(args.lang.as_deref())?;
+    let lang = args.lang.resolve();
     let quiz = &entry.def.quiz;
     if quiz.is_empty() {
         bail!("lab {} has no quiz", entry.def.id);

@@ -4,7 +4,7 @@ use anyhow::{bail, Context};
 use labctl::catalogue;
 use labkit::manifest::LabDef;
 use labkit::progress::Progress;
-use labkit::{Cleanup, Format, RunOptions};
+use labkit::{Cleanup, RunOptions};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -19,12 +19,10 @@ pub struct Args {
     /// Show only this step (number from 1, or id); earlier steps run quietly
     #[arg(long, value_name = "N|ID")]
     pub step: Option<String>,
-    /// Narration language: en or zh (default from LC_ALL/LANG)
-    #[arg(long)]
-    pub lang: Option<String>,
-    /// Output format: terminal, plain, markdown or json (default: terminal on a TTY, else plain)
-    #[arg(long)]
-    pub format: Option<String>,
+    #[command(flatten)]
+    pub lang: labkit::LangFlag,
+    #[command(flatten)]
+    pub format: labkit::FormatFlag,
     /// Hide volatile values (pids, inodes, MACs, durations, temp paths) for reference output
     #[arg(long)]
     pub redact: bool,
@@ -39,11 +37,7 @@ pub struct Args {
 pub fn exec(args: Args) -> anyhow::Result<i32> {
     let catalogue = catalogue::load()?;
     let entry = catalogue::find(&catalogue, &args.lab)?;
-    let lang = catalogue::lang(args.lang.as_deref())?;
-    let format = match &args.format {
-        Some(f) => Format::parse(f).map_err(anyhow::Error::msg)?,
-        None => Format::auto(),
-    };
+    let (lang, format) = (args.lang.resolve(), args.format.resolve());
     let only_step = args.step.as_deref().map(|s| step_index(&entry.def, s)).transpose()?;
     if (args.pause || args.explore) && !labkit::interact::can_prompt() {
         let flag = if args.pause { "--pause" } else { "--explore" };

@@ -13,7 +13,8 @@ VM_KERNEL_META=${LABCTL_VM_KERNEL_META:-linux-image-amd64}
 VM_BOOT_MODULES=(virtio_pci 9pnet_virtio 9p ${LABCTL_VM_PRELOAD:-})
 # Modules copied into the initrd (with dependencies) for loading on demand.
 VM_EXTRA_MODULES=(
-    overlay bridge veth br_netfilter dummy macvlan ipvlan vxlan tun
+    overlay bridge veth br_netfilter dummy macvlan ipvlan vxlan tun af_packet
+    xt_comment xt_multiport xt_mark
     nf_tables nft_chain_nat nft_masq nft_nat nft_ct nft_compat nf_nat nf_conntrack
     ip_tables iptable_filter iptable_nat xt_MASQUERADE xt_conntrack xt_addrtype xt_nat
 )
@@ -47,7 +48,12 @@ VM_EXTRA_FILES=(
     /etc/protocols /etc/services /etc/ethertypes /etc/iproute2 /usr/share/iproute2
     /usr/lib/x86_64-linux-gnu/xtables /etc/nsswitch.conf /etc/containers /etc/docker
     /etc/os-release /usr/lib/os-release /etc/debian_version /etc/subuid /etc/subgid
+    /usr/lib/cni
 )
+
+# Test executables that run on the host only: the real-tool judges of lcrun (runtime-tools built
+# with Go, podman, containerd) are not part of a course VM. The runtime's own tests run in both.
+VM_HOST_ONLY_TESTS=(labruntime/judges)
 
 # What runs inside the VM when no selectors are given (see run.sh --help).
 # `tests` includes test:labctl/labs, which runs every lab walkthrough (--yes --redact) and compares

@@ -242,6 +242,7 @@ for s in "${SELECTORS[@]}"; do
             [ -s "$TEST_LIST" ] || fail_early "no test executables found"
             while read -r kind name dir exe; do
                 [ "$s" = tests ] || [ "$kind" = test ] || continue
+                [[ " ${VM_HOST_ONLY_TESTS[*]} " == *" $name "* ]] && continue
                 add_test "$kind" "$name" "$dir" "$exe"
             done <"$TEST_LIST"
             ;;

@@ -564,25 +564,23 @@ pub(crate) fn read_keyed(path: &Path) -> Result<Vec<(String, u64)>> {
     Ok(crate::parse::parse_keyed(&read(path)?))
 }
 
-/// Waits until `done` holds or `limit` passes; true if it held.
-pub(crate) fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
-    let deadline = std::time::Instant::now() + limit;
-    loop {
-        if done() {
-            return true;
-        }
-        if std::time::Instant::now() > deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
-}
+pub(crate) use labkit::process::wait_until;
 
 /// Sends SIGKILL to each pid (ours: they are in a labctl group).
-pub(crate) fn kill_pids(pids: &[i32]) {
-    for pid in pids {
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(*pid), nix::sys::signal::Signal::SIGKILL);
-    }
+/// `pids.current`, `pids.max` and `pids.events` of one group directory (same files in v1 and v2).
+pub(crate) fn pids_stats(dir: &Path) -> Result<crate::PidsStats> {
+    let events = read_keyed(&dir.join("pids.events")).ok();
+    let max_path = dir.join("pids.max");
+    let max = read(&max_path)?;
+    Ok(crate::PidsStats {
+        current: read_u64(&dir.join("pids.current"))?,
+        limit: crate::parse::parse_max(&max).map_err(|why| Error::Format {
+            path: max_path,
+            content: max.trim().to_string(),
+            why,
+        })?,
+        events_max: events.and_then(|e| crate::parse::keyed(&e, "max")),
+    })
 }
 
 /// Writes one planned value; a refusal names the file, the value and a likely reason.
@@ -597,16 +595,6 @@ pub(crate) fn apply_write(place: &Placement, path: &Path, value: &str) -> Result
     })
 }
 
-/// Maps a write error on cgroup.procs: ESRCH means the process is gone.
-pub(crate) fn procs_error(err: Error, pid: i32) -> Error {
-    match err {
-        Error::Io { path, source, .. } if source.raw_os_error() == Some(libc::ESRCH) => {
-            Error::NoSuchProcess { pid, path }
-        }
-        other => other,
-    }
-}
-
 /// The pids of a group and every group below it (one hierarchy).
 pub(crate) fn collect_pids(dir: &std::path::Path, out: &mut Vec<i32>) {
     if let Ok(text) = std::fs::read_to_string(dir.join("cgroup.procs")) {
@@ -618,6 +606,16 @@ pub(crate) fn collect_pids(dir: &std::path::Path, out: &mut Vec<i32>) {
                 collect_pids(&entry.path(), out);
             }
         }
+    }
+}
+
+/// Maps a write error on cgroup.procs: ESRCH means the process is gone.
+pub(crate) fn procs_error(err: Error, pid: i32) -> Error {
+    match err {
+        Error::Io { path, source, .. } if source.raw_os_error() == Some(libc::ESRCH) => {
+            Error::NoSuchProcess { pid, path }
+        }
+        other => other,
     }
 }
 

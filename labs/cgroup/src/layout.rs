@@ -118,20 +118,13 @@ impl Mounts {
 /// Parses `/proc/self/mountinfo` text and decides the layout.
 pub fn parse_mountinfo(text: &str) -> Option<Mounts> {
     let mut mounts = Vec::new();
-    for line in text.lines() {
-        let Some((left, right)) = line.split_once(" - ") else { continue };
-        let mount_point = match left.split_whitespace().nth(4) {
-            Some(p) => PathBuf::from(unescape(p)),
-            None => continue,
-        };
-        let mut right = right.split_whitespace();
-        let fstype = right.next().unwrap_or("");
-        let super_options = right.nth(1).unwrap_or("");
-        match fstype {
+    for mount in labkit::mountinfo::parse(text) {
+        let mount_point = PathBuf::from(mount.mount_point);
+        match mount.fstype.as_str() {
             "cgroup2" => mounts.push(CgroupMount { mount_point, version: 2, controllers: Vec::new() }),
             "cgroup" => {
                 let controllers: Vec<String> =
-                    super_options.split(',').filter(|o| V1_CONTROLLERS.contains(o)).map(str::to_string).collect();
+                    mount.super_options.split(',').filter(|o| V1_CONTROLLERS.contains(o)).map(str::to_string).collect();
                 mounts.push(CgroupMount { mount_point, version: 1, controllers });
             }
             _ => {}
@@ -165,28 +158,6 @@ pub const V1_CONTROLLERS: [&str; 13] = [
     "pids",
     "rdma",
 ];
-
-/// mountinfo escapes space, tab, newline and backslash as octal (`\040`).
-fn unescape(field: &str) -> String {
-    let mut out = String::with_capacity(field.len());
-    let mut chars = field.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '\\' {
-            let code: String = chars.clone().take(3).collect();
-            if code.len() == 3 && code.chars().all(|d| ('0'..='7').contains(&d)) {
-                if let Ok(n) = u8::from_str_radix(&code, 8) {
-                    out.push(n as char);
-                    for _ in 0..3 {
-                        chars.next();
-                    }
-                    continue;
-                }
-            }
-        }
-        out.push(c);
-    }
-    out
-}
 
 /// Reads and parses mountinfo under `root`.
 pub fn detect(root: &Root) -> Result<Mounts> {
@@ -256,7 +227,10 @@ pub(crate) mod tests {
 
     #[test]
     fn escaped_mount_points_are_unescaped() {
-        assert_eq!(unescape(r"/a\040b"), "/a b");
+        assert_eq!(
+            parse_mountinfo("1 0 0:1 / /a\\040b rw - cgroup2 cgroup2 rw\n").unwrap().mounts[0].mount_point,
+            PathBuf::from("/a b")
+        );
     }
 
     #[test]

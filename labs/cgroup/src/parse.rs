@@ -233,7 +233,7 @@ mod tests {
 
     #[test]
     fn cpu_max_rejects_a_go_format_error_written_into_it() {
-        // An anchor's v2 port once wrote fmt.Sprintf garbage into cpu.max.
+        // What a Go program writes when it formats a string with %d: not a quota.
         let err = CpuLimit::from_cpu_max("%!d(string=10000) 100000").unwrap_err();
         assert!(err.contains("neither a number nor \"max\""), "{err}");
         assert!(CpuLimit::from_cpu_max("10000").unwrap_err().contains("no period"));

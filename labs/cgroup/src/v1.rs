@@ -3,12 +3,12 @@
 //! A process joins by having its pid written to `cgroup.procs` in every one of them.
 
 use crate::cgroup::{
-    apply_write, kill_pids, procs_error, read, read_keyed, read_u64, wait_until, Controller, CpuStats, Driver,
-    MemoryStats, PidsStats, Placement, Stats,
+    apply_write, procs_error, read, read_keyed, read_u64, wait_until, Controller, CpuStats, Driver, MemoryStats,
+    Placement, Stats,
 };
 use crate::error::{Error, Result};
 use crate::layout::{CgroupMount, Mounts, Root, Version};
-use crate::parse::{format_max, keyed, parse_max, v1_limit, weight_to_shares, CpuLimit};
+use crate::parse::{format_max, keyed, v1_limit, weight_to_shares, CpuLimit};
 use crate::resources::{plan_v1, Resources};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -278,17 +278,7 @@ impl Driver for V1 {
             });
         }
         if let Some(dir) = self.existing("pids") {
-            let events = read_keyed(&dir.join("pids.events")).ok();
-            let limit = read(&dir.join("pids.max"))?;
-            stats.pids = Some(PidsStats {
-                current: read_u64(&dir.join("pids.current"))?,
-                limit: parse_max(&limit).map_err(|why| Error::Format {
-                    path: dir.join("pids.max"),
-                    content: limit.trim().to_string(),
-                    why,
-                })?,
-                events_max: events.and_then(|e| keyed(&e, "max")),
-            });
+            stats.pids = Some(crate::cgroup::pids_stats(&dir)?);
         }
         Ok(stats)
     }
@@ -332,32 +322,12 @@ impl Driver for V1 {
     }
 
     fn kill_all(&self) -> Result<()> {
-        if self.all_pids().is_empty() {
-            return Ok(());
-        }
-        // Freeze first so nothing forks while we kill (a fork bomb refills any gap), then thaw:
-        // frozen v1 tasks only act on SIGKILL once thawed.
-        let freezer = self.existing("freezer").is_some();
-        if freezer {
-            self.set_frozen(true)?;
-        }
-        kill_pids(&self.all_pids());
-        if freezer {
-            self.set_frozen(false)?;
-        }
-        let emptied = wait_until(Duration::from_secs(5), || {
-            let left = self.all_pids();
-            kill_pids(&left);
-            left.is_empty()
-        });
-        if emptied {
-            Ok(())
-        } else {
-            Err(Error::Io {
-                op: "empty",
-                path: self.existing_dirs().into_iter().next().unwrap_or_default(),
-                source: std::io::Error::other("processes still there 5 s after SIGKILL"),
-            })
-        }
+        // The one removal path (freeze, kill, thaw), shared with the undo journal.
+        let dirs = self.existing_dirs();
+        labkit::cleanup::empty_cgroups(&dirs).map_err(|e| Error::Io {
+            op: "empty",
+            path: dirs.first().cloned().unwrap_or_default(),
+            source: std::io::Error::other(e),
+        })
     }
 }

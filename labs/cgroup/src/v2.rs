@@ -4,8 +4,8 @@
 //! and says exactly which file refused.
 
 use crate::cgroup::{
-    apply_write, kill_pids, procs_error, read, read_keyed, read_u64, wait_until, write_any, Controller, CpuStats,
-    Driver, MemoryStats, PidsStats, Placement, Stats,
+    apply_write, procs_error, read, read_keyed, read_u64, wait_until, write_any, Controller, CpuStats, Driver,
+    MemoryStats, Placement, Stats,
 };
 use crate::error::{Error, Result};
 use crate::layout::Version;
@@ -250,18 +250,7 @@ impl Driver for V2 {
             });
         }
         if self.file_in("pids.current").exists() {
-            let events = read_keyed(&self.file_in("pids.events")).ok();
-            let max_path = self.file_in("pids.max");
-            let max = read(&max_path)?;
-            stats.pids = Some(PidsStats {
-                current: read_u64(&self.file_in("pids.current"))?,
-                limit: parse_max(&max).map_err(|why| Error::Format {
-                    path: max_path,
-                    content: max.trim().into(),
-                    why,
-                })?,
-                events_max: events.and_then(|e| keyed(&e, "max")),
-            });
+            stats.pids = Some(crate::cgroup::pids_stats(&self.dir())?);
         }
         Ok(stats)
     }
@@ -301,31 +290,11 @@ impl Driver for V2 {
     }
 
     fn kill_all(&self) -> Result<()> {
-        if self.all_pids().is_empty() {
-            return Ok(());
-        }
-        let kill = self.file_in("cgroup.kill");
-        if kill.exists() {
-            // Kernel 5.14+: one write kills the whole subtree, forks in flight included.
-            self.place.write(&kill, "1")?;
-        } else {
-            self.set_frozen(true)?;
-            kill_pids(&self.all_pids());
-            self.set_frozen(false)?;
-        }
-        let emptied = wait_until(Duration::from_secs(5), || {
-            let left = self.all_pids();
-            kill_pids(&left);
-            left.is_empty()
-        });
-        if emptied {
-            Ok(())
-        } else {
-            Err(Error::Io {
-                op: "empty",
-                path: self.dir(),
-                source: std::io::Error::other("processes still there 5 s after SIGKILL"),
-            })
-        }
+        // The one removal path (cgroup.kill, or freeze, kill, thaw), shared with the undo journal.
+        labkit::cleanup::empty_cgroups(&[self.dir()]).map_err(|e| Error::Io {
+            op: "empty",
+            path: self.dir(),
+            source: std::io::Error::other(e),
+        })
     }
 }

@@ -166,6 +166,19 @@ pub fn describe(status: &WaitStatus) -> String {
     }
 }
 
+/// How a child ended, as a sentence's predicate in both languages ("was killed by SIGKILL").
+pub fn describe_text(status: &WaitStatus) -> labkit::Text {
+    match status {
+        WaitStatus::Exited(_, code) => {
+            labkit::Text::new(format!("exited with code {code}"), format!("以退出码 {code} 退出"))
+        }
+        WaitStatus::Signaled(_, signal, _) => {
+            labkit::Text::new(format!("was killed by {}", signal.as_str()), format!("被 {} 杀死", signal.as_str()))
+        }
+        other => labkit::Text::new(format!("ended as {other:?}"), format!("以 {other:?} 结束")),
+    }
+}
+
 // ---- the child side: async-signal-safe only ----
 
 fn child_main(kind: Kind, go: OwnedFd, ack: OwnedFd) -> i32 {

@@ -233,17 +233,8 @@ fn resolve_platform(ex: &Extracted, d: &Descriptor) -> anyhow::Result<Descriptor
         return Ok(d.clone());
     }
     let nested: ImageIndex = serde_json::from_slice(&ex.read(&blob_rel(d.digest()))?)?;
-    let pick = nested
-        .manifests()
-        .iter()
-        .find(|m| {
-            m.platform()
-                .as_ref()
-                .is_some_and(|p| p.os().to_string() == "linux" && p.architecture().to_string() == "amd64")
-        })
-        .or_else(|| nested.manifests().first())
-        .cloned()
-        .context("an empty nested index")?;
+    let pick =
+        store::linux_amd64(&nested).or_else(|| nested.manifests().first()).cloned().context("an empty nested index")?;
     let mut pick = pick;
     pick.set_annotations(d.annotations().clone());
     Ok(pick)

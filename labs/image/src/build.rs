@@ -31,6 +31,8 @@ pub struct BuildOptions {
     pub build_args: Vec<(String, String)>,
     /// Ignore the layer cache (still writes it).
     pub no_cache: bool,
+    /// `--target NAME`: build up to that stage and tag it.
+    pub target: Option<String>,
 }
 
 /// Progress of a build, for the terminal.
@@ -84,7 +86,8 @@ pub fn cache_dir(store: &Store) -> PathBuf {
         .join(format!("{}-build-cache", root.file_name().unwrap_or_default().to_string_lossy()))
 }
 
-/// The state instructions work on.
+/// The state instructions work on (one per stage).
+#[derive(Clone)]
 struct State {
     config: ImageConfiguration,
     exec: Config,
@@ -147,7 +150,49 @@ impl State {
     }
 }
 
-/// Builds an image; `progress` sees every step.
+/// A finished stage of a multi-stage build: what `FROM NAME` and `COPY --from=NAME` start from.
+struct Stage {
+    /// The `AS` name, lower case (names are case-insensitive).
+    name: Option<String>,
+    state: State,
+}
+
+/// The stages built so far and the ARGs declared before the first FROM (in scope for FROM
+/// lines, and for an `ARG NAME` without default inside a stage).
+#[derive(Default)]
+struct Stages {
+    done: Vec<Stage>,
+    global_args: BTreeMap<String, String>,
+}
+
+impl Stages {
+    /// A previous stage by its `AS` name (what FROM accepts).
+    fn named(&self, name: &str) -> Option<&Stage> {
+        let lower = name.to_lowercase();
+        self.done.iter().find(|s| s.name.as_deref() == Some(lower.as_str()))
+    }
+
+    /// A previous stage by name or by index (what COPY --from accepts).
+    fn find(&self, name: &str) -> Option<&Stage> {
+        self.named(name).or_else(|| name.parse::<usize>().ok().and_then(|i| self.done.get(i)))
+    }
+}
+
+fn fresh_state() -> State {
+    State {
+        config: ImageConfiguration::default(),
+        exec: Config::default(),
+        layers: Vec::new(),
+        diff_ids: Vec::new(),
+        history: Vec::new(),
+        args: BTreeMap::new(),
+        key: digest::sha256(b"labctl build cache v1"),
+        cmd_inherited: false,
+    }
+}
+
+/// Builds an image; `progress` sees every step. A multi-stage Dockerfile builds its stages in
+/// order (up to `--target`) and tags the last one built.
 pub fn build(store: &Store, opts: &BuildOptions, progress: &mut dyn FnMut(Event)) -> anyhow::Result<BuildReport> {
     let name = crate::reference::normalize(&opts.tag)?;
     let dockerfile_path = opts.dockerfile.clone().unwrap_or_else(|| opts.context.join("Dockerfile"));
@@ -158,24 +203,45 @@ pub fn build(store: &Store, opts: &BuildOptions, progress: &mut dyn FnMut(Event)
     let ctx = Context::open(&opts.context).map_err(anyhow::Error::msg)?;
     let cache = cache_dir(store);
     let build_args: HashMap<&str, &str> = opts.build_args.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let aliases: Vec<String> = parsed
+        .instructions
+        .iter()
+        .filter_map(|i| match &i.inst {
+            Inst::From { alias, .. } => alias.as_ref().map(|a| a.to_lowercase()),
+            _ => None,
+        })
+        .collect();
+    let target = opts.target.as_ref().map(|t| t.to_lowercase());
+    if let Some(t) = &target {
+        anyhow::ensure!(
+            aliases.contains(t),
+            "--target {t}: no stage of {file} is named {t:?} (stages named: {})",
+            if aliases.is_empty() { "none".to_string() } else { aliases.join(", ") }
+        );
+    }
 
-    let mut state = State {
-        config: ImageConfiguration::default(),
-        exec: Config::default(),
-        layers: Vec::new(),
-        diff_ids: Vec::new(),
-        history: Vec::new(),
-        args: BTreeMap::new(),
-        key: digest::sha256(b"labctl build cache v1"),
-        cmd_inherited: false,
-    };
+    let mut stages = Stages::default();
+    let mut state = fresh_state();
+    let mut current: Option<Option<String>> = None;
+    let builder =
+        Builder { store, cache: &cache, ctx: &ctx, file: &file, build_args: &build_args, no_cache: opts.no_cache };
     let total = parsed.instructions.len();
     let mut steps = Vec::new();
     for (i, ins) in parsed.instructions.iter().enumerate() {
+        if let Inst::From { alias, .. } = &ins.inst {
+            if let Some(done) = current.take() {
+                let reached = done.is_some() && done == target;
+                stages.done.push(Stage { name: done, state: std::mem::replace(&mut state, fresh_state()) });
+                if reached {
+                    break;
+                }
+            }
+            current = Some(alias.as_ref().map(|a| a.to_lowercase()));
+        }
         progress(Event::Step { index: i + 1, total, text: &ins.text });
         let started = Instant::now();
         let mut output = String::new();
-        let outcome = step(store, &cache, &ctx, &file, ins, &mut state, &build_args, opts.no_cache, &mut output)?;
+        let outcome = step(builder, ins, &mut state, &mut stages, current.is_some(), &mut output)?;
         let report = StepReport {
             index: i + 1,
             line: ins.line,
@@ -189,6 +255,12 @@ pub fn build(store: &Store, opts: &BuildOptions, progress: &mut dyn FnMut(Event)
         progress(Event::Done(&report));
         steps.push(report);
     }
+    // The last stage built is the image (with --target, the target: it was set aside above).
+    if current.is_none() {
+        if let Some(last) = stages.done.pop() {
+            state = last.state;
+        }
+    }
 
     let mut config = state.config.clone();
     config.set_created(Some(layer::created_timestamp()));
@@ -199,19 +271,31 @@ pub fn build(store: &Store, opts: &BuildOptions, progress: &mut dyn FnMut(Event)
     Ok(BuildReport { name, manifest, config, layers: state.layers, steps, tag_changed })
 }
 
+/// What every instruction of one build works with.
+#[derive(Clone, Copy)]
+struct Builder<'a> {
+    store: &'a Store,
+    /// The layer cache (see [`cache_dir`]).
+    cache: &'a Path,
+    /// The build context (COPY and ADD sources).
+    ctx: &'a Context,
+    /// The Dockerfile's path, for errors.
+    file: &'a str,
+    /// `--build-arg NAME=VALUE`
+    build_args: &'a HashMap<&'a str, &'a str>,
+    no_cache: bool,
+}
+
 /// Runs one instruction; returns the layer it made (if any) and whether it came from cache.
-#[allow(clippy::too_many_arguments)]
 fn step(
-    store: &Store,
-    cache: &Path,
-    ctx: &Context,
-    file: &str,
+    builder: Builder,
     ins: &Instruction,
     state: &mut State,
-    build_args: &HashMap<&str, &str>,
-    no_cache: bool,
+    stages: &mut Stages,
+    in_stage: bool,
     output: &mut String,
 ) -> anyhow::Result<(Option<Descriptor>, bool)> {
+    let Builder { store, cache, ctx, file, build_args, no_cache } = builder;
     let expand_words = |state: &State, text: &str| -> Result<Vec<String>, Located> {
         let vars = |n: &str| state.var(n);
         dockerfile::lex(text, Some(&vars))
@@ -226,22 +310,37 @@ fn step(
     };
     match &ins.inst {
         Inst::Arg { name, default } => {
-            let value =
-                build_args.get(name.as_str()).map(|v| v.to_string()).or_else(|| default.clone()).unwrap_or_default();
-            state.args.insert(name.clone(), value.clone());
+            let value = build_args
+                .get(name.as_str())
+                .map(|v| v.to_string())
+                .or_else(|| default.clone())
+                .or_else(|| stages.global_args.get(name).cloned())
+                .unwrap_or_default();
+            if in_stage {
+                state.args.insert(name.clone(), value.clone());
+            } else {
+                stages.global_args.insert(name.clone(), value.clone());
+            }
             state.chain(&[b"ARG", name.as_bytes(), value.as_bytes()]);
             Ok((None, false))
         }
         Inst::From { image, .. } => {
             let image = {
-                let vars = |n: &str| state.var(n);
+                let vars = |n: &str| stages.global_args.get(n).cloned();
                 dockerfile::lex(image, Some(&vars))
                     .ok()
                     .and_then(|w| w.into_iter().next())
                     .map(|w| w.value)
                     .unwrap_or_else(|| image.clone())
             };
-            if image == "scratch" {
+            if let Some(stage) = stages.named(&image) {
+                // FROM an earlier stage: its filesystem, config and history go on.
+                let key = stage.state.key.clone();
+                *state = State { args: BTreeMap::new(), ..stage.state.clone() };
+                state.key = digest::sha256(b"labctl build cache v1");
+                state.chain(&[b"FROM stage", key.to_string().as_bytes()]);
+                state.cmd_inherited = state.exec.cmd().is_some();
+            } else if image == "scratch" {
                 state.config.set_architecture(Arch::Amd64);
                 state.config.set_os(Os::Linux);
                 state.chain(&[b"FROM scratch"]);
@@ -367,6 +466,31 @@ fn step(
                 ),
                 None => None,
             };
+            // COPY --from: the sources are in a stage's (or an image's) unpacked rootfs.
+            let from_ctx = match &copy.from {
+                None => None,
+                Some(from) => {
+                    let from = expand_one(state, from)?;
+                    let (layers, diff_ids) = match stages.find(&from) {
+                        Some(stage) => (stage.state.layers.clone(), stage.state.diff_ids.clone()),
+                        None => {
+                            let image = store.resolve(&from).map_err(|e| {
+                                ins.error(
+                                    file,
+                                    format!("COPY --from={from}: no earlier stage is named {from:?}, and {e}"),
+                                )
+                            })?;
+                            (image.manifest.layers().clone(), image.config.rootfs().diff_ids().clone())
+                        }
+                    };
+                    let root = crate::sandbox::unpack_rootfs(store, &layers, &diff_ids)
+                        .with_context(|| format!("COPY --from={from}: unpack its rootfs"))?;
+                    let root =
+                        root.canonicalize().with_context(|| format!("COPY --from={from}: {}", root.display()))?;
+                    Some(Context { root, ignore: crate::context::Ignore::parse("").map_err(anyhow::Error::msg)? })
+                }
+            };
+            let ctx = from_ctx.as_ref().unwrap_or(ctx);
             let mut sources = Vec::new();
             for (src, col, width) in &paths {
                 if src.contains("://") {
@@ -385,7 +509,10 @@ fn step(
 
             // The cache key: instruction + every source's content and metadata.
             let mut h = Sha256::new();
-            h.update(format!("{kw} {:?} {dest_root} {dest_is_dir} {owner:?} {chmod:?}", copy.paths).as_bytes());
+            h.update(
+                format!("{kw} {:?} {dest_root} {dest_is_dir} {owner:?} {chmod:?} from {:?}", copy.paths, copy.from)
+                    .as_bytes(),
+            );
             let mut builder = LayerBuilder::new();
             builder.set_owner(owner.0, owner.1);
             for (found, _) in &sources {
@@ -396,8 +523,9 @@ fn step(
             }
             let content = digest::from_hasher(h).to_string();
             state.chain(&[kw.as_bytes(), content.as_bytes()]);
+            let from = copy.from.as_ref().map(|f| format!("--from={f} ")).unwrap_or_default();
             let created_by =
-                format!("{kw} {} {}", paths.iter().map(|p| p.0.as_str()).collect::<Vec<_>>().join(" "), dest);
+                format!("{kw} {from}{} {}", paths.iter().map(|p| p.0.as_str()).collect::<Vec<_>>().join(" "), dest);
             let (layer, cached) = cached_layer(store, cache, &state.key, no_cache, || {
                 let tar = builder.to_tar().context("write the layer tar")?;
                 Ok(layer::store_tar(store, &tar)?)

@@ -1,6 +1,7 @@
 //! `labctl image ...`: one small function per verb, calling into the library.
 
 use crate::build::{self, BuildOptions, Event};
+use crate::registry::PullEvent;
 use crate::store::{self, Store};
 use labkit::fact::human_bytes;
 use std::io::IsTerminal;
@@ -13,11 +14,13 @@ pub enum Command {
     Ls,
     /// Show an image's manifest and config.
     Inspect { name: String },
-    /// Remove images (and blobs no other image uses).
+    /// Remove images (and the blobs, build cache and unpacked rootfs no other image uses).
     Rm {
         #[arg(required = true)]
         names: Vec<String>,
     },
+    /// Remove the blobs, build cache entries and unpacked rootfs that no image uses.
+    Prune,
     /// Show how an image was made, layer by layer.
     History { name: String },
     /// Make an image without a registry: `--busybox`, `--from-host`, or `ROOTFS.tar NAME`.
@@ -48,6 +51,9 @@ pub enum Command {
         /// Do not reuse cached layers.
         #[arg(long)]
         no_cache: bool,
+        /// Build up to this stage of a multi-stage Dockerfile and tag it.
+        #[arg(long)]
+        target: Option<String>,
         /// No per-step progress.
         #[arg(short, long)]
         quiet: bool,
@@ -81,19 +87,36 @@ pub fn run(cmd: Command) -> anyhow::Result<i32> {
         Command::Rm { names } => {
             for n in names {
                 let removed = store.remove(&n)?;
-                println!("removed {} ({} blobs freed)", crate::reference::normalize(&n)?, removed.len());
+                let rest = crate::prune::prune(&store)?;
+                println!(
+                    "removed {} ({} blobs, {} build cache entries, {} unpacked rootfs freed)",
+                    crate::reference::normalize(&n)?,
+                    removed.len() + rest.blobs.len(),
+                    rest.cache_entries,
+                    rest.rootfs_dirs
+                );
             }
+            Ok(0)
+        }
+        Command::Prune => {
+            let p = crate::prune::prune(&store)?;
+            println!(
+                "pruned {} blobs, {} build cache entries, {} unpacked rootfs",
+                p.blobs.len(),
+                p.cache_entries,
+                p.rootfs_dirs
+            );
             Ok(0)
         }
         Command::History { name } => history(&store, &name),
         Command::Import { busybox, from_host, programs, args } => import(&store, busybox, from_host, programs, args),
-        Command::Build { tag, file, build_args, no_cache, quiet, context } => {
+        Command::Build { tag, file, build_args, no_cache, target, quiet, context } => {
             let mut args = Vec::new();
             for a in build_args {
                 let (k, v) = a.split_once('=').ok_or_else(|| anyhow::anyhow!("--build-arg {a:?}: use NAME=VALUE"))?;
                 args.push((k.to_string(), v.to_string()));
             }
-            let opts = BuildOptions { tag, dockerfile: file, context, build_args: args, no_cache };
+            let opts = BuildOptions { tag, dockerfile: file, context, build_args: args, no_cache, target };
             let tty = std::io::stderr().is_terminal();
             let report = build::build(&store, &opts, &mut |e| {
                 if !quiet {
@@ -115,8 +138,8 @@ pub fn run(cmd: Command) -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::Pull { reference, insecure } => {
-            let tty = std::io::stderr().is_terminal();
-            let (name, digest) = crate::registry::pull(&store, &reference, insecure, tty)?;
+            let mut show = pull_progress(std::io::stderr().is_terminal());
+            let (name, digest) = crate::registry::pull(&store, &reference, insecure, &mut show)?;
             println!("{name} {digest}");
             Ok(0)
         }
@@ -141,6 +164,41 @@ fn print_event(e: &Event, tty: bool) {
                 ),
                 None => eprintln!("      => config only ({ms:.1} ms)"),
             }
+        }
+    }
+}
+
+/// Renders a pull's layer events on stderr: one line per layer, and on a terminal a running
+/// percentage (redrawn at most every 100 ms).
+fn pull_progress(tty: bool) -> impl FnMut(PullEvent) {
+    let mut last_shown = std::time::Instant::now();
+    move |event| match event {
+        PullEvent::Present { index, total, digest } => {
+            eprintln!("layer {index}/{total} {} already present", short(digest.as_ref()));
+            last_shown = std::time::Instant::now();
+        }
+        PullEvent::Progress { index, total, digest, got, size } => {
+            if tty && last_shown.elapsed() > std::time::Duration::from_millis(100) {
+                eprint!(
+                    "\rlayer {index}/{total} {} {:>3}% {}",
+                    short(digest.as_ref()),
+                    got * 100 / size.max(1),
+                    human_bytes(got)
+                );
+                last_shown = std::time::Instant::now();
+            }
+        }
+        PullEvent::Done { index, total, digest, size, resumed } => {
+            if tty {
+                eprint!("\r");
+            }
+            eprintln!(
+                "layer {index}/{total} {} {}{}",
+                short(digest.as_ref()),
+                human_bytes(size),
+                if resumed { " (resumed)" } else { "" }
+            );
+            last_shown = std::time::Instant::now();
         }
     }
 }

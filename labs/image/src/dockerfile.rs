@@ -76,6 +76,8 @@ pub enum Inst {
 /// ADD/COPY arguments; paths expanded at build time.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Copy {
+    /// `COPY --from=NAME|INDEX|IMAGE`: the files come from that stage's (or image's) rootfs.
+    pub from: Option<String>,
     pub chown: Option<String>,
     pub chmod: Option<String>,
     /// Sources then destination, as written (JSON form already decoded).
@@ -213,13 +215,19 @@ impl Dockerfile {
                 format!("{} before FROM: a Dockerfile must start with FROM (only ARG may come first)", i.keyword()),
             )),
             Some(_) => {
-                if let Some(second) = self.instructions.iter().filter(|i| matches!(i.inst, Inst::From { .. })).nth(1) {
-                    return Err(second.error_at(
-                        &self.file,
-                        1,
-                        4,
-                        "a second FROM: multi-stage builds are not supported by labctl",
-                    ));
+                // Stage names are case-insensitive and must be unique (what BuildKit and buildah say).
+                let mut seen: Vec<String> = Vec::new();
+                for i in &self.instructions {
+                    if let Inst::From { alias: Some(alias), .. } = &i.inst {
+                        let name = alias.to_lowercase();
+                        if seen.contains(&name) {
+                            return Err(i.error(
+                                &self.file,
+                                format!("FROM ... AS {alias}: a stage named {name:?} already exists"),
+                            ));
+                        }
+                        seen.push(name);
+                    }
                 }
                 Ok(())
             }
@@ -369,6 +377,7 @@ fn check_pairs(
 }
 
 fn parse_copy(file: &str, ins: &Instruction, rest: &str, start: usize, kw: &str) -> Result<Copy, Located> {
+    let mut from = None;
     let mut chown = None;
     let mut chmod = None;
     let mut args = rest;
@@ -379,12 +388,18 @@ fn parse_copy(file: &str, ins: &Instruction, rest: &str, start: usize, kw: &str)
         match flag.split_once('=') {
             Some(("--chown", v)) => chown = Some(v.to_string()),
             Some(("--chmod", v)) => chmod = Some(v.to_string()),
+            Some(("--from", v)) if kw == "COPY" && !v.is_empty() => from = Some(v.to_string()),
             Some(("--from", _)) => {
                 return Err(ins.error_at(
                     file,
                     start + offset + 1,
                     end,
-                    format!("{kw} --from needs multi-stage builds, which labctl does not support"),
+                    if kw == "COPY" {
+                        "COPY --from needs a stage name, a stage index or an image: COPY --from=builder /src /dst"
+                            .to_string()
+                    } else {
+                        format!("{kw} has no --from (only COPY does): use COPY --from=STAGE")
+                    },
                 ))
             }
             _ => {
@@ -392,7 +407,11 @@ fn parse_copy(file: &str, ins: &Instruction, rest: &str, start: usize, kw: &str)
                     file,
                     start + offset + 1,
                     end,
-                    format!("{kw}: unknown flag {flag:?} (known: --chown, --chmod)"),
+                    if kw == "COPY" {
+                        format!("{kw}: unknown flag {flag:?} (known: --from, --chown, --chmod)")
+                    } else {
+                        format!("{kw}: unknown flag {flag:?} (known: --chown, --chmod)")
+                    },
                 ))
             }
         }
@@ -421,7 +440,7 @@ fn parse_copy(file: &str, ins: &Instruction, rest: &str, start: usize, kw: &str)
     if paths.len() < 2 {
         return Err(ins.error(file, format!("{kw} needs at least one source and a destination")));
     }
-    Ok(Copy { chown, chmod, paths, json, columns })
+    Ok(Copy { from, chown, chmod, paths, json, columns })
 }
 
 /// Looks a variable up by name.

@@ -5,6 +5,7 @@
 //! - [`layer`]: reproducible layer tars for files from outside a container;
 //! - [`import`]: images without internet (host busybox, host programs, rootfs tars);
 //! - [`dockerfile`]: the Dockerfile parser; [`build`]: the builder and its layer cache;
+//! - [`prune`]: what no image needs any more (blobs, build cache, unpacked rootfs);
 //! - [`archive`]: `save`/`load` of oci-archive and docker-archive tarballs;
 //! - [`registry`]: `pull` over the Docker Registry HTTP API v2.
 
@@ -18,6 +19,7 @@ pub mod error;
 pub mod import;
 pub mod labs;
 pub mod layer;
+pub mod prune;
 pub mod reference;
 pub mod registry;
 pub mod sandbox;

@@ -34,17 +34,34 @@ pub enum RegistryError {
     Truncated { digest: String, got: u64, total: u64, detail: String },
 }
 
-struct Client {
+/// What a pull reports about each layer as it goes; the caller renders it (or not).
+#[derive(Debug, Clone, Copy)]
+pub enum PullEvent<'a> {
+    /// Layer `index` of `total` is in the store already.
+    Present { index: usize, total: usize, digest: &'a Digest },
+    /// `got` of `size` bytes of the layer are downloaded (after every read).
+    Progress { index: usize, total: usize, digest: &'a Digest, got: u64, size: u64 },
+    /// The layer is downloaded and verified; `resumed` when an earlier partial download continued.
+    Done { index: usize, total: usize, digest: &'a Digest, size: u64, resumed: bool },
+}
+
+struct Client<'p> {
     agent: ureq::Agent,
     base: String,
     host: String,
     repo: String,
     token: Option<String>,
-    tty: bool,
+    progress: &'p mut dyn FnMut(PullEvent),
 }
 
-/// Pulls `reference` into the store; returns the local name and the manifest digest.
-pub fn pull(store: &Store, reference: &str, insecure: bool, tty: bool) -> anyhow::Result<(String, String)> {
+/// Pulls `reference` into the store, reporting each layer to `progress`; returns the local
+/// name and the manifest digest.
+pub fn pull(
+    store: &Store,
+    reference: &str,
+    insecure: bool,
+    progress: &mut dyn FnMut(PullEvent),
+) -> anyhow::Result<(String, String)> {
     let r = Reference::parse(reference)?;
     let host = r.registry_host();
     let plain = insecure || host.starts_with("localhost") || host.starts_with("127.") || host.starts_with("[::1]");
@@ -58,7 +75,7 @@ pub fn pull(store: &Store, reference: &str, insecure: bool, tty: bool) -> anyhow
         host: host.clone(),
         repo: r.remote_repository(),
         token: None,
-        tty,
+        progress,
     };
     let (bytes, media_type) = client.manifest(r.manifest_ref())?;
     if let Some(d) = &r.digest {
@@ -66,16 +83,7 @@ pub fn pull(store: &Store, reference: &str, insecure: bool, tty: bool) -> anyhow
     }
     let (bytes, media_type) = if is_index(&media_type, &bytes) {
         let index: ImageIndex = serde_json::from_slice(&bytes).context("the registry's index is not valid JSON")?;
-        let pick = index
-            .manifests()
-            .iter()
-            .find(|m| {
-                m.platform()
-                    .as_ref()
-                    .is_some_and(|p| p.os().to_string() == "linux" && p.architecture().to_string() == "amd64")
-            })
-            .cloned()
-            .context("the image has no linux/amd64 variant")?;
+        let pick = crate::store::linux_amd64(&index).cloned().context("the image has no linux/amd64 variant")?;
         let (b, m) = client.manifest(pick.digest().as_ref())?;
         check_digest(pick.digest().as_ref(), &b)?;
         (b, m)
@@ -114,7 +122,7 @@ fn check_digest(expected: &str, bytes: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
-impl Client {
+impl Client<'_> {
     /// GET with the token (fetching one on a Bearer challenge), mapping error statuses.
     fn get(&mut self, path: &str, what: &str, headers: &[(&str, String)]) -> anyhow::Result<ureq::Response> {
         let url = format!("{}{path}", self.base);
@@ -231,7 +239,7 @@ impl Client {
         let digest: &Digest = d.digest();
         if store.has_blob(digest) {
             if n > 0 {
-                eprintln!("layer {n}/{of} {} already present", crate::cli::short(digest.as_ref()));
+                (self.progress)(PullEvent::Present { index: n, total: of, digest });
             }
             return Ok(());
         }
@@ -253,7 +261,6 @@ impl Client {
         let total = d.size();
         let mut reader = resp.into_reader();
         let mut buf = vec![0u8; 256 * 1024];
-        let mut last_shown = std::time::Instant::now();
         loop {
             let read = match reader.read(&mut buf) {
                 Ok(0) => break,
@@ -271,14 +278,8 @@ impl Client {
             };
             file.write_all(&buf[..read])?;
             got += read as u64;
-            if self.tty && n > 0 && last_shown.elapsed() > Duration::from_millis(100) {
-                eprint!(
-                    "\rlayer {n}/{of} {} {:>3}% {}",
-                    crate::cli::short(digest.as_ref()),
-                    got * 100 / total.max(1),
-                    labkit::fact::human_bytes(got)
-                );
-                last_shown = std::time::Instant::now();
+            if n > 0 {
+                (self.progress)(PullEvent::Progress { index: n, total: of, digest, got, size: total });
             }
         }
         file.flush()?;
@@ -304,15 +305,7 @@ impl Client {
         }
         std::fs::rename(&partial, &final_path).with_context(|| format!("rename into {}", final_path.display()))?;
         if n > 0 {
-            if self.tty {
-                eprint!("\r");
-            }
-            eprintln!(
-                "layer {n}/{of} {} {}{}",
-                crate::cli::short(digest.as_ref()),
-                labkit::fact::human_bytes(total),
-                if resumed { " (resumed)" } else { "" }
-            );
+            (self.progress)(PullEvent::Done { index: n, total: of, digest, size: total, resumed });
         }
         Ok(())
     }

@@ -62,9 +62,7 @@ pub fn layer_reader(store: &Store, layer: &Descriptor) -> anyhow::Result<Box<dyn
 /// Unpacks `layers` into one directory (whiteouts applied), cached by chain id under
 /// `<state>/images-rootfs/`. Returns the directory.
 pub fn unpack_rootfs(store: &Store, layers: &[Descriptor], diff_ids: &[String]) -> anyhow::Result<PathBuf> {
-    let base = store
-        .root()
-        .with_file_name(format!("{}-rootfs", store.root().file_name().unwrap_or_default().to_string_lossy()));
+    let base = crate::prune::rootfs_cache_dir(store);
     std::fs::create_dir_all(&base).with_context(|| format!("create {}", base.display()))?;
     let id = chain_id(diff_ids);
     let name = id.strip_prefix("sha256:").unwrap_or("empty").to_string();
@@ -96,6 +94,18 @@ pub fn run_to_layer(
     diff_ids: &[String],
     spec: &RunSpec,
 ) -> anyhow::Result<(StoredLayer, String)> {
+    let (tar, output) = run_in_sandbox(store, parents, diff_ids, spec)?;
+    Ok((layer::store_tar(store, &tar)?, output))
+}
+
+/// Runs `spec` over the image made of `parents`; returns the tar of its changes (not stored)
+/// and the command's output.
+pub fn run_in_sandbox(
+    store: &Store,
+    parents: &[Descriptor],
+    diff_ids: &[String],
+    spec: &RunSpec,
+) -> anyhow::Result<(Vec<u8>, String)> {
     if !labkit::sys::is_root() {
         bail!("RUN needs root (namespaces and an overlay mount): run the build with sudo");
     }
@@ -114,7 +124,7 @@ pub fn run_to_layer(
     )
     .context("create the RUN sandbox's namespaces")??;
     drop(scratch);
-    Ok((layer::store_tar(store, &tar)?, output))
+    Ok((tar, output))
 }
 
 /// The sandbox thread's work; returns the layer tar of the upper directory.
@@ -129,16 +139,7 @@ fn in_sandbox(lower: &Path, scratch: &Path, spec: &RunSpec) -> anyhow::Result<(V
         std::fs::create_dir(d)?;
     }
     laboverlay::Overlay::new([lower]).with_upper(&upper, &work).mount(&merged).context("mount the overlay for RUN")?;
-    let dev = merged.join("dev");
-    if dev.is_dir() {
-        mount(Some("tmpfs"), &dev, Some("tmpfs"), MsFlags::MS_NOSUID, Some("mode=0755")).context("mount /dev")?;
-        for node in ["null", "zero", "random", "urandom", "full", "tty"] {
-            let target = dev.join(node);
-            std::fs::write(&target, b"")?;
-            mount(Some(Path::new("/dev").join(node).as_path()), &target, None::<&str>, MsFlags::MS_BIND, None::<&str>)
-                .with_context(|| format!("bind /dev/{node}"))?;
-        }
-    }
+    let made = provide_system_dirs(lower, &merged)?;
     nix::unistd::sethostname("labctl-build").context("set the sandbox hostname")?;
     let (uid, gid) = resolve_user(&merged, spec.user.as_deref())?;
     // Kept to come back out of the chroot afterwards (fchdir + chroot("."), this thread only).
@@ -152,10 +153,9 @@ fn in_sandbox(lower: &Path, scratch: &Path, spec: &RunSpec) -> anyhow::Result<(V
     cmd.args(args)
         .env_clear()
         .envs(spec.env.iter().filter_map(|e| e.split_once('=')))
-        .stdin(std::process::Stdio::null())
-        .uid(uid)
-        .gid(gid);
-    use std::os::unix::process::CommandExt;
+        .stdin(std::process::Stdio::null());
+    // The command is pid 1 of the new pid namespace: it mounts its own /proc, then drops to USER.
+    labkit::sys::mount_proc_then_set_ids(&mut cmd, Path::new("/proc"), uid, gid).context("prepare /proc for RUN")?;
     let out = cmd.output().with_context(|| format!("start {program:?} in the sandbox"));
     // Back out of the chroot to read upper (the tmpfs is still mounted in this namespace).
     nix::unistd::fchdir(std::os::fd::AsRawFd::as_raw_fd(&old_root)).context("leave the chroot")?;
@@ -174,11 +174,111 @@ fn in_sandbox(lower: &Path, scratch: &Path, spec: &RunSpec) -> anyhow::Result<(V
             _ => bail!("RUN {:?} failed{tail}", spec.argv),
         }
     }
-    let _ = laboverlay::unmount(&merged.join("dev"));
+    // The runtime's mounts and the mount points made for them are not the command's changes.
+    let _ = laboverlay::unmount(&merged.join("proc"));
+    for m in SYSTEM_MOUNTS.iter().rev() {
+        let _ = laboverlay::unmount(&merged.join(m.path));
+    }
+    laboverlay::unmount(&merged).context("unmount the RUN overlay")?;
+    for dir in made.iter().rev() {
+        let in_upper = upper.join(dir);
+        // Only the empty directory we made; anything the command put there stays.
+        if std::fs::read_dir(&in_upper).is_ok_and(|mut d| d.next().is_none()) {
+            std::fs::remove_dir(&in_upper).with_context(|| format!("remove {}", in_upper.display()))?;
+        }
+    }
     let opts = laboverlay::LayerOptions { source_date_epoch: Some(layer::source_date_epoch()), owner: None };
     let mut tar = Vec::new();
     laboverlay::write_layer(&upper, &mut tar, &opts).context("write the RUN layer")?;
     Ok((tar, output))
+}
+
+/// A mount the RUN sandbox provides whatever the image holds, as runc does for a container.
+struct SystemMount {
+    path: &'static str,
+    fstype: &'static str,
+    flags: MsFlags,
+    data: &'static str,
+    /// Only when the image has no such directory (an image's own /tmp stays part of it).
+    only_if_missing: bool,
+}
+
+/// In mount order; unmounted in reverse. /proc is mounted by the command itself (see run).
+const SYSTEM_MOUNTS: &[SystemMount] = &[
+    SystemMount {
+        path: "dev",
+        fstype: "tmpfs",
+        flags: MsFlags::MS_NOSUID,
+        data: "mode=0755,size=64k",
+        only_if_missing: false,
+    },
+    SystemMount {
+        path: "dev/shm",
+        fstype: "tmpfs",
+        flags: MsFlags::MS_NOSUID.union(MsFlags::MS_NODEV).union(MsFlags::MS_NOEXEC),
+        data: "mode=1777,size=64m",
+        only_if_missing: false,
+    },
+    SystemMount {
+        path: "sys",
+        fstype: "sysfs",
+        flags: MsFlags::MS_RDONLY.union(MsFlags::MS_NOSUID).union(MsFlags::MS_NODEV).union(MsFlags::MS_NOEXEC),
+        data: "",
+        only_if_missing: false,
+    },
+    SystemMount {
+        path: "tmp",
+        fstype: "tmpfs",
+        flags: MsFlags::MS_NOSUID.union(MsFlags::MS_NODEV),
+        data: "mode=1777",
+        only_if_missing: true,
+    },
+];
+
+/// Device nodes bound from the host's /dev into the sandbox's.
+const DEVICES: [&str; 6] = ["null", "zero", "random", "urandom", "full", "tty"];
+
+/// Gives the sandbox /dev (with the usual nodes and links), /dev/shm, a read-only /sys, a /proc
+/// mount point and /tmp when the image has none. Returns the directories it had to create in
+/// the overlay (relative, parents first), to take out of the layer afterwards.
+fn provide_system_dirs(lower: &Path, merged: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut made = Vec::new();
+    for dir in ["dev", "proc", "sys", "tmp"] {
+        if !lower.join(dir).exists() {
+            std::fs::create_dir(merged.join(dir)).with_context(|| format!("create /{dir} for RUN"))?;
+            made.push(PathBuf::from(dir));
+        }
+    }
+    for m in SYSTEM_MOUNTS {
+        if m.only_if_missing && !made.iter().any(|d| d == Path::new(m.path)) {
+            continue;
+        }
+        let target = merged.join(m.path);
+        if m.path == "dev/shm" {
+            // Inside our /dev tmpfs: not in the overlay.
+            std::fs::create_dir(&target).context("create /dev/shm")?;
+        }
+        mount(Some(m.fstype), &target, Some(m.fstype), m.flags, Some(m.data))
+            .with_context(|| format!("mount {} on /{} for RUN", m.fstype, m.path))?;
+        if m.path == "dev" {
+            for node in DEVICES {
+                let node_target = target.join(node);
+                std::fs::write(&node_target, b"")?;
+                let source = Path::new("/dev").join(node);
+                mount(Some(source.as_path()), &node_target, None::<&str>, MsFlags::MS_BIND, None::<&str>)
+                    .with_context(|| format!("bind /dev/{node}"))?;
+            }
+            for (link, to) in [
+                ("fd", "/proc/self/fd"),
+                ("stdin", "/proc/self/fd/0"),
+                ("stdout", "/proc/self/fd/1"),
+                ("stderr", "/proc/self/fd/2"),
+            ] {
+                std::os::unix::fs::symlink(to, target.join(link))?;
+            }
+        }
+    }
+    Ok(made)
 }
 
 /// `USER` → uid/gid: numbers, or names from the image's /etc/passwd and /etc/group.

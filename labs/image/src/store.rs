@@ -385,6 +385,13 @@ pub fn read_all(mut r: impl Read) -> std::io::Result<Vec<u8>> {
     Ok(v)
 }
 
+/// The linux/amd64 entry of a multi-platform index (what labctl runs).
+pub fn linux_amd64(index: &ImageIndex) -> Option<&Descriptor> {
+    index.manifests().iter().find(|m| {
+        m.platform().as_ref().is_some_and(|p| p.os().to_string() == "linux" && p.architecture().to_string() == "amd64")
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -128,3 +128,47 @@ fn a_file_that_is_no_archive_says_what_it_expected() {
     std::fs::write(&path, tar::Builder::new(Vec::new()).into_inner().unwrap()).unwrap();
     fails_with(env.run(&["load", "-i", path.to_str().unwrap()]), &["neither an oci-archive", "docker-archive"]);
 }
+
+#[test]
+fn multi_stage_mistakes_name_the_stage() {
+    let env = Env::new();
+    fails_with(
+        build(&env, "FROM scratch AS a\nFROM scratch AS A\n", &[]),
+        &["Dockerfile:2", "a stage named \"a\" already exists"],
+    );
+    fails_with(
+        build(&env, "FROM scratch\nADD --from=x a /a\n", &[]),
+        &["Dockerfile:2", "ADD has no --from (only COPY does)"],
+    );
+    fails_with(
+        build(&env, "FROM scratch\nCOPY --from=nowhere /a /a\n", &[]),
+        &["Dockerfile:2", "COPY --from=nowhere: no earlier stage is named \"nowhere\""],
+    );
+    let ctx = env.context("two", &[("Dockerfile", "FROM scratch AS one\nFROM scratch AS two\n")]);
+    fails_with(
+        env.run(&["build", "-t", "bad", "--target", "three", ctx.to_str().unwrap()]),
+        &["--target three: no stage", "(stages named: one, two)"],
+    );
+}
+
+#[test]
+fn target_stops_at_its_stage_and_a_later_stage_copies_from_an_earlier_one() {
+    let env = Env::new();
+    let ctx = env.context(
+        "ctx",
+        &[
+            ("Dockerfile", "FROM scratch AS first\nCOPY a /a\nFROM scratch\nCOPY --from=first /a /b\nCMD [\"/b\"]\n"),
+            ("a", "payload"),
+        ],
+    );
+    ok(env.run(&["build", "-q", "-t", "first", "--target", "first", ctx.to_str().unwrap()]));
+    ok(env.run(&["build", "-q", "-t", "last", ctx.to_str().unwrap()]));
+    let store = env.store();
+    let first = store.resolve("first").unwrap();
+    assert_eq!(first.manifest.layers().len(), 1);
+    assert!(first.config.config().as_ref().and_then(|c| c.cmd().clone()).is_none(), "the target stage has no CMD");
+    let last = store.resolve("last").unwrap();
+    let reader = labimage::sandbox::layer_reader(&store, &last.manifest.layers()[0]).unwrap();
+    let paths: Vec<String> = labimage::layer::list_tar(reader).unwrap().into_iter().map(|e| e.path).collect();
+    assert_eq!(paths, ["b"], "only the final stage's layer, holding the copied file");
+}

@@ -146,8 +146,8 @@ fn entrypoint_resets_an_inherited_cmd_and_the_cli_tags_the_result() {
 
 #[test]
 fn import_busybox_makes_a_runnable_rootfs() {
-    if labimage::import::find_static_busybox().is_err() {
-        eprintln!("skipping: no static busybox (apt-get install busybox-static)");
+    let busybox = labimage::import::find_static_busybox().is_ok();
+    if !labkit::testing::prerequisite("import_busybox", "a static busybox (apt-get install busybox-static)", busybox) {
         return;
     }
     let env = Env::new();
@@ -196,4 +196,32 @@ fn save_then_load_round_trips_the_digest() {
     let again = env.dir.path().join("rt2.tar");
     ok(env.run(&["save", "rt:1", "-o", again.to_str().unwrap()]));
     assert_eq!(std::fs::read(&archive).unwrap(), std::fs::read(&again).unwrap());
+}
+
+#[test]
+fn rm_and_prune_drop_the_build_cache_and_rootfs_only_the_removed_image_used() {
+    let env = Env::new();
+    let keep = env.context("keep", &[("Dockerfile", "FROM scratch\nCOPY a /a\n"), ("a", "kept")]);
+    let gone = env.context("gone", &[("Dockerfile", "FROM scratch\nCOPY b /b\n"), ("b", "removed")]);
+    let kept = scratch_build(&env, "keep:1", &keep);
+    scratch_build(&env, "gone:1", &gone);
+    let store = env.store();
+    let cache = labimage::build::cache_dir(&store);
+    let count = |dir: &std::path::Path| std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(count(&cache), 2, "one cache entry per COPY");
+    // Unpacked rootfs as RUN leaves them: one for the kept image's layers, one stale.
+    let rootfs = labimage::prune::rootfs_cache_dir(&store);
+    let kept_config = store.resolve("keep:1").unwrap().config;
+    let kept_chain = labimage::sandbox::chain_id(kept_config.rootfs().diff_ids());
+    std::fs::create_dir_all(rootfs.join(kept_chain.strip_prefix("sha256:").unwrap())).unwrap();
+    std::fs::create_dir_all(rootfs.join("0".repeat(64)).join("bin")).unwrap();
+    let out = stdout(&ok(env.run(&["rm", "gone:1"])));
+    assert!(out.contains("1 build cache entries, 1 unpacked rootfs freed"), "{out}");
+    assert_eq!(count(&cache), 1, "the removed image's cache entry is gone");
+    assert_eq!(count(&rootfs), 1, "only the kept image's rootfs stays");
+    // Nothing more to prune, and the kept image still rebuilds from cache.
+    assert_eq!(stdout(&ok(env.run(&["prune"]))).trim(), "pruned 0 blobs, 0 build cache entries, 0 unpacked rootfs");
+    let again = scratch_build(&env, "keep:1", &keep);
+    assert!(again.steps.iter().filter(|s| s.layer.is_some()).all(|s| s.cached));
+    assert_eq!(again.manifest.digest(), kept.manifest.digest());
 }

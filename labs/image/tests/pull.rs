@@ -249,17 +249,9 @@ fn a_blob_that_does_not_match_its_digest_is_refused() {
 
 #[test]
 fn pull_from_a_real_registry_gives_back_the_same_digest() {
-    let have = |t: &str| {
-        std::process::Command::new("sh")
-            .args(["-c", &format!("command -v {t}")])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
-    if !have("docker-registry") || !have("skopeo") {
-        if std::env::var_os("CI").is_some() {
-            panic!("CI needs docker-registry and skopeo (apt-get install docker-registry skopeo)");
-        }
-        eprintln!("skipping: docker-registry or skopeo missing");
+    use labkit::testing::{have_program, prerequisite};
+    let tools = have_program("docker-registry") && have_program("skopeo");
+    if !prerequisite("pull", "docker-registry and skopeo (apt-get install docker-registry skopeo)", tools) {
         return;
     }
     let env = Env::new();

@@ -16,6 +16,11 @@ pub struct Topic {
 }
 
 impl Topic {
+    /// The crate's directory in the repository (`labs/namespaces`).
+    pub fn dir(&self) -> &'static str {
+        self.manifest_path.rsplit_once('/').map_or(".", |(dir, _)| dir)
+    }
+
     /// Parses and validates the embedded manifest.
     pub fn manifest(&self) -> Result<Manifest, ManifestError> {
         Manifest::parse_json(self.manifest_path, self.manifest_json)
@@ -32,14 +37,18 @@ pub struct Catalogue {
     pub entries: Vec<Entry>,
     /// Code with no manifest lab (a maintainer error).
     pub orphans: Vec<&'static str>,
+    /// Each topic's directory with the (id, source file) of each lab it registers.
+    pub layouts: Vec<(&'static str, Vec<(&'static str, &'static str)>)>,
 }
 
 impl Catalogue {
     pub fn load(topics: Vec<Topic>) -> Result<Catalogue, ManifestError> {
         let mut entries = Vec::new();
         let mut orphans = Vec::new();
+        let mut layouts = Vec::new();
         for topic in topics {
             let manifest = topic.manifest()?;
+            layouts.push((topic.dir(), topic.labs.iter().map(|l| (l.id(), l.source())).collect()));
             for lab in &topic.labs {
                 if manifest.lab(lab.id()).is_none() {
                     orphans.push(lab.id());
@@ -50,7 +59,7 @@ impl Catalogue {
                 entries.push(Entry { def, code });
             }
         }
-        Ok(Catalogue { entries, orphans })
+        Ok(Catalogue { entries, orphans, layouts })
     }
 
     pub fn get(&self, id: &str) -> Option<&Entry> {
@@ -76,6 +85,9 @@ impl Catalogue {
     pub fn problems(&self, root: &Path) -> Vec<String> {
         let mut out: Vec<String> =
             self.orphans.iter().map(|id| format!("lab {id}: code exists but no lab.yaml entry")).collect();
+        for (dir, labs) in &self.layouts {
+            out.extend(layout_problems(root, dir, labs));
+        }
         for entry in &self.entries {
             let id = &entry.def.id;
             match entry.code {
@@ -134,6 +146,43 @@ pub fn snapshot_path(name: &str) -> String {
     format!("tests/snapshots/labs__{name}.snap")
 }
 
+/// Where a lab's code lives: `TOPIC_DIR/src/labs/SUFFIX.rs`, the suffix being the id after its
+/// first `-` (`ns-net` → `net.rs`, `image-build` → `build.rs`), or the whole id when it has none
+/// (`overlay` → `overlay.rs`); further dashes become underscores (a module name).
+pub fn lab_source_path(topic_dir: &str, id: &str) -> String {
+    let suffix = id.split_once('-').map_or(id, |(_, rest)| rest).replace('-', "_");
+    format!("{topic_dir}/src/labs/{suffix}.rs")
+}
+
+/// One path per lab: each lab of the topic at `topic_dir` is declared in its
+/// [`lab_source_path`], and `src/labs/` holds nothing but those files and `mod.rs` (what the
+/// labs share). `labs` are (id, source file) pairs; `root` is the repository.
+pub fn layout_problems(root: &Path, topic_dir: &str, labs: &[(&str, &str)]) -> Vec<String> {
+    let mut out = Vec::new();
+    let expected: Vec<String> = labs.iter().map(|(id, _)| lab_source_path(topic_dir, id)).collect();
+    for ((id, source), want) in labs.iter().zip(&expected) {
+        if *source != want.as_str() {
+            out.push(format!(
+                "lab {id}: its code is in {source}; move it to {want} (one file per lab, named by its id)"
+            ));
+        }
+    }
+    let dir = root.join(topic_dir).join("src/labs");
+    let mut found: Vec<String> = std::fs::read_dir(&dir)
+        .map(|entries| entries.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .unwrap_or_default();
+    found.sort();
+    for name in found {
+        let path = format!("{topic_dir}/src/labs/{name}");
+        if name != "mod.rs" && !expected.contains(&path) {
+            out.push(format!(
+                "{path}: not the file of a lab of {topic_dir}/lab.yaml; src/labs/ holds mod.rs and one file per lab"
+            ));
+        }
+    }
+    out
+}
+
 /// Where a lab's chapter lives in each language's book.
 pub fn chapter_path(id: &str, lang: &str) -> String {
     format!("book/{lang}/src/labs/{id}.md")
@@ -142,29 +191,57 @@ pub fn chapter_path(id: &str, lang: &str) -> String {
 /// Edit distance counting a swap of neighbours as one edit (optimal string alignment), so
 /// the typo `ns-nte` is closest to `ns-net`.
 pub fn edit_distance(a: &str, b: &str) -> usize {
-    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
-    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
-    for (i, row) in d.iter_mut().enumerate() {
-        row[0] = i;
-    }
-    for (j, cell) in d[0].iter_mut().enumerate() {
-        *cell = j;
-    }
-    for i in 1..=a.len() {
-        for j in 1..=b.len() {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            d[i][j] = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
-            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                d[i][j] = d[i][j].min(d[i - 2][j - 2] + 1);
-            }
-        }
-    }
-    d[a.len()][b.len()]
+    strsim::osa_distance(a, b)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lab_file_is_named_by_the_id_suffix() {
+        assert_eq!(lab_source_path("labs/namespaces", "ns-net"), "labs/namespaces/src/labs/net.rs");
+        assert_eq!(lab_source_path("labs/net", "net-bridge"), "labs/net/src/labs/bridge.rs");
+        assert_eq!(lab_source_path("labs/overlay", "overlay"), "labs/overlay/src/labs/overlay.rs");
+        assert_eq!(lab_source_path("labs/image", "image-build"), "labs/image/src/labs/build.rs");
+        assert_eq!(lab_source_path("labs/x", "x-two-words"), "labs/x/src/labs/two_words.rs");
+    }
+
+    /// A repository with `labs/t/src/labs/` holding `files`.
+    fn repo_with(files: &[&str]) -> tempfile::TempDir {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("labs/t/src/labs");
+        std::fs::create_dir_all(&dir).unwrap();
+        for f in files {
+            std::fs::write(dir.join(f), "").unwrap();
+        }
+        root
+    }
+
+    #[test]
+    fn labs_in_their_own_files_pass() {
+        let root = repo_with(&["mod.rs", "one.rs", "two.rs"]);
+        let labs = [("t-one", "labs/t/src/labs/one.rs"), ("t-two", "labs/t/src/labs/two.rs")];
+        assert_eq!(layout_problems(root.path(), "labs/t", &labs), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_lab_declared_elsewhere_is_rejected() {
+        let root = repo_with(&["mod.rs"]);
+        let problems = layout_problems(root.path(), "labs/t", &[("t-net", "labs/t/src/net.rs")]);
+        assert_eq!(
+            problems,
+            ["lab t-net: its code is in labs/t/src/net.rs; move it to labs/t/src/labs/net.rs (one file per lab, named by its id)"]
+        );
+    }
+
+    #[test]
+    fn a_stray_file_in_src_labs_is_rejected() {
+        let root = repo_with(&["mod.rs", "one.rs", "helpers.rs"]);
+        let problems = layout_problems(root.path(), "labs/t", &[("t-one", "labs/t/src/labs/one.rs")]);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].starts_with("labs/t/src/labs/helpers.rs: not the file of a lab"), "{problems:?}");
+    }
 
     #[test]
     fn edit_distance_counts_edits() {

@@ -93,37 +93,18 @@ impl Undo {
 /// Kills every process in a cgroup tree, waits for it to empty, removes it bottom-up.
 /// Only paths with a `labctl` component are touched.
 pub fn remove_cgroup_tree(path: &Path) -> Result<(), String> {
-    if !path.components().any(|c| c.as_os_str().to_string_lossy().starts_with("labctl")) {
+    if !is_labctl_path(path) {
         return Err(format!("refusing to remove {}: not under a labctl cgroup", path.display()));
     }
     if !path.exists() {
         return Ok(());
     }
+    empty_cgroups(&[path.to_path_buf()])?;
     let mut dirs = Vec::new();
     collect_dirs(path, &mut dirs);
     // Deepest first.
     dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
     for dir in &dirs {
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        loop {
-            let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
-            let pids: Vec<i32> = procs.lines().filter_map(|l| l.trim().parse().ok()).collect();
-            if pids.is_empty() {
-                break;
-            }
-            for pid in pids {
-                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
-                let _ = nix::sys::wait::waitpid(
-                    nix::unistd::Pid::from_raw(pid),
-                    Some(nix::sys::wait::WaitPidFlag::WNOHANG),
-                );
-            }
-            if std::time::Instant::now() > deadline {
-                return Err(format!("{}: processes did not exit", dir.display()));
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        // A frozen v1 group must be thawed for its killed tasks to exit; best effort.
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
         loop {
             match std::fs::remove_dir(dir) {
@@ -135,6 +116,156 @@ pub fn remove_cgroup_tree(path: &Path) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+fn is_labctl_path(path: &Path) -> bool {
+    path.components().any(|c| c.as_os_str().to_string_lossy().starts_with("labctl"))
+}
+
+/// The one way labctl empties cgroups (labcgroup's removal and the undo both use it): v2's
+/// cgroup.kill where the kernel has it; otherwise freeze, so nothing forks while we kill (a
+/// fork bomb refills any gap), SIGKILL, then thaw, because frozen v1 tasks act on SIGKILL only
+/// once thawed. On v1 the freezer is another hierarchy: each task's own labctl freezer group
+/// is frozen and thawed too, so a run interrupted after freezing leaves nothing unkillable.
+/// Waits (5 s) until every directory under `dirs` is empty.
+pub fn empty_cgroups(dirs: &[PathBuf]) -> Result<(), String> {
+    let pids = || {
+        let mut pids = Vec::new();
+        for dir in dirs {
+            let mut all = Vec::new();
+            collect_dirs(dir, &mut all);
+            for d in all {
+                let procs = std::fs::read_to_string(d.join("cgroup.procs")).unwrap_or_default();
+                pids.extend(procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
+            }
+        }
+        pids.sort_unstable();
+        pids.dedup();
+        pids
+    };
+    let kill = |pids: &[i32]| {
+        for pid in pids {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(*pid), nix::sys::signal::Signal::SIGKILL);
+            let _ =
+                nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(*pid), Some(nix::sys::wait::WaitPidFlag::WNOHANG));
+        }
+    };
+    let first = pids();
+    if first.is_empty() {
+        return Ok(());
+    }
+    let kill_files: Vec<PathBuf> = dirs.iter().map(|d| d.join("cgroup.kill")).filter(|f| f.exists()).collect();
+    if !kill_files.is_empty() && kill_files.len() == dirs.len() {
+        for file in &kill_files {
+            let _ = std::fs::write(file, "1");
+        }
+    } else {
+        let freezers = freezers_of(dirs, &first);
+        for f in &freezers {
+            f.set(true);
+        }
+        kill(&pids());
+        for f in &freezers {
+            f.set(false);
+        }
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let left = pids();
+        if left.is_empty() {
+            return Ok(());
+        }
+        if std::time::Instant::now() > deadline {
+            let list: Vec<String> = left.iter().map(|p| p.to_string()).collect();
+            let shown: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+            return Err(format!("{}: processes {} still there 5 s after SIGKILL", shown.join(", "), list.join(" ")));
+        }
+        kill(&left);
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// A freeze switch: v1's freezer.state or v2's cgroup.freeze.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Freezer {
+    V1(PathBuf),
+    V2(PathBuf),
+}
+
+impl Freezer {
+    /// Writes the state and waits (up to 2 s) until the kernel reports it; best effort.
+    fn set(&self, frozen: bool) {
+        let (file, value, done): (PathBuf, &str, Box<dyn Fn() -> bool>) = match self {
+            Freezer::V1(dir) => {
+                let state = dir.join("freezer.state");
+                let want = if frozen { "FROZEN" } else { "THAWED" };
+                let read = state.clone();
+                (state, want, Box::new(move || std::fs::read_to_string(&read).is_ok_and(|s| s.trim() == want)))
+            }
+            Freezer::V2(dir) => {
+                let events = dir.join("cgroup.events");
+                let want = if frozen { "frozen 1" } else { "frozen 0" };
+                let value = if frozen { "1" } else { "0" };
+                (
+                    dir.join("cgroup.freeze"),
+                    value,
+                    Box::new(move || std::fs::read_to_string(&events).is_ok_and(|s| s.lines().any(|l| l == want))),
+                )
+            }
+        };
+        if std::fs::write(&file, value).is_err() {
+            return;
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(2);
+        while !done() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+}
+
+/// The freeze switches of `dirs` (those that are freezer or v2 groups) and, on v1, of the
+/// labctl freezer groups `pids` sit in (never a group outside labctl).
+fn freezers_of(dirs: &[PathBuf], pids: &[i32]) -> Vec<Freezer> {
+    let mut out = Vec::new();
+    for dir in dirs {
+        if dir.join("freezer.state").exists() {
+            out.push(Freezer::V1(dir.clone()));
+        } else if dir.join("cgroup.freeze").exists() {
+            out.push(Freezer::V2(dir.clone()));
+        }
+    }
+    if let Some(mount) = v1_freezer_mount() {
+        for pid in pids {
+            let cgroups = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
+            if let Some(rel) = v1_freezer_path(&cgroups) {
+                let dir = mount.join(rel.trim_start_matches('/'));
+                if is_labctl_path(Path::new(rel)) && dir.join("freezer.state").exists() {
+                    out.push(Freezer::V1(dir));
+                }
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Where the v1 freezer hierarchy is mounted (the mountinfo line of a `cgroup` filesystem
+/// whose super options name `freezer`).
+fn v1_freezer_mount() -> Option<PathBuf> {
+    crate::mountinfo::of_self()
+        .into_iter()
+        .find(|m| m.fstype == "cgroup" && m.root == "/" && m.super_options.split(',').any(|o| o == "freezer"))
+        .map(|m| PathBuf::from(m.mount_point))
+}
+
+/// The freezer line's path in a /proc/PID/cgroup text ("7:freezer:/labctl/pids").
+fn v1_freezer_path(cgroups: &str) -> Option<&str> {
+    cgroups.lines().find_map(|l| {
+        let mut parts = l.splitn(3, ':');
+        let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+        controllers.split(',').any(|c| c == "freezer").then_some(path)
+    })
 }
 
 fn collect_dirs(path: &Path, out: &mut Vec<PathBuf>) {
@@ -158,9 +289,10 @@ pub struct Journal {
 }
 
 impl Journal {
-    /// Is the run that wrote this journal still alive?
+    /// Is the run that wrote this journal still alive? A zombie run (killed, not yet reaped by
+    /// an init that reaps late) is not: its objects are left for `clean`.
     pub fn owner_alive(&self) -> bool {
-        sys::process_start_time(self.pid) == Some(self.start_time)
+        sys::process_alive(self.pid, self.start_time)
     }
 }
 
@@ -335,6 +467,26 @@ mod tests {
     fn cgroup_removal_refuses_paths_outside_labctl() {
         let err = remove_cgroup_tree(Path::new("/sys/fs/cgroup/system.slice")).unwrap_err();
         assert!(err.contains("refusing"), "{err}");
+    }
+
+    #[test]
+    fn a_zombie_owner_is_dead_and_a_running_one_alive() {
+        let mut child = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+        let pid = child.id() as i32;
+        let journal =
+            Journal { lab: "test".into(), pid, start_time: sys::process_start_time(pid).unwrap(), undo: vec![] };
+        assert!(journal.owner_alive(), "a sleeping owner is alive");
+        child.kill().unwrap();
+        // Not reaped yet: a real zombie, pid and start time unchanged.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while !sys::is_zombie(pid) {
+            assert!(std::time::Instant::now() < deadline, "the killed child never became a zombie");
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        assert_eq!(sys::process_start_time(pid), Some(journal.start_time), "a zombie keeps its start time");
+        assert!(!journal.owner_alive(), "a zombie owner must count as dead");
+        child.wait().unwrap();
+        assert!(!journal.owner_alive());
     }
 
     #[test]

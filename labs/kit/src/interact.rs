@@ -28,22 +28,12 @@ pub fn wait_for_enter(lang: Lang, step: usize, total: usize) -> anyhow::Result<(
 /// Opens an interactive shell inside every namespace of `pid` that differs from ours; the lab
 /// continues when the shell exits.
 pub fn explore_shell(lang: Lang, pid: i32) -> anyhow::Result<()> {
-    use nix::sched::CloneFlags;
     if !can_prompt() {
         bail!("--explore needs a terminal: run it interactively or drop --explore");
     }
-    let kinds = [
-        ("user", CloneFlags::CLONE_NEWUSER),
-        ("ipc", CloneFlags::CLONE_NEWIPC),
-        ("uts", CloneFlags::CLONE_NEWUTS),
-        ("net", CloneFlags::CLONE_NEWNET),
-        ("pid", CloneFlags::CLONE_NEWPID),
-        ("cgroup", CloneFlags::CLONE_NEWCGROUP),
-        ("mnt", CloneFlags::CLONE_NEWNS),
-    ];
     let mut namespaces = Vec::new();
     let mut joined = Vec::new();
-    for (kind, flag) in kinds {
+    for &crate::probe::NsType { name: kind, flag, .. } in crate::probe::in_setns_order() {
         let (Ok(theirs), Ok(ours)) = (crate::probe::ns_link(Some(pid), kind), crate::probe::ns_link(None, kind)) else {
             continue;
         };

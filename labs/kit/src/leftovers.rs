@@ -35,7 +35,6 @@ pub fn scan() -> Vec<Leftover> {
 /// `labctl*` directory directly in the temp dir. Nothing broader: a checkout that happens to
 /// live in a directory called labctl is not ours to unmount. Deepest first.
 pub fn mounts() -> Vec<PathBuf> {
-    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     let roots = [paths::run_dir(), paths::state_dir()];
     let temp = std::env::temp_dir();
     let in_labctl_temp = |p: &std::path::Path| {
@@ -44,11 +43,9 @@ pub fn mounts() -> Vec<PathBuf> {
             .and_then(|rest| rest.components().next())
             .is_some_and(|c| c.as_os_str().to_string_lossy().starts_with("labctl"))
     };
-    let mut found: Vec<PathBuf> = info
-        .lines()
-        .filter_map(|line| line.split(' ').nth(4))
-        .map(unescape_mountinfo)
-        .map(PathBuf::from)
+    let mut found: Vec<PathBuf> = crate::mountinfo::of_self()
+        .into_iter()
+        .map(|m| PathBuf::from(m.mount_point))
         .filter(|p| roots.iter().any(|r| p.starts_with(r)) || in_labctl_temp(p))
         // /run/netns/labctl-* entries are netns bind mounts, handled as netns.
         .filter(|p| !p.starts_with(paths::NETNS_DIR))
@@ -56,24 +53,6 @@ pub fn mounts() -> Vec<PathBuf> {
     found.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
     found.dedup();
     found
-}
-
-/// mountinfo escapes space, tab, newline and backslash as octal.
-pub fn unescape_mountinfo(field: &str) -> String {
-    let mut out = String::new();
-    let bytes = field.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'\\' && i + 3 < bytes.len() && bytes[i + 1..i + 4].iter().all(|b| (b'0'..=b'7').contains(b)) {
-            let code = u8::from_str_radix(&field[i + 1..i + 4], 8).unwrap_or(b'?');
-            out.push(code as char);
-            i += 4;
-        } else {
-            out.push(bytes[i] as char);
-            i += 1;
-        }
-    }
-    out
 }
 
 /// Named network namespaces with a labctl prefix.
@@ -115,12 +94,6 @@ pub fn cgroups_under(root: &Path) -> Vec<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn mountinfo_escapes_are_decoded() {
-        assert_eq!(unescape_mountinfo(r"/tmp/a\040b"), "/tmp/a b");
-        assert_eq!(unescape_mountinfo("/plain"), "/plain");
-    }
 
     #[test]
     fn cgroup_scan_finds_v1_and_v2_labctl_dirs_only() {

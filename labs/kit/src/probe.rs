@@ -3,20 +3,52 @@
 
 use crate::fact::Fact;
 use crate::observe::Interface;
+use nix::sched::CloneFlags;
 use std::collections::BTreeMap;
 use std::io;
 
-/// The namespace types in /proc/PID/ns, with the kernel version that introduced each.
-pub const NAMESPACE_TYPES: [(&str, &str, &str); 8] = [
-    ("mnt", "CLONE_NEWNS", "2.4.19"),
-    ("uts", "CLONE_NEWUTS", "2.6.19"),
-    ("ipc", "CLONE_NEWIPC", "2.6.19"),
-    ("pid", "CLONE_NEWPID", "2.6.24"),
-    ("net", "CLONE_NEWNET", "2.6.29"),
-    ("user", "CLONE_NEWUSER", "3.8"),
-    ("cgroup", "CLONE_NEWCGROUP", "4.6"),
-    ("time", "CLONE_NEWTIME", "5.6"),
+/// A namespace type: its name in /proc/PID/ns, its clone flag, and the kernel that introduced it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NsType {
+    pub name: &'static str,
+    pub flag: CloneFlags,
+    pub flag_name: &'static str,
+    pub since: &'static str,
+}
+
+const fn ns_type_entry(name: &'static str, flag: CloneFlags, flag_name: &'static str, since: &'static str) -> NsType {
+    NsType { name, flag, flag_name, since }
+}
+
+/// Every namespace type, in the order the kernel gained them.
+pub const NAMESPACE_TYPES: [NsType; 8] = [
+    ns_type_entry("mnt", CloneFlags::CLONE_NEWNS, "CLONE_NEWNS", "2.4.19"),
+    ns_type_entry("uts", CloneFlags::CLONE_NEWUTS, "CLONE_NEWUTS", "2.6.19"),
+    ns_type_entry("ipc", CloneFlags::CLONE_NEWIPC, "CLONE_NEWIPC", "2.6.19"),
+    ns_type_entry("pid", CloneFlags::CLONE_NEWPID, "CLONE_NEWPID", "2.6.24"),
+    ns_type_entry("net", CloneFlags::CLONE_NEWNET, "CLONE_NEWNET", "2.6.29"),
+    ns_type_entry("user", CloneFlags::CLONE_NEWUSER, "CLONE_NEWUSER", "3.8"),
+    ns_type_entry("cgroup", CloneFlags::CLONE_NEWCGROUP, "CLONE_NEWCGROUP", "4.6"),
+    // nix has no constant for it yet.
+    ns_type_entry("time", CloneFlags::from_bits_retain(0x80), "CLONE_NEWTIME", "5.6"),
 ];
+
+/// The same types in the order setns should enter them: user first (it grants the rights for
+/// the rest), mnt last (it changes the paths the others are opened by).
+pub const SETNS_ORDER: [NsType; 8] = {
+    let t = NAMESPACE_TYPES;
+    [t[5], t[6], t[2], t[1], t[4], t[3], t[7], t[0]]
+};
+
+/// A namespace type by its name (`net`).
+pub fn ns_type(name: &str) -> Option<&'static NsType> {
+    NAMESPACE_TYPES.iter().find(|t| t.name == name)
+}
+
+/// Every namespace type, in the order setns should enter them.
+pub fn in_setns_order() -> impl Iterator<Item = &'static NsType> {
+    SETNS_ORDER.iter()
+}
 
 /// One namespace as named by its /proc link: `net:[4026531840]`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -71,7 +103,7 @@ pub fn list_namespaces(only: Option<&str>) -> Vec<NsEntry> {
         let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
             continue;
         };
-        for (ns_type, _, _) in NAMESPACE_TYPES {
+        for NsType { name: ns_type, .. } in NAMESPACE_TYPES {
             if only.is_some_and(|t| t != ns_type) {
                 continue;
             }
@@ -88,6 +120,54 @@ pub fn list_namespaces(only: Option<&str>) -> Vec<NsEntry> {
         .into_iter()
         .map(|(id, (processes, lowest_pid))| NsEntry { id, processes, lowest_pid, command: command_line(lowest_pid) })
         .collect()
+}
+
+/// Everything that keeps namespace `id` alive, as far as /proc shows it: processes in it (also
+/// through pid_for_children/time_for_children), open file descriptors on its nsfs file, and
+/// nsfs bind mounts of it (`ip netns add`, `unshare --net=FILE`) in any mount namespace.
+/// Empty means the kernel has nothing left holding it: the namespace is gone.
+pub fn ns_holders(id: &NsId) -> Vec<String> {
+    let target = format!("{}:[{}]", id.ns_type, id.inode);
+    let links: Vec<String> = match id.ns_type.as_str() {
+        "pid" | "time" => vec![id.ns_type.clone(), format!("{}_for_children", id.ns_type)],
+        t => vec![t.to_string()],
+    };
+    let me = std::process::id() as i32;
+    let mut holders = Vec::new();
+    let mut mount_namespaces_seen = std::collections::BTreeSet::new();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return holders;
+    };
+    for entry in dir.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
+        let read = |rel: &str| std::fs::read_link(format!("/proc/{pid}/{rel}")).ok();
+        if links.iter().any(|l| read(&format!("ns/{l}")).is_some_and(|t| t.as_os_str() == target.as_str())) {
+            holders.push(format!("process {pid} ({})", command_line(pid)));
+        }
+        if let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) {
+            for fd in fds.flatten() {
+                if std::fs::read_link(fd.path()).is_ok_and(|t| t.as_os_str() == target.as_str()) {
+                    let who = if pid == me { "labctl".to_string() } else { command_line(pid) };
+                    holders.push(format!("fd {} of process {pid} ({who})", fd.file_name().to_string_lossy()));
+                }
+            }
+        }
+        // One mountinfo per mount namespace is enough.
+        let Some(mnt) = read("ns/mnt") else { continue };
+        if !mount_namespaces_seen.insert(mnt) {
+            continue;
+        }
+        for m in crate::mountinfo::read(format!("/proc/{pid}/mountinfo")).unwrap_or_default() {
+            if m.fstype == "nsfs" && m.root == target {
+                holders.push(format!("bind mount at {} (mount namespace of process {pid})", m.mount_point));
+            }
+        }
+    }
+    holders.sort();
+    holders.dedup();
+    holders
 }
 
 /// The command line of a process, as `ps -o args` shows it (or `[comm]` for kernel threads).
@@ -155,6 +235,42 @@ pub fn interfaces() -> io::Result<Vec<Interface>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_type_is_in_the_setns_order_once_user_first_mnt_last() {
+        let order: Vec<&str> = in_setns_order().map(|t| t.name).collect();
+        assert_eq!(order, ["user", "cgroup", "ipc", "uts", "net", "pid", "time", "mnt"]);
+        assert_eq!(ns_type("net").map(|t| t.flag), Some(CloneFlags::CLONE_NEWNET));
+    }
+
+    #[test]
+    fn an_open_fd_holds_a_namespace_its_last_process_left() {
+        if !crate::testing::require_root("an_open_fd_holds_a_namespace_its_last_process_left") {
+            return;
+        }
+        let mut child = std::process::Command::new("unshare").args(["--net", "sleep", "30"]).spawn().unwrap();
+        let pid = child.id() as i32;
+        let ours = ns_link(None, "net").unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let id = loop {
+            let id = ns_link(Some(pid), "net").unwrap();
+            if id != ours {
+                break id;
+            }
+            assert!(std::time::Instant::now() < deadline, "unshare --net never took effect");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        };
+        assert!(ns_holders(&id).iter().any(|h| h.starts_with(&format!("process {pid} "))), "{:?}", ns_holders(&id));
+        let fd = std::fs::File::open(ns_path(Some(pid), "net")).unwrap();
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let held = ns_holders(&id);
+        assert!(!list_namespaces(Some("net")).iter().any(|e| e.id == id), "no process is in it any more");
+        assert_eq!(held.len(), 1, "{held:?}");
+        assert!(held[0].starts_with("fd "), "only our fd holds it: {held:?}");
+        drop(fd);
+        assert!(ns_holders(&id).is_empty(), "closed: nothing holds it");
+    }
 
     #[test]
     fn ns_links_parse_into_type_and_inode() {

@@ -7,13 +7,18 @@ use crate::text::Lang;
 use colored::Colorize;
 use std::io::Write;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
-    /// Coloured text (a terminal without NO_COLOR).
+    /// Coloured text (a terminal without NO_COLOR)
+    #[value(aliases = ["color", "colour"])]
     Terminal,
-    /// The same text without colour (NO_COLOR, pipes, reference output).
+    /// The same text without colour (NO_COLOR, pipes, reference output)
+    #[value(alias = "text")]
     Plain,
+    /// Markdown, for notes and issues
+    #[value(alias = "md")]
     Markdown,
+    /// One JSON document (its `schema` field gives the version)
     Json,
 }
 
@@ -25,16 +30,6 @@ impl Format {
             Format::Terminal
         } else {
             Format::Plain
-        }
-    }
-
-    pub fn parse(s: &str) -> Result<Format, String> {
-        match s {
-            "terminal" | "color" | "colour" => Ok(Format::Terminal),
-            "plain" | "text" => Ok(Format::Plain),
-            "markdown" | "md" => Ok(Format::Markdown),
-            "json" => Ok(Format::Json),
-            other => Err(format!("unknown format {other:?}: use plain, terminal, markdown or json")),
         }
     }
 }
@@ -332,25 +327,9 @@ pub fn table(columns: &[String], rows: &[Vec<String>]) -> Vec<String> {
     out
 }
 
-/// Terminal columns a string takes: CJK characters take two.
+/// Terminal columns a string takes (CJK characters take two), by Unicode's East Asian Width.
 pub fn display_width(s: &str) -> usize {
-    s.chars()
-        .map(|c| {
-            let cp = c as u32;
-            let wide = (0x1100..=0x115F).contains(&cp)
-                || (0x2E80..=0xA4CF).contains(&cp)
-                || (0xAC00..=0xD7A3).contains(&cp)
-                || (0xF900..=0xFAFF).contains(&cp)
-                || (0xFE30..=0xFE4F).contains(&cp)
-                || (0xFF00..=0xFF60).contains(&cp)
-                || (0xFFE0..=0xFFE6).contains(&cp);
-            if wide {
-                2
-            } else {
-                1
-            }
-        })
-        .sum()
+    unicode_width::UnicodeWidthStr::width(s)
 }
 
 #[cfg(test)]
@@ -456,5 +435,12 @@ mod tests {
         let out = table(&["A".into(), "B".into()], &rows);
         assert_eq!(out[1], "  网络  x");
         assert_eq!(out[2], "  ab    y");
+    }
+
+    #[test]
+    fn full_width_punctuation_and_hangul_are_wide_and_symbols_narrow() {
+        assert_eq!(display_width("（中文）"), 8);
+        assert_eq!(display_width("한국"), 4);
+        assert_eq!(display_width("✓ → …"), 5);
     }
 }

@@ -3,6 +3,7 @@
 
 use crate::cleanup::{Cleanup, Undo};
 use crate::fact::Fact;
+use crate::failure::Failure;
 use crate::manifest::LabDef;
 use crate::observe::Observation;
 use crate::render::{Format, Renderer};
@@ -18,6 +19,9 @@ pub type StepFn<S> = fn(&mut Ctx, &mut S) -> anyhow::Result<()>;
 /// A lab's code: its step functions in order and its challenge check.
 pub struct Walkthrough<S: Default + 'static> {
     pub id: &'static str,
+    /// Where this lab's code is: always `file!()`, so `labctl dev check` can hold it to
+    /// `labs/<topic>/src/labs/<id suffix>.rs`.
+    pub source: &'static str,
     pub steps: &'static [(&'static str, StepFn<S>)],
     /// Verifies the learner's own attempt at the challenge (`labctl check`).
     pub check: fn(&mut Ctx) -> anyhow::Result<()>,
@@ -26,6 +30,8 @@ pub struct Walkthrough<S: Default + 'static> {
 /// The type-erased face of a [`Walkthrough`], so a catalogue can hold labs of any state type.
 pub trait Lab: Sync {
     fn id(&self) -> &'static str;
+    /// The source file that declares the lab (`file!()` there).
+    fn source(&self) -> &'static str;
     fn step_ids(&self) -> Vec<&'static str>;
     /// Runs step `index` (0-based) with `state` created by `new_state`.
     fn run_step(&self, index: usize, ctx: &mut Ctx, state: &mut dyn Any) -> anyhow::Result<()>;
@@ -36,6 +42,10 @@ pub trait Lab: Sync {
 impl<S: Default + 'static> Lab for Walkthrough<S> {
     fn id(&self) -> &'static str {
         self.id
+    }
+
+    fn source(&self) -> &'static str {
+        self.source
     }
 
     fn step_ids(&self) -> Vec<&'static str> {
@@ -144,27 +154,29 @@ impl Ctx {
         self.expect(label, expected, found, ok, hint)
     }
 
-    /// An operation that must fail for the lesson to hold. `result` is what happened: an
-    /// error is the expected failure (shown as such); success is a failed check.
-    pub fn expect_failure<T, E: Display>(
+    /// An operation that must fail, and fail with `expected`, for the lesson to hold. An error
+    /// of that errno or kind is the expected failure (shown with what was read); success or
+    /// another error is a failed check that says what came back.
+    pub fn expect_failure<T, E: Into<anyhow::Error>>(
         &mut self,
         label: Text,
-        expected: &str,
+        expected: Failure,
         result: Result<T, E>,
         hint: Text,
     ) -> bool {
-        match result {
-            Err(e) => {
+        match result.map_err(Into::into) {
+            Err(e) if expected.matches(&e) => {
                 let check = Check {
                     label: self.t(&label),
                     expected: expected.to_string(),
-                    found: Fact::Text(e.to_string()),
+                    found: Fact::Text(crate::failure::describe(&e)),
                     outcome: Outcome::ExpectedFailure,
                     hint: None,
                 };
                 self.report.checks.push(check);
                 true
             }
+            Err(e) => self.expect(label, expected, crate::failure::describe(&e), false, hint),
             Ok(_) => self.expect(label, expected, "succeeded", false, hint),
         }
     }
@@ -212,6 +224,22 @@ pub struct RunOptions {
     /// Run up to this step (0-based), showing only it.
     pub only_step: Option<usize>,
     pub yes: bool,
+}
+
+impl RunOptions {
+    /// A whole run that never prompts, cleans up, and shows real values (a test or script).
+    pub fn unattended(lang: Lang, format: Format) -> RunOptions {
+        RunOptions {
+            lang,
+            format,
+            redact: false,
+            keep: false,
+            pause: false,
+            explore: false,
+            only_step: None,
+            yes: true,
+        }
+    }
 }
 
 /// How a run ended.
@@ -374,5 +402,61 @@ fn panic_message(panic: &Box<dyn Any + Send>) -> String {
         s.clone()
     } else {
         "unknown panic".into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tr;
+    use nix::errno::Errno;
+
+    fn ctx() -> Ctx {
+        Ctx::new(Lang::En, Cleanup::in_memory("test"))
+    }
+
+    fn rmdir_failing_with(errno: Errno) -> Result<(), std::io::Error> {
+        Err(std::io::Error::from_raw_os_error(errno as i32))
+    }
+
+    #[test]
+    fn an_expected_failure_passes_only_with_the_expected_errno() {
+        let mut ctx = ctx();
+        assert!(ctx.expect_failure(
+            tr!("a", "a"),
+            Failure::Errno(Errno::EBUSY),
+            rmdir_failing_with(Errno::EBUSY),
+            tr!("", "")
+        ));
+        assert_eq!(ctx.checks()[0].outcome, Outcome::ExpectedFailure);
+        assert_eq!(ctx.checks()[0].found, Fact::text("EBUSY: Device or resource busy (os error 16)"));
+    }
+
+    #[test]
+    fn another_errno_fails_and_says_what_was_found() {
+        let mut ctx = ctx();
+        let ok = ctx.expect_failure(
+            tr!("a", "a"),
+            Failure::Errno(Errno::EBUSY),
+            rmdir_failing_with(Errno::ENOENT),
+            tr!("h", "h"),
+        );
+        assert!(!ok);
+        let check = &ctx.checks()[0];
+        assert_eq!(check.outcome, Outcome::Failed);
+        assert_eq!(check.expected, "EBUSY");
+        assert!(check.found.to_string().starts_with("ENOENT"), "{}", check.found);
+    }
+
+    #[test]
+    fn success_fails_an_expected_failure() {
+        let mut ctx = ctx();
+        assert!(!ctx.expect_failure(
+            tr!("a", "a"),
+            Failure::Errno(Errno::EBUSY),
+            Ok::<(), std::io::Error>(()),
+            tr!("", "")
+        ));
+        assert_eq!(ctx.checks()[0].found, Fact::text("succeeded"));
     }
 }

@@ -1,5 +1,15 @@
-//! The one place for raw syscalls and `unsafe`. Each function is thin and says which kernel
-//! interface it wraps; everything above this module is safe Rust.
+//! The one place for `unsafe` (the workspace denies `unsafe_code`; this module alone is
+//! allowed it) and for the process and thread plumbing around namespaces. It holds:
+//! - everything that needs `unsafe`: `pre_exec` hooks (unshare, setns, cgroup moves, prepared
+//!   execs), fork and clone, raw ioctls (interface flags), mmap, System V message queues,
+//!   packet sockets and raw socket options (AF_PACKET capture, the don't-fragment bit);
+//! - the thread helpers that run code in other or throwaway namespaces ([`in_namespaces`],
+//!   [`in_new_namespaces`], [`unshare_mounts`]) and the process identity checks (start time,
+//!   signal only the same process, wait until gone).
+//!
+//! Safe nix calls that *are* the operation a lab or tool teaches (mount, setns, unshare,
+//! sethostname, pivot_root in a step function, the spawner's child setup, `ip netns add`'s bind
+//! mount) stay beside their lesson. Each function here is thin and names the interface it wraps.
 
 use nix::errno::Errno;
 use nix::sched::CloneFlags;
@@ -19,10 +29,7 @@ pub fn is_root() -> bool {
 /// The process start time (clock ticks since boot, /proc/PID/stat field 22): with the pid it
 /// names one process for good, so we never signal a recycled pid.
 pub fn process_start_time(pid: i32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command may contain spaces and parentheses: fields restart after the last ')'.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    rest.split_whitespace().nth(19)?.parse().ok()
+    crate::process::stat(pid).ok().map(|s| s.start_time)
 }
 
 /// Spawns `cmd` after `unshare(flags)` in the child, between fork and exec (what `unshare -f`
@@ -87,6 +94,17 @@ pub fn in_new_namespaces<T: Send>(flags: CloneFlags, f: impl FnOnce() -> T + Sen
     })
 }
 
+/// Gives the calling thread its own copy of the mount table (`unshare -m`, this thread only) with
+/// `/` given `propagation` recursively: `MS_PRIVATE` (nothing crosses either way) or `MS_SLAVE`
+/// (our mounts still arrive, its own never leave). Its mounts vanish with the thread.
+pub fn unshare_mounts(propagation: nix::mount::MsFlags) -> io::Result<()> {
+    use nix::mount::{mount, MsFlags};
+    nix::sched::unshare(CloneFlags::CLONE_FS | CloneFlags::CLONE_NEWNS)
+        .map_err(|e| io::Error::new(io::Error::from(e).kind(), format!("unshare a mount namespace: {e}")))?;
+    mount(None::<&str>, "/", None::<&str>, propagation | MsFlags::MS_REC, None::<&str>)
+        .map_err(|e| io::Error::new(io::Error::from(e).kind(), format!("set the propagation of /: {e}")))
+}
+
 /// Sends `signal` to `pid` only if it is still the process that started at `start_time`.
 /// Returns false when that process is already gone.
 pub fn signal_if_same(pid: i32, start_time: u64, signal: Signal) -> bool {
@@ -118,11 +136,15 @@ pub fn wait_gone(pid: i32, start_time: u64, limit: std::time::Duration) {
     }
 }
 
-fn is_zombie(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| s.rfind(')').map(|i| s[i + 2..].starts_with('Z')))
-        .unwrap_or(false)
+/// A process that has exited but is not reaped yet: state Z (zombie) or X (dead) in /proc/PID/stat.
+pub fn is_zombie(pid: i32) -> bool {
+    crate::process::stat(pid).is_ok_and(|s| s.is_zombie())
+}
+
+/// Is the process that started at `start_time` still running? A zombie has its pid and start
+/// time still, but runs nothing and holds nothing: it counts as dead.
+pub fn process_alive(pid: i32, start_time: u64) -> bool {
+    process_start_time(pid) == Some(start_time) && !is_zombie(pid)
 }
 
 /// Detaches the mount at `path` (umount2 with MNT_DETACH).
@@ -409,6 +431,29 @@ pub fn sysv_msg_remove(id: i32) -> io::Result<()> {
     Ok(())
 }
 
+/// Makes `cmd`'s child mount a fresh proc at `target` (a path as the child sees it, e.g. /proc
+/// after a chroot), then become `uid`/`gid`, before it execs. A proc shows the pid namespace of
+/// the process that mounts it, so for a child that is pid 1 of a new pid namespace only the
+/// child itself can do it, and only while it is still root.
+pub fn mount_proc_then_set_ids(cmd: &mut Command, target: &Path, uid: u32, gid: u32) -> io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let target = std::ffi::CString::new(target.as_os_str().as_bytes()).map_err(io::Error::other)?;
+    let flags = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+    // SAFETY: runs in the forked child before exec and only makes the mount, setgroups,
+    // setresgid and setresuid system calls with C strings prepared before the fork; it
+    // allocates nothing and touches no shared state.
+    unsafe {
+        cmd.pre_exec(move || {
+            let rc = libc::mount(c"proc".as_ptr(), target.as_ptr(), c"proc".as_ptr(), flags, std::ptr::null());
+            if rc != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            set_ids_raw(uid, gid).map_err(io::Error::from)
+        });
+    }
+    Ok(())
+}
+
 /// Installs a classic-BPF seccomp filter on the calling thread: seccomp(2) with
 /// SECCOMP_SET_MODE_FILTER and `flags` (SECCOMP_FILTER_FLAG_*). The kernel takes it only after
 /// PR_SET_NO_NEW_PRIVS or with CAP_SYS_ADMIN (EACCES otherwise); a flag it does not know is
@@ -558,4 +603,109 @@ pub fn owned_fd(fd: std::os::fd::RawFd) -> std::os::fd::OwnedFd {
     use std::os::fd::FromRawFd;
     // SAFETY: callers pass a descriptor a system call just returned and that nothing else owns.
     unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) }
+}
+
+/// A packet socket (`socket(AF_PACKET, SOCK_RAW, htons(ETH_P_ALL))`) bound to one interface of
+/// the calling thread's network namespace: every frame the interface sends or receives, with
+/// its Ethernet header, as tcpdump sees it. The socket keeps its namespace for its life.
+pub struct PacketSocket {
+    fd: std::os::fd::OwnedFd,
+}
+
+/// Which way a captured frame went (sll_pkttype).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PacketDirection {
+    /// Received by this host (PACKET_HOST, or broadcast/multicast).
+    Incoming,
+    /// Sent by this host (PACKET_OUTGOING).
+    Outgoing,
+}
+
+impl PacketSocket {
+    /// Opens the socket and binds it to interface `ifindex`.
+    pub fn open(ifindex: u32) -> io::Result<PacketSocket> {
+        use std::os::fd::{FromRawFd, OwnedFd};
+        let protocol = (libc::ETH_P_ALL as u16).to_be();
+        // SAFETY: plain socket(2) call; the returned fd is owned below.
+        let raw = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, protocol as i32) };
+        if raw < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `raw` is a fresh, valid fd that nothing else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        // SAFETY: sockaddr_ll is plain old data; all-zero is valid before we fill it.
+        let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+        addr.sll_family = libc::AF_PACKET as u16;
+        addr.sll_protocol = protocol;
+        addr.sll_ifindex = ifindex as i32;
+        let len = std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t;
+        // SAFETY: `addr` is a valid sockaddr_ll of `len` bytes for the duration of the call.
+        let ret = unsafe {
+            libc::bind(std::os::fd::AsRawFd::as_raw_fd(&fd), (&addr as *const libc::sockaddr_ll).cast(), len)
+        };
+        if ret < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(PacketSocket { fd })
+    }
+
+    /// Receives one frame into `buf`, waiting up to `timeout`; `None` when none came. Returns
+    /// the frame's full length (it may exceed `buf`, then the rest is cut) and its direction.
+    pub fn recv(&self, buf: &mut [u8], timeout: std::time::Duration) -> io::Result<Option<(usize, PacketDirection)>> {
+        use std::os::fd::AsRawFd;
+        let tv = nix::sys::time::TimeVal::new(
+            timeout.as_secs() as libc::time_t,
+            timeout.subsec_micros() as libc::suseconds_t,
+        );
+        nix::sys::socket::setsockopt(&self.fd, nix::sys::socket::sockopt::ReceiveTimeout, &tv)?;
+        // SAFETY: as in `open`.
+        let mut from: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+        let mut len = std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t;
+        // SAFETY: `buf` is valid for `buf.len()` writable bytes and `from`/`len` describe a
+        // sockaddr_ll the kernel may fill; MSG_TRUNC makes it return the real frame length.
+        let n = unsafe {
+            libc::recvfrom(
+                self.fd.as_raw_fd(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                libc::MSG_TRUNC,
+                (&mut from as *mut libc::sockaddr_ll).cast(),
+                &mut len,
+            )
+        };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            return match e.kind() {
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => Ok(None),
+                _ => Err(e),
+            };
+        }
+        let direction = if from.sll_pkttype == libc::PACKET_OUTGOING {
+            PacketDirection::Outgoing
+        } else {
+            PacketDirection::Incoming
+        };
+        Ok(Some((n as usize, direction)))
+    }
+}
+
+/// Asks for the don't-fragment bit on every datagram of `socket` and for EMSGSIZE instead of
+/// local fragmentation (`setsockopt(IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DO)`, what
+/// `ping -M do` sets).
+pub fn set_dont_fragment(socket: &impl std::os::fd::AsRawFd) -> io::Result<()> {
+    let value: libc::c_int = libc::IP_PMTUDISC_DO;
+    // SAFETY: `value` is a valid c_int for the duration of the call, and its size is passed.
+    let ret = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_IP,
+            libc::IP_MTU_DISCOVER,
+            (&value as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }

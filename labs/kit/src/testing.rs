@@ -11,17 +11,50 @@ pub fn kernel_lock() -> nix::fcntl::Flock<File> {
     nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive).map_err(|(_, e)| e).expect("flock")
 }
 
-/// Root tests must not skip in CI; elsewhere (a developer without root) they say why and skip.
-/// Returns true when the test should run.
-pub fn require_root(test: &str) -> bool {
-    if crate::sys::is_root() {
+/// The one place a test may skip: when `what` it needs is not `present`. Under `CI` (which
+/// installs everything and runs as root) a missing prerequisite is a failure, never a skip;
+/// elsewhere (a developer's machine) the test says why and skips. Returns true when it should run.
+pub fn prerequisite(test: &str, what: &str, present: bool) -> bool {
+    if present {
         return true;
     }
     if std::env::var_os("CI").is_some() {
-        panic!("{test} needs root and CI runs as root: refusing to skip");
+        panic!("{test} needs {what}, and under CI a test never skips: provide it");
     }
-    eprintln!("skipping {test}: needs root");
+    eprintln!("skipping {test}: needs {what}");
     false
+}
+
+/// Root tests must not skip in CI; elsewhere (a developer without root) they say why and skip.
+/// Returns true when the test should run.
+pub fn require_root(test: &str) -> bool {
+    prerequisite(test, "root", crate::sys::is_root())
+}
+
+/// Whether `program` is on PATH.
+pub fn have_program(program: &str) -> bool {
+    std::env::var_os("PATH").is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
+}
+
+/// From a root test: runs test `name` of this same test binary again as nobody (setpriv) and
+/// fails unless it passed there. The test body runs its unprivileged assertions when
+/// `!is_root()`, so a refusal that only non-root sees is tested on a root machine too.
+pub fn rerun_as_nobody(name: &str) {
+    assert!(crate::sys::is_root(), "rerun_as_nobody is for a test running as root");
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let out = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(&exe)
+        .args(["--exact", name, "--test-threads=1", "--nocapture"])
+        .current_dir("/")
+        .output()
+        .expect("run setpriv (util-linux)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("1 passed"),
+        "{name} as nobody failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// The workspace's labctl binary for tests outside the root package: `$LABCTL_BIN`, else
@@ -30,19 +63,13 @@ pub fn workspace_labctl() -> Option<std::path::PathBuf> {
     let path = std::env::var_os("LABCTL_BIN")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../target/debug/labctl")));
-    if path.exists() {
-        return Some(path);
-    }
-    assert!(std::env::var_os("CI").is_none(), "no labctl binary at {} (cargo build first)", path.display());
-    eprintln!("skipping: no labctl binary (cargo build first, or set LABCTL_BIN)");
-    None
+    let what = format!("the labctl binary at {} (cargo build first, or set LABCTL_BIN)", path.display());
+    prerequisite("this test", &what, path.exists()).then_some(path)
 }
 
 /// Gone: no such process, or a zombie waiting for its new parent to reap it.
 pub fn process_gone(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| s.rfind(')').is_some_and(|i| s[i + 2..].starts_with('Z')))
-        .unwrap_or(true)
+    crate::process::stat(pid).map_or(true, |s| s.is_zombie())
 }
 
 /// Spawns a `labctl run` slowed down between steps (`LABCTL_STEP_DELAY_MS`) and returns once

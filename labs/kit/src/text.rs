@@ -4,11 +4,15 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// The narration language.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Lang {
+    /// English
     #[default]
+    #[value(alias = "english")]
     En,
+    /// Chinese (中文)
+    #[value(aliases = ["cn", "chinese", "中文"])]
     Zh,
 }
 
@@ -19,15 +23,6 @@ impl Lang {
         match self {
             Lang::En => "en",
             Lang::Zh => "zh",
-        }
-    }
-
-    /// Parses `--lang`; the error names the accepted values.
-    pub fn parse(code: &str) -> Result<Lang, String> {
-        match code.to_ascii_lowercase().as_str() {
-            "en" | "english" => Ok(Lang::En),
-            "zh" | "cn" | "chinese" | "中文" => Ok(Lang::Zh),
-            other => Err(format!("unknown language {other:?}: use --lang en or --lang zh")),
         }
     }
 
@@ -114,14 +109,6 @@ macro_rules! tr {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parse_accepts_codes_and_rejects_others_by_name() {
-        assert_eq!(Lang::parse("zh").unwrap(), Lang::Zh);
-        assert_eq!(Lang::parse("EN").unwrap(), Lang::En);
-        let err = Lang::parse("xx").unwrap_err();
-        assert!(err.contains("\"xx\"") && err.contains("--lang zh"), "{err}");
-    }
 
     #[test]
     fn tidy_zh_drops_spaces_that_folding_put_between_chinese_characters() {

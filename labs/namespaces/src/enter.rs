@@ -23,36 +23,25 @@ pub fn check_target(pid: i64) -> Result<i32> {
         return Err(NsError::InvalidPid(pid));
     }
     let pid = pid as i32;
-    let stat = match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+    let stat = match labkit::process::stat(pid) {
         Ok(s) => s,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(NsError::NoSuchProcess(pid)),
         Err(e) => return Err(NsError::io(format!("reading /proc/{pid}/stat"), e)),
     };
-    let (comm, fields) = parse_stat(&stat)
-        .ok_or_else(|| NsError::io(format!("reading /proc/{pid}/stat"), std::io::Error::other("unexpected format")))?;
-    if fields.first() == Some(&"Z") || fields.first() == Some(&"X") {
+    if stat.is_zombie() || stat.state == 'X' {
         return Err(NsError::Exited(pid));
     }
     const PF_KTHREAD: u64 = 0x0020_0000;
-    let flags: u64 = fields.get(6).and_then(|f| f.parse().ok()).unwrap_or(0);
-    if flags & PF_KTHREAD != 0 {
-        return Err(NsError::KernelThread { pid, comm });
+    if stat.flags & PF_KTHREAD != 0 {
+        return Err(NsError::KernelThread { pid, comm: stat.comm });
     }
     Ok(pid)
 }
 
-/// (comm, fields after the comm) of a /proc/PID/stat line.
-fn parse_stat(stat: &str) -> Option<(String, Vec<&str>)> {
-    let open = stat.find('(')?;
-    let close = stat.rfind(')')?;
-    Some((stat[open + 1..close].to_string(), stat[close + 1..].split_whitespace().collect()))
-}
-
 /// The namespace types of `pid` that differ from ours (what `nsenter --all` enters).
 pub fn differing_types(pid: i32) -> Vec<&'static str> {
-    crate::NS_FLAGS
-        .iter()
-        .map(|(n, _)| *n)
+    labkit::probe::in_setns_order()
+        .map(|t| t.name)
         .filter(|n| match (probe::ns_link(Some(pid), n), probe::ns_link(None, n)) {
             (Ok(theirs), Ok(ours)) => theirs != ours,
             _ => false,
@@ -70,7 +59,7 @@ pub enum Output {
 /// Opens the target's namespace files, in setns order.
 fn open_namespaces(pid: i32, types: &[&str]) -> Result<Vec<(&'static str, File, CloneFlags)>> {
     let mut out = Vec::new();
-    for (name, flag) in crate::NS_FLAGS {
+    for &probe::NsType { name, flag, .. } in probe::in_setns_order() {
         if !types.contains(&name) {
             continue;
         }
@@ -91,10 +80,7 @@ fn open_namespaces(pid: i32, types: &[&str]) -> Result<Vec<(&'static str, File, 
     }
     for t in types {
         if crate::flag_of(t).is_none() {
-            return Err(NsError::Usage(format!(
-                "unknown namespace type {t:?}: use one of {}",
-                crate::NS_FLAGS.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
-            )));
+            return Err(NsError::Usage(format!("unknown namespace type {t:?}: use one of {}", crate::type_names())));
         }
     }
     Ok(out)
@@ -229,13 +215,5 @@ mod tests {
         let err = check_target(pid as i64).unwrap_err();
         assert!(matches!(err, NsError::Exited(p) if p == pid), "{err}");
         drop(child);
-    }
-
-    #[test]
-    fn stat_with_spaces_and_parens_in_comm_parses() {
-        let (comm, fields) = parse_stat("42 (a (b) c) S 1 42 42 0 -1 4194560 0").unwrap();
-        assert_eq!(comm, "a (b) c");
-        assert_eq!(fields[0], "S");
-        assert_eq!(fields[6], "4194560");
     }
 }

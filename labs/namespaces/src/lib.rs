@@ -17,22 +17,30 @@ pub use spawn::{IdMap, NsChild, Spawner, Stdio};
 
 use nix::sched::CloneFlags;
 
-/// Namespace types as /proc/PID/ns names them, with their clone flag, in the order setns
-/// should enter them (user first: it grants the rights for the rest; mnt last).
-pub const NS_FLAGS: [(&str, CloneFlags); 8] = [
-    ("user", CloneFlags::CLONE_NEWUSER),
-    ("cgroup", CloneFlags::CLONE_NEWCGROUP),
-    ("ipc", CloneFlags::CLONE_NEWIPC),
-    ("uts", CloneFlags::CLONE_NEWUTS),
-    ("net", CloneFlags::CLONE_NEWNET),
-    ("pid", CloneFlags::CLONE_NEWPID),
-    ("time", CloneFlags::from_bits_retain(0x80)),
-    ("mnt", CloneFlags::CLONE_NEWNS),
-];
+/// Namespace types with their clone flag, in the order setns should enter them: a view of
+/// [`labkit::probe::SETNS_ORDER`].
+pub const NS_FLAGS: [(&str, CloneFlags); 8] = {
+    let t = labkit::probe::SETNS_ORDER;
+    [
+        (t[0].name, t[0].flag),
+        (t[1].name, t[1].flag),
+        (t[2].name, t[2].flag),
+        (t[3].name, t[3].flag),
+        (t[4].name, t[4].flag),
+        (t[5].name, t[5].flag),
+        (t[6].name, t[6].flag),
+        (t[7].name, t[7].flag),
+    ]
+};
 
 /// The clone flag of a namespace type name (`net` → CLONE_NEWNET).
 pub fn flag_of(ns_type: &str) -> Option<CloneFlags> {
-    NS_FLAGS.iter().find(|(n, _)| *n == ns_type).map(|(_, f)| *f)
+    labkit::probe::ns_type(ns_type).map(|t| t.flag)
+}
+
+/// The namespace type names, comma separated in setns order (for error messages).
+pub(crate) fn type_names() -> String {
+    labkit::probe::in_setns_order().map(|t| t.name).collect::<Vec<_>>().join(", ")
 }
 
 /// This topic's labs for the catalogue.

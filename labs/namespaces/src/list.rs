@@ -18,10 +18,7 @@ pub struct Row {
 pub fn list(only: Option<&str>) -> Result<Vec<Row>> {
     if let Some(t) = only {
         if crate::flag_of(t).is_none() {
-            return Err(NsError::Usage(format!(
-                "unknown namespace type {t:?}: use one of {}",
-                crate::NS_FLAGS.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
-            )));
+            return Err(NsError::Usage(format!("unknown namespace type {t:?}: use one of {}", crate::type_names())));
         }
     }
     let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();

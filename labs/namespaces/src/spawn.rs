@@ -73,20 +73,188 @@ pub struct Spawner {
     pub stdio: Stdio,
 }
 
-/// Human names of the child's setup stages, reported with the errno when one fails.
-const STAGES: [&str; 11] = [
-    "?",
-    "prctl(PR_SET_PDEATHSIG)",
-    "dropping to the unprivileged uid and gid",
-    "unshare",
-    "waiting for the parent",
-    "mount --make-rprivate /",
-    "mount -t proc proc /proc",
-    "sethostname",
-    "writing /proc/sys/kernel/domainname",
-    "redirecting stdin/stdout/stderr",
-    "execve",
-];
+/// The child's setup stages. A failure travels to the parent as the stage's byte and an errno.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Stage {
+    KillWithParent = 1,
+    DropIds = 2,
+    Unshare = 3,
+    WaitForParent = 4,
+    MakePrivate = 5,
+    MountProc = 6,
+    Hostname = 7,
+    Domainname = 8,
+    Stdio = 9,
+    Exec = 10,
+}
+
+impl Stage {
+    const ALL: [Stage; 10] = [
+        Stage::KillWithParent,
+        Stage::DropIds,
+        Stage::Unshare,
+        Stage::WaitForParent,
+        Stage::MakePrivate,
+        Stage::MountProc,
+        Stage::Hostname,
+        Stage::Domainname,
+        Stage::Stdio,
+        Stage::Exec,
+    ];
+
+    fn from_byte(byte: u8) -> Option<Stage> {
+        Stage::ALL.into_iter().find(|s| *s as u8 == byte)
+    }
+
+    /// What the stage does, as an error message names it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::KillWithParent => "prctl(PR_SET_PDEATHSIG)",
+            Stage::DropIds => "dropping to the unprivileged uid and gid",
+            Stage::Unshare => "unshare",
+            Stage::WaitForParent => "waiting for the parent",
+            Stage::MakePrivate => "mount --make-rprivate /",
+            Stage::MountProc => "mount -t proc proc /proc",
+            Stage::Hostname => "sethostname",
+            Stage::Domainname => "writing /proc/sys/kernel/domainname",
+            Stage::Stdio => "redirecting stdin/stdout/stderr",
+            Stage::Exec => "execve",
+        }
+    }
+}
+
+/// The calls the child makes to set itself up: the seam between the setup order (in
+/// [`setup_child`], testable without root against a recording fake) and the kernel
+/// ([`ChildKernel`]). Implementations used in the child must not allocate (see
+/// [`sys::clone_child`]).
+pub trait ChildCalls {
+    /// setgroups, setresgid, setresuid; then dumpable again (changing uid cleared it).
+    fn set_ids(&mut self, uid: u32, gid: u32) -> nix::Result<()>;
+    fn kill_with_parent(&mut self) -> nix::Result<()>;
+    fn unshare(&mut self, flags: CloneFlags) -> nix::Result<()>;
+    /// Says "ready" and waits for "go" (the parent writes the maps in between).
+    fn wait_for_parent(&mut self) -> nix::Result<()>;
+    fn make_root_private(&mut self) -> nix::Result<()>;
+    fn mount_proc(&mut self) -> nix::Result<()>;
+    fn sethostname(&mut self, name: &str) -> nix::Result<()>;
+    fn set_domainname(&mut self, name: &[u8]) -> nix::Result<()>;
+    /// Points fds 0, 1 and 2 at the open /dev/null.
+    fn stdio_to_null(&mut self) -> nix::Result<()>;
+}
+
+/// What the child sets up, decided by the parent before the clone.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ChildSetup<'a> {
+    pub drop_to: Option<(u32, u32)>,
+    pub kill_with_parent: bool,
+    /// Namespaces the child unshares itself (an unprivileged child; else clone made them).
+    pub unshare: Option<CloneFlags>,
+    pub make_private: bool,
+    pub mount_proc: bool,
+    pub hostname: Option<&'a str>,
+    pub domainname: Option<&'a [u8]>,
+    pub stdio_to_null: bool,
+}
+
+/// The child's setup, in order: drop ids, die with the parent, unshare, wait for the maps,
+/// make the mount tree private, mount /proc, set the hostname and domainname, redirect stdio.
+/// Stops at the first failure and names its stage.
+pub fn setup_child(calls: &mut impl ChildCalls, setup: &ChildSetup) -> std::result::Result<(), (Stage, Errno)> {
+    let at = |stage: Stage| move |e: Errno| (stage, e);
+    if let Some((uid, gid)) = setup.drop_to {
+        calls.set_ids(uid, gid).map_err(at(Stage::DropIds))?;
+    }
+    if setup.kill_with_parent {
+        calls.kill_with_parent().map_err(at(Stage::KillWithParent))?;
+    }
+    if let Some(flags) = setup.unshare {
+        calls.unshare(flags).map_err(at(Stage::Unshare))?;
+    }
+    calls.wait_for_parent().map_err(at(Stage::WaitForParent))?;
+    if setup.make_private {
+        calls.make_root_private().map_err(at(Stage::MakePrivate))?;
+    }
+    if setup.mount_proc {
+        calls.mount_proc().map_err(at(Stage::MountProc))?;
+    }
+    if let Some(name) = setup.hostname {
+        calls.sethostname(name).map_err(at(Stage::Hostname))?;
+    }
+    if let Some(name) = setup.domainname {
+        calls.set_domainname(name).map_err(at(Stage::Domainname))?;
+    }
+    if setup.stdio_to_null {
+        calls.stdio_to_null().map_err(at(Stage::Stdio))?;
+    }
+    Ok(())
+}
+
+/// The real [`ChildCalls`]: plain system calls, no allocation.
+pub struct ChildKernel<'a> {
+    /// The child's end of the socketpair.
+    pub socket: std::os::fd::BorrowedFd<'a>,
+    /// /dev/null, when stdio goes there.
+    pub devnull: Option<std::os::fd::BorrowedFd<'a>>,
+}
+
+impl ChildCalls for ChildKernel<'_> {
+    fn set_ids(&mut self, uid: u32, gid: u32) -> nix::Result<()> {
+        sys::set_ids_raw(uid, gid)?;
+        let _ = nix::sys::prctl::set_dumpable(true);
+        Ok(())
+    }
+
+    fn kill_with_parent(&mut self) -> nix::Result<()> {
+        nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
+    }
+
+    fn unshare(&mut self, flags: CloneFlags) -> nix::Result<()> {
+        nix::sched::unshare(flags)
+    }
+
+    fn wait_for_parent(&mut self) -> nix::Result<()> {
+        let mut byte = [0u8; 1];
+        if nix::unistd::write(self.socket, b"R").is_err()
+            || nix::unistd::read(self.socket.as_raw_fd(), &mut byte) != Ok(1)
+            || byte[0] != b'G'
+        {
+            return Err(Errno::EPIPE);
+        }
+        Ok(())
+    }
+
+    fn make_root_private(&mut self) -> nix::Result<()> {
+        mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)
+    }
+
+    fn mount_proc(&mut self) -> nix::Result<()> {
+        let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+        mount(Some("proc"), "/proc", Some("proc"), flags, None::<&str>)
+    }
+
+    fn sethostname(&mut self, name: &str) -> nix::Result<()> {
+        nix::unistd::sethostname(name)
+    }
+
+    fn set_domainname(&mut self, name: &[u8]) -> nix::Result<()> {
+        // The domainname sysctl acts on the writer's UTS namespace. std's File makes no
+        // allocation for a short path and write/close are plain system calls.
+        std::fs::File::options()
+            .write(true)
+            .open("/proc/sys/kernel/domainname")
+            .and_then(|mut f| f.write_all(name))
+            .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(0)))
+    }
+
+    fn stdio_to_null(&mut self) -> nix::Result<()> {
+        let Some(null) = self.devnull else { return Ok(()) };
+        for target in 0..3 {
+            nix::unistd::dup2(null.as_raw_fd(), target)?;
+        }
+        Ok(())
+    }
+}
 
 impl Spawner {
     pub fn new(flags: CloneFlags) -> Spawner {
@@ -199,75 +367,29 @@ impl Spawner {
         let hostname = self.hostname.as_deref();
         let domainname = self.domainname.as_deref().map(|d| d.as_bytes());
 
+        let setup = ChildSetup {
+            drop_to: self.as_user,
+            kill_with_parent: self.kill_with_parent,
+            unshare: self.as_user.map(|_| self.flags),
+            make_private: self.flags.contains(CloneFlags::CLONE_NEWNS) && self.make_private,
+            mount_proc: self.mount_proc,
+            hostname,
+            domainname,
+            stdio_to_null: devnull.is_some(),
+        };
         let body = || -> i32 {
-            let fail = |stage: u8, errno: Errno| -> i32 {
-                let mut msg = [b'E', stage, 0, 0, 0, 0];
+            let fail = |stage: Stage, errno: Errno| -> i32 {
+                let mut msg = [b'E', stage as u8, 0, 0, 0, 0];
                 msg[2..].copy_from_slice(&(errno as i32).to_ne_bytes());
                 let _ = nix::unistd::write(child_end.as_fd(), &msg);
                 127
             };
-            if let Some((uid, gid)) = self.as_user {
-                if let Err(e) = sys::set_ids_raw(uid, gid) {
-                    return fail(2, e);
-                }
-                // Changing uid made us non-dumpable, which would give /proc/PID/* to root only.
-                let _ = nix::sys::prctl::set_dumpable(true);
-            }
-            if self.kill_with_parent {
-                if let Err(e) = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL) {
-                    return fail(1, e);
-                }
-            }
-            if self.as_user.is_some() {
-                if let Err(e) = nix::sched::unshare(self.flags) {
-                    return fail(3, e);
-                }
-            }
-            let mut byte = [0u8; 1];
-            if nix::unistd::write(child_end.as_fd(), b"R").is_err()
-                || nix::unistd::read(child_end.as_raw_fd(), &mut byte) != Ok(1)
-                || byte[0] != b'G'
-            {
-                return fail(4, Errno::EPIPE);
-            }
-            if self.flags.contains(CloneFlags::CLONE_NEWNS) && self.make_private {
-                if let Err(e) =
-                    mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)
-                {
-                    return fail(5, e);
-                }
-            }
-            if self.mount_proc {
-                let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
-                if let Err(e) = mount(Some("proc"), "/proc", Some("proc"), flags, None::<&str>) {
-                    return fail(6, e);
-                }
-            }
-            if let Some(name) = hostname {
-                if let Err(e) = nix::unistd::sethostname(name) {
-                    return fail(7, e);
-                }
-            }
-            if let Some(name) = domainname {
-                // The domainname sysctl acts on the writer's UTS namespace. std's File makes no
-                // allocation for a short path and write/close are plain system calls.
-                let written = std::fs::File::options()
-                    .write(true)
-                    .open("/proc/sys/kernel/domainname")
-                    .and_then(|mut f| f.write_all(name));
-                if let Err(e) = written {
-                    return fail(8, Errno::from_raw(e.raw_os_error().unwrap_or(0)));
-                }
-            }
-            if let Some(null) = &devnull {
-                for target in 0..3 {
-                    if let Err(e) = nix::unistd::dup2(null.as_raw_fd(), target) {
-                        return fail(9, e);
-                    }
-                }
+            let mut kernel = ChildKernel { socket: child_end.as_fd(), devnull: devnull.as_ref().map(|f| f.as_fd()) };
+            if let Err((stage, errno)) = setup_child(&mut kernel, &setup) {
+                return fail(stage, errno);
             }
             let errno = exec.exec();
-            fail(10, errno)
+            fail(Stage::Exec, errno)
         };
         let pid = match sys::clone_child(clone_flags, body) {
             Ok(pid) => pid,
@@ -410,20 +532,20 @@ impl Drop for Pending {
 }
 
 fn decode_child_error(msg: &[u8], spawner: &Spawner) -> NsError {
-    let stage = msg[1];
+    let stage = Stage::from_byte(msg[1]);
     let errno = Errno::from_raw(i32::from_ne_bytes([msg[2], msg[3], msg[4], msg[5]]));
-    let name = STAGES.get(stage as usize).copied().unwrap_or("?");
-    if stage == 3 && spawner.flags.contains(CloneFlags::CLONE_NEWUSER) {
+    let name = stage.map_or("?", Stage::name);
+    if stage == Some(Stage::Unshare) && spawner.flags.contains(CloneFlags::CLONE_NEWUSER) {
         if let Some(why) = UsernsPolicy::current().blocker(errno, false) {
             return NsError::UserNsBlocked(why);
         }
     }
     let hint = match (stage, errno) {
-        (6, Errno::EPERM) => {
+        (Some(Stage::MountProc), Errno::EPERM) => {
             " (a fresh proc can be mounted only by a process in a new pid namespace it controls: add --pid)"
         }
-        (10, Errno::ENOENT) => " (the program is missing inside the new mount namespace)",
-        (10, Errno::EACCES) => " (not executable)",
+        (Some(Stage::Exec), Errno::ENOENT) => " (the program is missing inside the new mount namespace)",
+        (Some(Stage::Exec), Errno::EACCES) => " (not executable)",
         _ => "",
     };
     NsError::Child { stage: name, errno, hint: hint.into() }
@@ -486,7 +608,7 @@ fn is_executable(path: &Path) -> bool {
 
 /// `net, pid, mnt` for the namespace flags in `flags`.
 pub fn describe_flags(flags: CloneFlags) -> String {
-    let names: Vec<&str> = crate::NS_FLAGS.iter().filter(|(_, f)| flags.contains(*f)).map(|(n, _)| *n).collect();
+    let names: Vec<&str> = labkit::probe::in_setns_order().filter(|t| flags.contains(t.flag)).map(|t| t.name).collect();
     if names.is_empty() {
         "no new namespaces".into()
     } else {
@@ -497,6 +619,114 @@ pub fn describe_flags(flags: CloneFlags) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Records every call; fails the one named in `fail_at`.
+    #[derive(Default)]
+    struct Recorder {
+        calls: Vec<String>,
+        fail_at: Option<&'static str>,
+    }
+
+    impl Recorder {
+        fn call(&mut self, name: &'static str, detail: String) -> nix::Result<()> {
+            self.calls.push(if detail.is_empty() { name.to_string() } else { format!("{name} {detail}") });
+            if self.fail_at == Some(name) {
+                return Err(Errno::EPERM);
+            }
+            Ok(())
+        }
+    }
+
+    impl ChildCalls for Recorder {
+        fn set_ids(&mut self, uid: u32, gid: u32) -> nix::Result<()> {
+            self.call("set_ids", format!("{uid}:{gid}"))
+        }
+        fn kill_with_parent(&mut self) -> nix::Result<()> {
+            self.call("kill_with_parent", String::new())
+        }
+        fn unshare(&mut self, flags: CloneFlags) -> nix::Result<()> {
+            self.call("unshare", describe_flags(flags))
+        }
+        fn wait_for_parent(&mut self) -> nix::Result<()> {
+            self.call("wait_for_parent", String::new())
+        }
+        fn make_root_private(&mut self) -> nix::Result<()> {
+            self.call("make_root_private", String::new())
+        }
+        fn mount_proc(&mut self) -> nix::Result<()> {
+            self.call("mount_proc", String::new())
+        }
+        fn sethostname(&mut self, name: &str) -> nix::Result<()> {
+            self.call("sethostname", name.to_string())
+        }
+        fn set_domainname(&mut self, name: &[u8]) -> nix::Result<()> {
+            self.call("set_domainname", String::from_utf8_lossy(name).into_owned())
+        }
+        fn stdio_to_null(&mut self) -> nix::Result<()> {
+            self.call("stdio_to_null", String::new())
+        }
+    }
+
+    fn everything() -> ChildSetup<'static> {
+        ChildSetup {
+            drop_to: Some((1000, 1000)),
+            kill_with_parent: true,
+            unshare: Some(CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWUTS),
+            make_private: true,
+            mount_proc: true,
+            hostname: Some("box"),
+            domainname: Some(b"lab"),
+            stdio_to_null: true,
+        }
+    }
+
+    #[test]
+    fn the_child_drops_ids_unshares_waits_for_its_maps_then_sets_up_the_inside() {
+        let mut rec = Recorder::default();
+        setup_child(&mut rec, &everything()).unwrap();
+        assert_eq!(
+            rec.calls,
+            [
+                "set_ids 1000:1000",
+                "kill_with_parent",
+                "unshare user, uts namespaces",
+                "wait_for_parent",
+                "make_root_private",
+                "mount_proc",
+                "sethostname box",
+                "set_domainname lab",
+                "stdio_to_null",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_root_child_made_by_clone_only_waits_for_the_parent() {
+        let mut rec = Recorder::default();
+        setup_child(&mut rec, &ChildSetup::default()).unwrap();
+        assert_eq!(rec.calls, ["wait_for_parent"]);
+    }
+
+    #[test]
+    fn a_failing_call_stops_the_setup_and_names_its_stage() {
+        let mut rec = Recorder { fail_at: Some("sethostname"), ..Recorder::default() };
+        assert_eq!(setup_child(&mut rec, &everything()), Err((Stage::Hostname, Errno::EPERM)));
+        assert_eq!(rec.calls.last().map(String::as_str), Some("sethostname box"));
+        assert!(!rec.calls.iter().any(|c| c.starts_with("stdio")), "{:?}", rec.calls);
+    }
+
+    #[test]
+    fn a_stage_survives_the_trip_over_the_socket() {
+        for stage in Stage::ALL {
+            assert_eq!(Stage::from_byte(stage as u8), Some(stage));
+        }
+        assert_eq!(Stage::from_byte(0), None);
+        let msg = [b'E', Stage::MountProc as u8, 0, 0, 0, 0];
+        let mut msg = msg;
+        msg[2..].copy_from_slice(&(Errno::EPERM as i32).to_ne_bytes());
+        let err = decode_child_error(&msg, &Spawner::new(CloneFlags::CLONE_NEWNS)).to_string();
+        assert!(err.contains("mount -t proc proc /proc failed") && err.contains("add --pid"), "{err}");
+    }
 
     #[test]
     fn hostname_without_a_uts_namespace_is_refused() {

@@ -5,10 +5,14 @@
 //! - [`firewall`]: NAT and port mapping through nft or iptables, in labctl's own table.
 //! - [`bridge`]: the building block — a bridge, attached namespaces with addresses from a
 //!   persistent allocator, port maps, teardown.
-//! - the walkthroughs `net-modes` and `net-bridge`.
+//! - [`capture`]: decoding VXLAN frames a packet socket captured.
+//! - [`cni`]: a small CNI runtime for the reference plugins.
+//! - the labs `net-modes`, `net-bridge`, `net-overlay`, `net-remote`.
 
 pub mod bridge;
+pub mod capture;
 pub mod cli;
+pub mod cni;
 pub mod firewall;
 pub mod labs;
 pub mod netlink;

@@ -15,12 +15,12 @@ struct Args {
 enum Top {
     #[command(flatten)]
     Net(labnet::cli::Command),
-    /// Run a walkthrough without the front door (net-modes or net-bridge).
+    /// Run a walkthrough without the front door (net-modes, net-bridge, net-overlay, net-remote).
     #[command(hide = true)]
     Lab {
         id: String,
-        #[arg(long, default_value = "en")]
-        lang: String,
+        #[command(flatten)]
+        lang: labkit::LangFlag,
         #[arg(long)]
         redact: bool,
     },
@@ -30,7 +30,7 @@ fn main() {
     let args = Args::parse();
     let result = match args.command {
         Top::Net(cmd) => labnet::cli::run(cmd),
-        Top::Lab { id, lang, redact } => run_lab(&id, &lang, redact),
+        Top::Lab { id, lang, redact } => run_lab(&id, lang.lang.unwrap_or_default(), redact),
     };
     match result {
         Ok(code) => std::process::exit(code),
@@ -41,22 +41,13 @@ fn main() {
     }
 }
 
-fn run_lab(id: &str, lang: &str, redact: bool) -> anyhow::Result<i32> {
+fn run_lab(id: &str, lang: labkit::Lang, redact: bool) -> anyhow::Result<i32> {
     let topic = labnet::topic();
     let manifest = topic.manifest()?;
     let def = manifest.lab(id).ok_or_else(|| anyhow::anyhow!("no lab {id:?} in labs/net/lab.yaml"))?;
     let code = topic.labs.iter().copied().find(|l| l.id() == id).expect("every manifest lab has code");
     let cleanup = labkit::Cleanup::journaled(id).map_err(anyhow::Error::msg)?;
-    let opts = labkit::RunOptions {
-        lang: labkit::Lang::parse(lang).map_err(anyhow::Error::msg)?,
-        format: labkit::Format::Plain,
-        redact,
-        keep: false,
-        pause: false,
-        explore: false,
-        only_step: None,
-        yes: true,
-    };
+    let opts = labkit::RunOptions { redact, ..labkit::RunOptions::unattended(lang, labkit::Format::Plain) };
     let outcome = labkit::runner::run_lab(def, code, &opts, cleanup, std::io::stdout())?;
     Ok(if outcome.passed { 0 } else { 1 })
 }

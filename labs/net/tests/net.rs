@@ -84,11 +84,22 @@ fn fails_with(out: Output, needle: &str) {
 }
 
 fn lab_netns_left() -> Vec<String> {
-    ["labctl-host", "labctl-c1", "labctl-c2", "labctl-out"]
-        .iter()
-        .filter(|n| Path::new("/run/netns").join(n).exists())
-        .map(|n| n.to_string())
-        .collect()
+    [
+        "labctl-host",
+        "labctl-c1",
+        "labctl-c2",
+        "labctl-out",
+        "labctl-h1",
+        "labctl-h2",
+        "labctl-h1-c1",
+        "labctl-h2-c2",
+        "labctl-cni",
+        "labctl-cni-c1",
+    ]
+    .iter()
+    .filter(|n| Path::new("/run/netns").join(n).exists())
+    .map(|n| n.to_string())
+    .collect()
 }
 
 #[test]
@@ -338,12 +349,245 @@ fn the_labs_leave_nothing_after_a_full_run() {
     }
     let _guard = kernel_lock();
     let host = Host::new();
-    for lab in ["net-modes", "net-bridge"] {
+    for lab in ["net-modes", "net-bridge", "net-overlay", "net-remote"] {
         let out = host.run(&["lab", lab]);
         assert!(out.status.success(), "{lab}: {}\n{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
         assert!(lab_netns_left().is_empty(), "{lab} left {:?}", lab_netns_left());
     }
+    let cni_left: Vec<_> = ["cni/networks/labctl-remote", "cni/results/labctl-remote"]
+        .iter()
+        .map(|p| host.run_dir.path().join(p))
+        .filter(|p| p.exists())
+        .collect();
+    assert!(cni_left.is_empty(), "net-remote left {cni_left:?}");
     assert_eq!(host.ip_json(&host.name, &["link"]).as_array().unwrap().len(), 1, "only lo in the host");
     let tables = run_ok("ip", &["netns", "exec", &host.name, "nft", "list", "tables"]);
     assert!(String::from_utf8_lossy(&tables.stdout).trim().is_empty());
+}
+
+/// Ctrl-C once `marker` (a namespace the lab makes late) exists: exit 130, nothing left.
+fn interrupt_when(lab: &str, marker: &str) {
+    assert!(lab_netns_left().is_empty(), "lab namespaces exist before the test: {:?}", lab_netns_left());
+    let host = Host::new();
+    let child = host.labnet(&["lab", lab]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !Path::new("/run/netns").join(marker).exists() {
+        assert!(std::time::Instant::now() < deadline, "{lab} never created {marker}");
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGINT).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{lab}: {}", stderr(&out));
+    assert!(lab_netns_left().is_empty(), "{lab} left after SIGINT: {:?}", lab_netns_left());
+    let cni = host.run_dir.path().join("cni/networks/labctl-remote");
+    assert!(!cni.exists(), "{lab} left {}", cni.display());
+}
+
+#[test]
+fn the_overlay_lab_leaves_nothing_after_sigint() {
+    if !require_root("the_overlay_lab_leaves_nothing_after_sigint") {
+        return;
+    }
+    let _guard = kernel_lock();
+    interrupt_when("net-overlay", "labctl-h2-c2");
+}
+
+#[test]
+fn the_remote_lab_leaves_nothing_after_sigint() {
+    if !require_root("the_remote_lab_leaves_nothing_after_sigint") {
+        return;
+    }
+    let _guard = kernel_lock();
+    interrupt_when("net-remote", "labctl-cni-c1");
+}
+
+#[test]
+fn a_vxlan_device_is_seen_the_same_way_by_iproute2() {
+    if !require_root("a_vxlan_device_is_seen_the_same_way_by_iproute2") {
+        return;
+    }
+    let _guard = kernel_lock();
+    let host = Host::new();
+    run_ok("ip", &["-n", &host.name, "link", "add", "lcul0", "type", "veth", "peer", "name", "lcul1"]);
+    run_ok("ip", &["-n", &host.name, "link", "set", "lcul0", "mtu", "9000", "up"]);
+    host.ok(&[
+        "vxlan",
+        "add",
+        "--vni",
+        "4242",
+        "--local",
+        "192.0.2.1",
+        "--remote",
+        "192.0.2.2",
+        "--dev",
+        "lcul0",
+        "--fdb",
+        "02:42:0a:d6:00:09=192.0.2.9",
+    ]);
+    let links = host.ip_json(&host.name, &["-d", "link", "show", "lcvx0"]);
+    let data = &links[0]["linkinfo"]["info_data"];
+    let ours = labnet::netns::run_in(&host.path(), || {
+        let mut nl = labnet::Netlink::open().unwrap();
+        (nl.link("lcvx0").unwrap().unwrap(), nl.fdb().unwrap())
+    })
+    .unwrap();
+    let v = ours.0.vxlan.clone().expect("vxlan data read over netlink");
+    assert_eq!(data["id"], v.vni);
+    assert_eq!(data["port"], v.port);
+    assert_eq!(data["local"], v.local.unwrap().to_string());
+    assert_eq!(data["remote"], v.remote.unwrap().to_string());
+    assert_eq!(data["learning"], v.learning);
+    assert_eq!(links[0]["mtu"], ours.0.mtu);
+    assert_eq!(ours.0.mtu, 9000 - 50, "the kernel derives the MTU from the underlay");
+    let fdb = serde_json::from_slice::<serde_json::Value>(
+        &run_ok("bridge", &["-n", &host.name, "-j", "fdb", "show", "dev", "lcvx0"]).stdout,
+    )
+    .unwrap();
+    let mut theirs: Vec<String> = fdb
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["dst"].is_string())
+        .map(|e| format!("{} {}", e["mac"].as_str().unwrap(), e["dst"].as_str().unwrap()))
+        .collect();
+    let mut mine: Vec<String> = ours
+        .1
+        .iter()
+        .filter(|e| e.ifindex == ours.0.index && e.dst.is_some())
+        .map(|e| format!("{} {}", e.mac, e.dst.unwrap()))
+        .collect();
+    theirs.sort();
+    mine.sort();
+    assert_eq!(mine, vec!["00:00:00:00:00:00 192.0.2.2".to_string(), "02:42:0a:d6:00:09 192.0.2.9".to_string()]);
+    assert_eq!(mine, theirs, "bridge -j fdb show dev lcvx0");
+    host.ok(&["vxlan", "del"]);
+    assert!(host.ip_json(&host.name, &["link", "show", "type", "vxlan"]).as_array().unwrap().is_empty());
+}
+
+#[test]
+fn bad_vxlan_input_is_refused_by_name() {
+    if !require_root("bad_vxlan_input_is_refused_by_name") {
+        return;
+    }
+    let _guard = kernel_lock();
+    let host = Host::new();
+    fails_with(host.run(&["vxlan", "add", "--vni", "0", "--local", "192.0.2.1"]), "VNI 0 is outside 1-16777215");
+    fails_with(
+        host.run(&["vxlan", "add", "--vni", "16777216", "--local", "192.0.2.1"]),
+        "VNI 16777216 is outside 1-16777215",
+    );
+    fails_with(
+        host.run(&["vxlan", "add", "--vni", "7", "--local", "192.0.2.1", "--remote", "192.0.2.300"]),
+        "remote address \"192.0.2.300\" is not an IPv4 address",
+    );
+    fails_with(
+        host.run(&["vxlan", "add", "--vni", "7", "--local", "192.0.2.1", "--remote", "192.0.2.1"]),
+        "remote address 192.0.2.1 cannot be a VTEP",
+    );
+    // A program holds UDP 4789 in the namespace: the device cannot open its socket.
+    let socket = labnet::netns::run_in(&host.path(), || std::net::UdpSocket::bind("0.0.0.0:4789")).unwrap().unwrap();
+    fails_with(
+        host.run(&["vxlan", "add", "--vni", "7", "--local", "192.0.2.1"]),
+        "UDP port 4789 is already in use in this network namespace",
+    );
+    drop(socket);
+    assert!(
+        host.ip_json(&host.name, &["link", "show", "type", "vxlan"]).as_array().unwrap().is_empty(),
+        "nothing half-made"
+    );
+}
+
+/// A container namespace and a conflist written to the host's temp dir.
+fn cni_fixture(host: &mut Host, conflist: &str) -> (String, std::path::PathBuf) {
+    let c = host.container("c");
+    let path = host.run_dir.path().join("test.conflist");
+    std::fs::write(&path, conflist).unwrap();
+    (c, path)
+}
+
+fn bridge_conflist(subnet: &str, ipam_type: &str, data_dir: &Path) -> String {
+    serde_json::json!({
+        "cniVersion": "1.0.0",
+        "name": "labctl-test",
+        "plugins": [{
+            "type": "bridge", "bridge": "lctest0", "isGateway": true,
+            "ipam": { "type": ipam_type, "ranges": [[{ "subnet": subnet }]], "dataDir": data_dir.display().to_string() }
+        }]
+    })
+    .to_string()
+}
+
+#[test]
+fn cni_add_check_del_agree_with_iproute2() {
+    if !require_root("cni_add_check_del_agree_with_iproute2") {
+        return;
+    }
+    let _guard = kernel_lock();
+    let mut host = Host::new();
+    let c = host.container("c");
+    let out = host.ok(&["cni", "add", "--netns", &c, "-p", "8080:80", "--json"]);
+    let result: labnet::cni::CniResult = serde_json::from_str(&out).expect("typed result");
+    let (iface, ip) = result.container_address().expect("an address in the container");
+    assert_eq!(iface.name, "eth0");
+    let addrs = host.ip_json(&c, &["addr", "show", "eth0"]);
+    assert!(addrs.to_string().contains(&format!("\"local\":\"{}\"", ip.address.ip)), "{addrs}");
+    let nat =
+        String::from_utf8_lossy(&run_ok("ip", &["netns", "exec", &host.name, "iptables-save", "-t", "nat"]).stdout)
+            .into_owned();
+    assert!(nat.contains(&format!("--to-destination {}:80", ip.address.ip)), "{nat}");
+    host.ok(&["cni", "del", "--netns", &c]);
+    let nat =
+        String::from_utf8_lossy(&run_ok("ip", &["netns", "exec", &host.name, "iptables-save", "-t", "nat"]).stdout)
+            .into_owned();
+    assert!(!nat.contains(&ip.address.ip.to_string()), "DEL left rules: {nat}");
+    assert_eq!(host.ip_json(&c, &["link"]).as_array().unwrap().len(), 1, "only lo in the container");
+    let lease = host.run_dir.path().join("cni/networks/labctl-cni").join(ip.address.ip.to_string());
+    assert!(!lease.exists(), "lease left: {}", lease.display());
+}
+
+#[test]
+fn cni_failures_are_reported_by_name() {
+    if !require_root("cni_failures_are_reported_by_name") {
+        return;
+    }
+    let _guard = kernel_lock();
+    let mut host = Host::new();
+    let data = host.run_dir.path().join("ipam");
+    // A plugin binary that is not there.
+    let empty = tempfile::tempdir().unwrap();
+    let (c, conflist) = cni_fixture(&mut host, &bridge_conflist("10.215.7.0/30", "host-local", &data));
+    let mut cmd = host.labnet(&["cni", "add", "--netns", &c, "--conflist", conflist.to_str().unwrap()]);
+    cmd.env("CNI_PATH", empty.path());
+    fails_with(cmd.output().unwrap(), "apt-get install containernetworking-plugins");
+    // A plugin that answers with a CNI error: code and msg are shown.
+    std::fs::write(&conflist, bridge_conflist("10.215.7.0/30", "lcnope", &data)).unwrap();
+    fails_with(
+        host.run(&["cni", "add", "--netns", &c, "--conflist", conflist.to_str().unwrap()]),
+        "failed with CNI error code 999: failed to find plugin \"lcnope\"",
+    );
+    assert_eq!(host.ip_json(&c, &["link"]).as_array().unwrap().len(), 1, "the failed ADD was undone by DEL");
+    // A plugin that prints garbage.
+    let bin = tempfile::tempdir().unwrap();
+    let fake = bin.path().join("lcgarbage");
+    std::fs::write(&fake, "#!/bin/sh\necho 'this is not json'\n").unwrap();
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let garbage = host.run_dir.path().join("garbage.conflist");
+    std::fs::write(&garbage, r#"{"cniVersion":"1.0.0","name":"labctl-g","plugins":[{"type":"lcgarbage"}]}"#).unwrap();
+    let mut cmd = host.labnet(&["cni", "add", "--netns", &c, "--conflist", garbage.to_str().unwrap()]);
+    cmd.env("CNI_PATH", bin.path());
+    fails_with(cmd.output().unwrap(), "CNI plugin lcgarbage (ADD) printed no valid result");
+    // An exhausted range: a /30 has one address after the gateway. (A fresh host: the bridge
+    // plugin 1.1.1 cannot reuse the portless bridge a failed ADD left.)
+    let mut host = Host::new();
+    let (c, conflist) = cni_fixture(&mut host, &bridge_conflist("10.215.7.0/30", "host-local", &data));
+    let list = conflist.to_str().unwrap();
+    host.ok(&["cni", "add", "--netns", &c, "--conflist", list]);
+    let check = host.ok(&["cni", "check", "--netns", &c, "--conflist", list]);
+    assert!(check.contains("bridge: ok"), "{check}");
+    let d = host.container("d");
+    let out = host.run(&["cni", "add", "--netns", &d, "--conflist", list]);
+    fails_with(out, "no IP addresses available in range set");
+    host.ok(&["cni", "del", "--netns", &c, "--conflist", list]);
+    // CHECK before ADD names what to do.
+    fails_with(host.run(&["cni", "check", "--netns", &d, "--conflist", list]), "add it first with labctl net cni add");
 }

@@ -17,8 +17,8 @@ enum Command {
     /// Run the `overlay` walkthrough (plain text), as `labctl run overlay --yes` does.
     #[command(hide = true)]
     Lab {
-        #[arg(long, default_value = "en")]
-        lang: String,
+        #[command(flatten)]
+        lang: labkit::LangFlag,
     },
 }
 
@@ -26,7 +26,7 @@ fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Tool(cmd) => laboverlay::cli::run(cmd),
-        Command::Lab { lang } => run_lab(&lang),
+        Command::Lab { lang } => run_lab(lang.lang.unwrap_or_default()),
     };
     match result {
         Ok(code) => std::process::exit(code),
@@ -37,21 +37,12 @@ fn main() {
     }
 }
 
-fn run_lab(lang: &str) -> anyhow::Result<i32> {
+fn run_lab(lang: labkit::Lang) -> anyhow::Result<i32> {
     let topic = laboverlay::topic();
     let manifest = topic.manifest()?;
     let def = manifest.lab("overlay").expect("the overlay lab is in lab.yaml");
     let cleanup = labkit::Cleanup::journaled("overlay").map_err(anyhow::Error::msg)?;
-    let opts = labkit::RunOptions {
-        lang: labkit::Lang::parse(lang).map_err(anyhow::Error::msg)?,
-        format: labkit::Format::Plain,
-        redact: false,
-        keep: false,
-        pause: false,
-        explore: false,
-        only_step: None,
-        yes: true,
-    };
+    let opts = labkit::RunOptions::unattended(lang, labkit::Format::Plain);
     let outcome = labkit::runner::run_lab(def, &laboverlay::labs::overlay::LAB, &opts, cleanup, std::io::stdout())?;
     Ok(if outcome.passed { 0 } else { 1 })
 }

@@ -72,6 +72,18 @@ impl CapSets {
             bounding_drops: Vec::new(),
         };
         sets.check_kernel_rules()?;
+        // A runtime can hand on only what it may hold: capabilities missing from its own
+        // bounding set (a host or an outer container that withholds them) are left out rather
+        // than failing capset(2), as crun does.
+        let offered = caps::read(None, CapSet::Bounding).map_err(|e| Error::caps("reading the bounding set", e))?;
+        let within = |set: &CapsHashSet| -> CapsHashSet { set.intersection(&offered).copied().collect() };
+        let sets = CapSets {
+            effective: within(&sets.effective),
+            inheritable: within(&sets.inheritable),
+            permitted: within(&sets.permitted),
+            ambient: within(&sets.ambient),
+            ..sets
+        };
         let mut bounding_drops: Vec<Capability> = kernel.difference(&sets.bounding).copied().collect();
         bounding_drops.sort_by_key(|c| c.index());
         Ok(CapSets { bounding_drops, ..sets })
@@ -131,20 +143,15 @@ impl CapSets {
             return Ok(());
         }
         caps::securebits::set_keepcaps(false).map_err(|e| Error::caps("clearing PR_SET_KEEPCAPS", e))?;
-        // A runtime can hand on only what it holds: a host (or an outer container) whose own
-        // bounding set lacks a capability cannot grant it, so such capabilities are left out
-        // rather than failing capset(2), as crun does.
-        let held = caps::read(None, CapSet::Permitted).map_err(|e| Error::caps("reading the permitted set", e))?;
-        let within = |set: &CapsHashSet| -> CapsHashSet { set.intersection(&held).copied().collect() };
         for (which, name, set) in [
-            (CapSet::Effective, "effective", within(&self.effective)),
-            (CapSet::Inheritable, "inheritable", within(&self.inheritable)),
-            (CapSet::Permitted, "permitted", within(&self.permitted)),
+            (CapSet::Effective, "effective", &self.effective),
+            (CapSet::Inheritable, "inheritable", &self.inheritable),
+            (CapSet::Permitted, "permitted", &self.permitted),
         ] {
-            caps::set(None, which, &set).map_err(|e| Error::caps(format!("setting the {name} set"), e))?;
+            caps::set(None, which, set).map_err(|e| Error::caps(format!("setting the {name} set"), e))?;
         }
         caps::clear(None, CapSet::Ambient).map_err(|e| Error::caps("clearing the ambient set", e))?;
-        for &cap in self.ambient.intersection(&held) {
+        for &cap in &self.ambient {
             caps::raise(None, CapSet::Ambient, cap)
                 .map_err(|e| Error::caps(format!("raising {cap} in the ambient set"), e))?;
         }

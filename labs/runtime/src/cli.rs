@@ -304,6 +304,8 @@ fn dispatch(cli: Invocation) -> Result<i32> {
                 None => exec_process(&root, &id, tty, cwd, env, user, cap, no_new_privs, args)?,
             };
             let opts = ExecOptions { process, detach, pid_file, console_socket, preserve_fds: preserve_fds(fds) };
+            // The container has processes of its own: enter it only from a sealed copy of lcrun.
+            crate::selfexe::reexec_sealed()?;
             exec(&root, &id, opts)
         }
         Command::Pause { id } => container::pause(&root, &id, true).map(|_| 0),

@@ -404,7 +404,7 @@ pub fn state(root: &Root, id: &str) -> Result<OciState> {
 /// `lcrun start`: releases the init waiting on exec.fifo, then runs the poststart hooks.
 pub fn start(root: &Root, id: &str) -> Result<()> {
     check_id(id)?;
-    let _lock = root.lock(id)?;
+    let _lock = root.lock_existing(id)?;
     let mut record = root.load(id)?;
     let now = status(root, &record);
     if now != Status::Created {
@@ -512,12 +512,14 @@ pub fn kill(root: &Root, id: &str, signal: Signal, all: bool) -> Result<()> {
 /// (SIGKILL first). Runs the poststop hooks; removes the cgroup and the state.
 pub fn delete(root: &Root, id: &str, force: bool) -> Result<()> {
     check_id(id)?;
+    if !root.container_dir(id).exists() {
+        return if force { Ok(()) } else { Err(Error::NotFound { id: id.into(), root: root.dir.clone() }) };
+    }
     let _lock = root.lock(id)?;
     let record = match root.load(id) {
         Ok(r) => r,
         // A create killed before its first record: only the directory is there.
-        Err(Error::NotFound { .. }) if force && root.container_dir(id).exists() => return root.remove(id),
-        Err(Error::NotFound { .. }) if force => return Ok(()),
+        Err(Error::NotFound { .. }) if force => return root.remove(id),
         Err(e) => return Err(e),
     };
     let now = status(root, &record);

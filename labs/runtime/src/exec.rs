@@ -62,6 +62,7 @@ pub fn exec(root: &Root, id: &str, opts: ExecOptions) -> Result<i32> {
     let (mut ours, mut theirs) = Channel::pair()?;
     let first = match sys::fork_single_threaded().map_err(|e| Error::io("forking the exec process", e))? {
         sys::Forked::Child => {
+            crate::selfexe::make_undumpable();
             drop(ours);
             let code = match enter(&namespaces, &mut theirs) {
                 Ok(()) => match sys::fork_single_threaded() {
@@ -175,6 +176,7 @@ fn become_process(
     }
     chan.send(&Msg::Ready)?;
     sys::close_fds_from(3 + preserve_fds).map_err(|e| Error::io("closing inherited fds", e))?;
+    sys::default_sigpipe();
     let errno = exec.exec();
     Err(Error::sys("execve", errno))
 }

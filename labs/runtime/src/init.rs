@@ -41,6 +41,7 @@ pub struct Plan {
 
 /// The intermediate process: namespaces, then the fork that makes the init. Never returns.
 pub fn intermediate(plan: Plan, mut chan: Channel) -> ! {
+    crate::selfexe::make_undumpable();
     let code = match enter_namespaces(&plan, &mut chan) {
         Ok(()) => match sys::fork_single_threaded() {
             Ok(sys::Forked::Child) => match container_init(plan, &mut chan) {
@@ -130,6 +131,9 @@ pub fn container_init(mut plan: Plan, chan: &mut Channel) -> Result<()> {
     }
     crate::hooks::run_all(spec.hooks().as_ref().and_then(|h| h.start_container().as_ref()), &state)?;
     close_inherited_fds(plan.preserve_fds)?;
+    // Rust ignores SIGPIPE and an ignored signal stays ignored across execve: give the
+    // container's program the default (`yes | head` must end `yes`).
+    sys::default_sigpipe();
     let errno = exec.exec();
     Err(Error::sys(format!("execve {:?}", process.args().as_ref().and_then(|a| a.first())), errno))
 }
@@ -229,7 +233,16 @@ fn find_program(name: &str, path: Option<&str>) -> Result<PathBuf> {
     let not_found = || Error::NotExecutable { name: name.to_string(), why: "not found in the container".into() };
     if name.contains('/') {
         let p = PathBuf::from(name);
-        return if p.exists() { Ok(p) } else { Err(not_found()) };
+        if !p.exists() {
+            return Err(not_found());
+        }
+        if !p.is_file() || nix::unistd::access(&p, nix::unistd::AccessFlags::X_OK).is_err() {
+            return Err(Error::NotExecutable {
+                name: name.to_string(),
+                why: "permission denied (not an executable file)".into(),
+            });
+        }
+        return Ok(p);
     }
     let path = path.unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
     path.split(':')

@@ -21,6 +21,7 @@ pub mod init;
 pub mod kernel;
 pub mod rootfs;
 pub mod seccomp;
+pub mod selfexe;
 pub mod state;
 pub use container::{create, delete, kill, list, start, state, CreateOptions};
 pub use error::{Error, Result};

@@ -101,6 +101,29 @@ impl Root {
             .map_err(|(_, e)| Error::sys(format!("locking {}", path.display()), e))
     }
 
+    /// The lock of a container that must already exist (start, delete): no lock file is left
+    /// behind for an id that names nothing.
+    pub fn lock_existing(&self, id: &str) -> Result<nix::fcntl::Flock<File>> {
+        if !self.container_dir(id).exists() {
+            return Err(Error::NotFound { id: id.to_string(), root: self.dir.clone() });
+        }
+        self.lock(id)
+    }
+
+    /// Lock files whose container is gone (left by a command killed between the two).
+    pub fn stale_locks(&self) -> Vec<PathBuf> {
+        std::fs::read_dir(&self.dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                p.extension().is_some_and(|x| x == "lock")
+                    && p.file_stem().is_some_and(|id| !self.dir.join(id).exists())
+            })
+            .collect()
+    }
+
     pub fn exists(&self, id: &str) -> bool {
         self.state_file(id).exists()
     }

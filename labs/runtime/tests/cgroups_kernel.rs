@@ -131,8 +131,8 @@ fn a_container_cgroup_lives_limits_freezes_and_leaves_nothing() {
 }
 
 #[test]
-fn a_memory_limit_below_the_usage_is_refused_naming_the_file_and_value() {
-    if !require_root("a_memory_limit_below_the_usage_is_refused_naming_the_file_and_value") {
+fn a_memory_limit_below_the_usage_is_refused_on_v1_and_enforced_by_the_oom_killer_on_v2() {
+    if !require_root("a_memory_limit_below_the_usage_is_refused_on_v1_and_enforced_by_the_oom_killer_on_v2") {
         return;
     }
     let _guard = kernel_lock();
@@ -163,10 +163,22 @@ fn a_memory_limit_below_the_usage_is_refused_naming_the_file_and_value() {
     let r = resources(r#"{"memory":{"limit":8388608}}"#);
     ContainerCgroup::check(&r).unwrap();
     let result = cg.apply(&r);
+    // v2 accepts memory.max below the usage and reclaims; what cannot be reclaimed is OOM-killed.
+    let killed_by_oom = v2() && {
+        let status = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(child), None);
+        matches!(status, Ok(nix::sys::wait::WaitStatus::Signaled(_, nix::sys::signal::Signal::SIGKILL, _)))
+    };
     cg.remove().unwrap();
-    reap(child);
+    if !killed_by_oom {
+        reap(child);
+    }
     let left = dirs_named(&format!("labctl/{name}"));
     assert!(left.is_empty(), "left: {left:?}");
+    if v2() {
+        assert!(result.is_ok(), "v2 takes the limit: {result:?}");
+        assert!(killed_by_oom, "the child using 16 MiB was OOM-killed under an 8 MiB memory.max");
+        return;
+    }
     let err = result.unwrap_err().to_string();
     assert!(err.contains("\"8388608\"") && err.contains("memory."), "{err}");
     assert!(err.contains("already uses"), "{err}");

@@ -1,4 +1,4 @@
-//! `cgroup-cpu`: the seed's `echo 10000 > cpu.cfs_quota_us` on a busy loop, measured; then 100%;
+//! `cgroup-cpu`: the course notes' `echo 10000 > cpu.cfs_quota_us` on a busy loop, measured; then 100%;
 //! then two groups with weights 1:4 on one CPU; and why `nproc` inside still shows every CPU.
 
 use super::{detect, make_group, nproc_of, path_of, per_world, percent, setting_row, show_counters, worker_in};
@@ -12,6 +12,7 @@ use std::time::Duration;
 
 pub static LAB: Walkthrough<State> = Walkthrough {
     id: "cgroup-cpu",
+    source: file!(),
     steps: &[
         ("spinner", spinner),
         ("quota-10", quota_10),
@@ -128,8 +129,10 @@ fn limit_and_measure(ctx: &mut Ctx, group: &Cgroup, cpus: f64, window: Duration)
         Version::V2 => "cpu.stat",
     };
     show_counters(ctx, group, stat, &[])?;
-    ctx.set("quota_us", Fact::Number(limit.quota_us.unwrap_or(0) as i64));
-    ctx.set("period_us", Fact::Number(limit.period_us as i64));
+    // Read back from the kernel, not what we meant to write.
+    let held = group.cpu_limit()?;
+    ctx.set("quota_us", held.quota_us.map_or(Fact::text("max"), |q| Fact::Number(q as i64)));
+    ctx.set("period_us", Fact::Number(held.period_us as i64));
     ctx.set("share", percent(sample.share()));
     ctx.set("usage", Fact::Duration(sample.delta.usage));
     ctx.set("window", Fact::Duration(sample.wall));

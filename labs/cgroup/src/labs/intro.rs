@@ -1,16 +1,17 @@
 //! `cgroup-intro`: which cgroup world this machine has, /proc/self/cgroup, /proc/cgroups and the
-//! seed's controller list, a parent's limit bounding its child, the css_set, and removal.
+//! course notes' controller list, a parent's limit bounding its child, the css_set, and removal.
 
 use super::{detect, make_group, path_of, worker_in};
 use crate::cgroup::{Cgroup, Controller, System};
 use crate::worker::Worker;
 use crate::Version;
 use anyhow::Context;
-use labkit::{tr, Ctx, Fact, Observation, Walkthrough};
+use labkit::{tr, Ctx, Fact, Failure, Observation, Walkthrough};
 use std::time::Duration;
 
 pub static LAB: Walkthrough<State> = Walkthrough {
     id: "cgroup-intro",
+    source: file!(),
     steps: &[
         ("layout", layout),
         ("join", join),
@@ -79,12 +80,27 @@ fn layout(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
             ),
         })),
     );
-    ctx.expect(
-        tr!("a cgroup layout was found", "找到了 cgroup 布局"),
-        "legacy, hybrid or unified",
+    // The kernel's own view of this process: one "0::" line per cgroup2 tree, one line per v1 hierarchy.
+    let own = std::fs::read_to_string("/proc/self/cgroup").context("reading /proc/self/cgroup")?;
+    let v2_line = own.lines().any(|l| l.starts_with("0::"));
+    let v1_lines = own.lines().any(|l| !l.is_empty() && !l.starts_with("0::"));
+    let seen = match (v1_lines, v2_line) {
+        (true, true) => "hybrid",
+        (true, false) => "legacy",
+        (false, true) => "unified",
+        (false, false) => "none",
+    };
+    ctx.expect_eq(
+        tr!(
+            "the layout found in mountinfo is the one /proc/self/cgroup shows",
+            "从 mountinfo 得出的布局与 /proc/self/cgroup 显示的一致"
+        ),
         Fact::text(format!("{:?}", system.layout()).to_lowercase()),
-        true,
-        tr!("", ""),
+        Fact::text(seen),
+        tr!(
+            "v1 lines (N:controllers:/path) and a 0::/path line in /proc/self/cgroup should match the mounts",
+            "/proc/self/cgroup 里的 v1 行（N:controllers:/path）和 0::/path 行应当与挂载情况相符"
+        ),
     );
     state.system = Some(system);
     Ok(())
@@ -136,7 +152,7 @@ fn join(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The seed's list, with what became of each controller.
+/// The course notes' list, with what became of each controller.
 const SEED: [(&str, &str, &str); 10] = [
     ("blkio", "blkio", "io"),
     ("cpu", "cpu", "cpu"),
@@ -176,12 +192,19 @@ fn controllers(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
         "cpuacct" => Some("cpu.stat"),
         _ => None,
     };
+    // Read, not assumed: the ns subsystem is gone from /proc/cgroups since Linux 2.6.38.
+    let ns_listed = text.lines().any(|l| l.split_whitespace().next() == Some("ns"));
+    let ns_row = if ns_listed {
+        "listed in /proc/cgroups".to_string()
+    } else {
+        "not in /proc/cgroups (removed in Linux 2.6.38)".to_string()
+    };
     let mut rows = Vec::new();
     for (seed, v1, v2) in SEED {
         let here = match system.version() {
             Version::V1 => {
                 if seed == "ns" {
-                    "removed in 3.x (namespaces need no controller)".to_string()
+                    ns_row.clone()
                 } else if available.iter().any(|a| a == v1) {
                     format!("mounted: {v1}")
                 } else {
@@ -190,7 +213,7 @@ fn controllers(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
             }
             Version::V2 => {
                 if seed == "ns" {
-                    "removed in 3.x (namespaces need no controller)".to_string()
+                    ns_row.clone()
                 } else if v2 != "-" && available.iter().any(|a| a == v2) && seed != "cpuacct" {
                     format!("cgroup.controllers: {v2}")
                 } else if let Some(core) = v2_core(v1) {
@@ -324,10 +347,15 @@ fn remove(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     let group = state.group.as_ref().context("step join did not run")?;
     let dir = group.existing_dirs().into_iter().next().context("the group is gone already")?;
     let busy = std::fs::remove_dir(&dir);
+    let errno = match &busy {
+        Ok(()) => "none: rmdir succeeded".to_string(),
+        Err(e) => e.raw_os_error().map(|n| format!("{:?}", nix::errno::Errno::from_raw(n))).unwrap_or(e.to_string()),
+    };
+    ctx.set("errno", Fact::text(errno));
     ctx.expect_failure(
         tr!("rmdir while processes are inside", "里面还有进程时 rmdir"),
-        "EBUSY",
-        busy.map_err(|e| format!("rmdir {}: {e}", dir.display())),
+        Failure::Errno(nix::errno::Errno::EBUSY),
+        busy.with_context(|| format!("rmdir {}", dir.display())),
         tr!("a populated group cannot be removed", "有进程的 group 不能删除"),
     );
     let procs = group.procs()?.len();

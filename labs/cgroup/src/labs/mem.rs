@@ -4,7 +4,7 @@
 
 use super::{detect, make_group, path_of, per_world, setting_row, show_counters, worker_in};
 use crate::cgroup::{Cgroup, Controller, System};
-use crate::worker::{describe, Worker};
+use crate::worker::{describe, describe_text, Worker};
 use crate::Version;
 use anyhow::Context;
 use labkit::{tr, Ctx, Fact, Observation, Walkthrough};
@@ -13,6 +13,7 @@ use std::time::Duration;
 
 pub static LAB: Walkthrough<State> = Walkthrough {
     id: "cgroup-mem",
+    source: file!(),
     steps: &[("limit", limit), ("grow", grow), ("oom", oom), ("high", high), ("host-view", host_view)],
     check,
 };
@@ -44,11 +45,12 @@ fn limit(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
         rows: files.iter().map(|f| setting_row(&group, f)).collect(),
     });
     let worker = worker_in(ctx, &group, Worker::allocator)?;
-    ctx.set("limit", Fact::Number(LIMIT as i64));
     ctx.set("limit_file", Fact::text(files[0]));
     ctx.set("swap_file", Fact::text(files[1]));
     ctx.set("pid", Fact::Pid(worker.pid().into()));
     let read_limit = group.stats()?.memory.and_then(|m| m.limit);
+    // The explanation shows what the kernel holds, read back.
+    ctx.set("limit", read_limit.map_or(Fact::text("max"), |l| Fact::Number(l as i64)));
     ctx.expect_eq(
         tr!("the limit reads back as 64 MiB", "读回的限制是 64 MiB"),
         Fact::Number(LIMIT as i64),
@@ -144,7 +146,7 @@ fn oom(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
             ("wait status".into(), Fact::text(ended.clone())),
             ("oom_kill".into(), Fact::Number(mem.oom_kill.unwrap_or(0) as i64)),
             ("peak".into(), Fact::Bytes(peak)),
-            ("limit".into(), Fact::Number(LIMIT as i64)),
+            ("limit".into(), mem.limit.map_or(Fact::text("max"), |l| Fact::Number(l as i64))),
         ],
     });
     match group.version() {
@@ -160,7 +162,8 @@ fn oom(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
             "读不到内核日志行（/dev/kmsg 需要 root；用 dmesg 也能看到）。"
         )),
     }
-    ctx.set("status", Fact::text(ended.clone()));
+    let status_text = ctx.t(&describe_text(&status));
+    ctx.set("status", Fact::text(status_text));
     ctx.set("peak", Fact::Bytes(peak));
     ctx.set(
         "events_file",
@@ -261,11 +264,22 @@ fn high(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
             columns: vec!["FILE".into(), "VALUE".into()],
             rows: files,
         });
-        ctx.expect_failure(
-            tr!("setting memory.high on cgroup v1", "在 cgroup v1 上设置 memory.high"),
-            "not available on v1",
-            group.set_memory_high(Some(high)),
-            tr!("", ""),
+        // A fact about v1, read from its directory: the file is not there to write.
+        let dir = group.file("memory.limit_in_bytes").and_then(|f| f.parent().map(|d| d.to_path_buf()));
+        let present = dir.as_ref().is_some_and(|d| d.join("memory.high").exists());
+        ctx.expect(
+            tr!("the v1 memory directory has no memory.high file", "v1 的 memory 目录里没有 memory.high 文件"),
+            ctx.t(&tr!("no such file", "没有这个文件")),
+            ctx.t(&if present {
+                tr!("memory.high exists", "memory.high 存在")
+            } else {
+                tr!("no such file", "没有这个文件")
+            }),
+            !present,
+            tr!(
+                "memory.high is a v2 file; this hierarchy should not offer it",
+                "memory.high 是 v2 的文件；这个层级不应提供它"
+            ),
         );
         group.remove()?;
         return Ok(());
@@ -314,7 +328,22 @@ fn high(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
 
 fn host_view(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     let group = state.group.as_ref().context("step limit did not run")?;
-    let meminfo = std::fs::read_to_string("/proc/meminfo").context("reading /proc/meminfo")?;
+    // Read by a process inside the group: cat, placed in labctl/mem-demo before it runs.
+    let procs = group
+        .procs_files()
+        .iter()
+        .map(|p| std::fs::OpenOptions::new().write(true).open(p).with_context(|| format!("open {}", p.display())))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut cat = std::process::Command::new("cat");
+    cat.arg("/proc/meminfo").stdout(std::process::Stdio::piped()).stdin(std::process::Stdio::null());
+    let out = labkit::sys::spawn_in_cgroups(&mut cat, procs)
+        .context("start cat /proc/meminfo inside the group")?
+        .wait_with_output()
+        .context("wait for cat")?;
+    anyhow::ensure!(out.status.success(), "cat /proc/meminfo inside the group failed: {}", out.status);
+    let meminfo = String::from_utf8_lossy(&out.stdout).into_owned();
+    let ours = std::fs::read_to_string("/proc/meminfo").context("reading /proc/meminfo")?;
+    let total_of = |text: &str| text.lines().find(|l| l.starts_with("MemTotal:")).map(|l| l.to_string());
     let field = |name: &str| -> u64 {
         meminfo
             .lines()
@@ -332,7 +361,17 @@ fn host_view(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
             vec![Fact::text(format!("{k}: ")), Fact::Host(v.trim().to_string())]
         })
         .collect();
-    ctx.observe(Observation::Excerpt { path: Fact::text("/proc/meminfo"), lines });
+    ctx.observe(Observation::Excerpt { path: Fact::text("/proc/meminfo, read by cat inside labctl/mem-demo"), lines });
+    ctx.expect(
+        tr!(
+            "cat inside the group and labctl outside it read the same MemTotal",
+            "group 里的 cat 与 group 外的 labctl 读到的 MemTotal 相同"
+        ),
+        ctx.t(&tr!("the same line", "同一行")),
+        Fact::Host(total_of(&meminfo).unwrap_or_default()),
+        total_of(&meminfo).is_some() && total_of(&meminfo) == total_of(&ours),
+        tr!("/proc/meminfo is one global file", "/proc/meminfo 是一个全局文件"),
+    );
     ctx.set("limit_file", Fact::text(path_of(group, group_limit_file(group))?));
     ctx.set("total", Fact::Host(labkit::fact::human_bytes(total)));
     ctx.expect(

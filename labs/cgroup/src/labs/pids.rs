@@ -10,6 +10,7 @@ use std::time::Duration;
 
 pub static LAB: Walkthrough<State> = Walkthrough {
     id: "cgroup-pids",
+    source: file!(),
     steps: &[("limit", limit), ("bomb", bomb), ("host-ok", host_ok), ("defuse", defuse)],
     check,
 };
@@ -32,11 +33,12 @@ fn limit(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
         columns: vec!["FILE".into(), "VALUE".into()],
         rows: ["pids.max", "pids.current"].iter().map(|f| setting_row(&group, f)).collect(),
     });
-    ctx.set("max", Fact::Number(MAX as i64));
     ctx.set("dir", Fact::text(path_of(&group, "pids.max")?.trim_end_matches("/pids.max").to_string()));
     let limit = group.stats()?.pids.and_then(|p| p.limit);
+    // What the kernel holds, not what we wrote.
+    ctx.set("max", limit.map_or(Fact::text("max"), |l| Fact::Number(l as i64)));
     ctx.expect_eq(
-        tr!("pids.max reads back as 16", "读回的 pids.max 是 16"),
+        tr!("pids.max reads back as what we wrote", "读回的 pids.max 就是我们写入的值"),
         Fact::Number(MAX as i64),
         Fact::Number(limit.map_or(-1, |l| l as i64)),
         tr!("write a number, or max for no limit", "写入数字，或写 max 表示不限制"),
@@ -65,7 +67,7 @@ fn bomb(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
         values: vec![
             ("pids.current".into(), Fact::Number(pids.current as i64)),
             ("processes in cgroup.procs".into(), Fact::Number(procs as i64)),
-            ("pids.max".into(), Fact::Number(MAX as i64)),
+            ("pids.max".into(), pids.limit.map_or(Fact::text("max"), |l| Fact::Number(l as i64))),
         ],
     });
     if group.file("pids.events").is_some() {
@@ -75,7 +77,7 @@ fn bomb(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     ctx.set("refused", Fact::Measured(pids.events_max.unwrap_or(0).to_string()));
     ctx.expect_eq(
         tr!("the bomb stopped at pids.max", "fork 炸弹停在了 pids.max"),
-        Fact::Number(MAX as i64),
+        pids.limit.map_or(Fact::text("max"), |l| Fact::Number(l as i64)),
         Fact::Number(pids.current as i64),
         tr!(
             "fork() fails with EAGAIN once pids.current reaches pids.max",
@@ -150,7 +152,7 @@ fn defuse(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     });
     ctx.set("before", Fact::Number(before as i64));
     ctx.expect(
-        tr!("the group and its 16 processes are gone", "group 及其 16 个进程都已消失"),
+        tr!("the group and every process in it are gone", "group 及其中的所有进程都已消失"),
         "removed",
         if gone { "removed" } else { "still there" },
         gone,

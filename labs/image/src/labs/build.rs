@@ -14,6 +14,7 @@ use std::time::Instant;
 
 pub static LAB: Walkthrough<State> = Walkthrough {
     id: "image-build",
+    source: file!(),
     steps: &[
         ("base-image", base_image),
         ("context", context),
@@ -57,6 +58,49 @@ pub struct State {
     context: Option<PathBuf>,
     report: Option<BuildReport>,
     manifest: Option<ImageManifest>,
+    /// Digests that do not depend on the host's busybox (the ADD layer's): every other digest
+    /// of these images is a property of this machine and is typed so.
+    stable: Vec<String>,
+}
+
+/// A digest as shown: stable ones as text, the ones derived from the host's busybox as host facts.
+fn digest_fact(digest: impl std::fmt::Display, stable: &[String]) -> Fact {
+    let digest = digest.to_string();
+    if stable.contains(&digest) {
+        Fact::Text(digest)
+    } else {
+        Fact::Host(digest)
+    }
+}
+
+/// A file's text with every `sha256:<64 hex>` typed by [`digest_fact`].
+fn typed_excerpt(path: impl Into<Fact>, text: &str, stable: &[String]) -> Observation {
+    let lines = text
+        .lines()
+        .map(|line| {
+            let mut out = Vec::new();
+            let mut rest = line;
+            while let Some(at) = rest.find("sha256:") {
+                let hex = &rest[at + 7..];
+                let len = hex.chars().take_while(|c| c.is_ascii_hexdigit()).count();
+                if len != 64 {
+                    out.push(Fact::text(&rest[..at + 7]));
+                    rest = &rest[at + 7..];
+                    continue;
+                }
+                if at > 0 {
+                    out.push(Fact::text(&rest[..at]));
+                }
+                out.push(digest_fact(&rest[at..at + 7 + 64], stable));
+                rest = &rest[at + 7 + 64..];
+            }
+            if !rest.is_empty() || out.is_empty() {
+                out.push(Fact::text(rest));
+            }
+            out
+        })
+        .collect();
+    Observation::Excerpt { path: path.into(), lines }
 }
 
 impl State {
@@ -90,17 +134,18 @@ fn base_image(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
         title: tr!("The base image, imported from the host:", "从主机导入的基础镜像："),
         values: vec![
             ("store".into(), Fact::TempPath(store.root().display().to_string())),
-            ("busybox".into(), Fact::text(busybox.display().to_string())),
+            // The host's busybox, and so everything made from it, differs between machines.
+            ("busybox".into(), Fact::Host(busybox.display().to_string())),
             ("image".into(), Fact::text(image.name.clone())),
-            ("manifest".into(), Fact::text(descriptor.digest().to_string())),
+            ("manifest".into(), Fact::Host(descriptor.digest().to_string())),
             ("layers".into(), Fact::Number(image.manifest.layers().len() as i64)),
-            ("layer entries".into(), Fact::Number(entries.len() as i64)),
-            ("applet symlinks".into(), Fact::Number(symlinks as i64)),
+            ("layer entries".into(), Fact::Host(entries.len().to_string())),
+            ("applet symlinks".into(), Fact::Host(symlinks.to_string())),
             ("layer size (gzip)".into(), Fact::Bytes(layer.size())),
         ],
     });
-    ctx.set("applets", Fact::Number(symlinks as i64));
-    ctx.set("entries", Fact::Number(entries.len() as i64));
+    ctx.set("applets", Fact::Host(symlinks.to_string()));
+    ctx.set("entries", Fact::Host(entries.len().to_string()));
     ctx.expect_eq(
         tr!("the base image has one layer", "基础镜像只有一层"),
         Fact::Number(1),
@@ -186,7 +231,7 @@ fn build_step(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
         title: tr!("Result:", "结果："),
         values: vec![
             ("image".into(), Fact::text(report.name.clone())),
-            ("manifest".into(), Fact::text(report.manifest.digest().to_string())),
+            ("manifest".into(), Fact::Host(report.manifest.digest().to_string())),
             ("layers".into(), Fact::Number(report.layers.len() as i64)),
             ("build time".into(), Fact::Duration(took)),
         ],
@@ -206,6 +251,10 @@ fn build_step(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
         Fact::Number(report.layers.len() as i64),
         tr!("FROM busybox brings one layer, ADD one more", "FROM busybox 带来一层，ADD 再加一层"),
     );
+    // The ADD layer holds only the lab's own httpserver script: the same on every machine.
+    if let (Some(added), Some(diff_id)) = (report.layers.last(), report.config.rootfs().diff_ids().last()) {
+        state.stable = vec![added.digest().to_string(), diff_id.clone()];
+    }
     state.report = Some(report);
     Ok(())
 }
@@ -213,8 +262,9 @@ fn build_step(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
 fn index(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     let store = state.store()?;
     let report = state.report()?;
+    let stable = &state.stable;
     let text = std::fs::read_to_string(store.index_path())?;
-    ctx.observe(Observation::excerpt("$STORE/index.json", &text));
+    ctx.observe(typed_excerpt("$STORE/index.json", &text, stable));
     let layout = std::fs::read_to_string(store.root().join("oci-layout"))?;
     ctx.observe(Observation::excerpt("$STORE/oci-layout", &layout));
     // Content addressing: the file's name is the sha256 of its bytes.
@@ -230,21 +280,21 @@ fn index(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
         values: vec![
             (
                 "file".into(),
-                Fact::text(format!(
+                Fact::Host(format!(
                     "blobs/sha256/{}",
                     short(report.manifest.digest().as_ref()).trim_start_matches("sha256:")
                 )),
             ),
-            ("sha256sum of its bytes".into(), Fact::text(actual.to_string())),
+            ("sha256sum of its bytes".into(), digest_fact(&actual, stable)),
             ("blobs in the store".into(), Fact::Number(blobs as i64)),
         ],
     });
-    ctx.set("manifest", Fact::text(report.manifest.digest().to_string()));
+    ctx.set("manifest", digest_fact(report.manifest.digest(), stable));
     ctx.set("blobs", Fact::Number(blobs as i64));
     ctx.expect_eq(
         tr!("the manifest blob's name is the sha256 of its content", "manifest blob 的文件名就是其内容的 sha256"),
-        Fact::text(report.manifest.digest().to_string()),
-        Fact::text(actual.to_string()),
+        digest_fact(report.manifest.digest(), stable),
+        digest_fact(&actual, stable),
         tr!("a blob whose hash differs from its name is corrupted", "哈希与文件名不符的 blob 已损坏"),
     );
     let tagged = store.list()?.iter().any(|(n, d)| n == "httpserver:latest" && d.digest() == report.manifest.digest());
@@ -265,11 +315,12 @@ fn manifest(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     let store = state.store()?;
     let report = state.report()?;
     let manifest: ImageManifest = store.read_json(report.manifest.digest(), "manifest")?;
-    ctx.observe(Observation::excerpt(
-        format!("$STORE/blobs/sha256/{}…", &report.manifest.digest().digest()[..12]),
+    ctx.observe(typed_excerpt(
+        Fact::Host(format!("$STORE/blobs/sha256/{}…", &report.manifest.digest().digest()[..12])),
         &store::pretty_json(&manifest),
+        &state.stable,
     ));
-    ctx.set("config", Fact::text(manifest.config().digest().to_string()));
+    ctx.set("config", digest_fact(manifest.config().digest(), &state.stable));
     ctx.set("config_type", Fact::text(manifest.config().media_type().to_string()));
     let gz = manifest.layers().iter().all(|l| l.media_type().to_string().ends_with("tar+gzip"));
     ctx.expect_eq(
@@ -317,10 +368,42 @@ fn config(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
             .diff_ids()
             .iter()
             .enumerate()
-            .map(|(i, d)| (format!("diff_ids[{i}]"), Fact::text(d.clone())))
+            .map(|(i, d)| (format!("diff_ids[{i}]"), digest_fact(d, &state.stable)))
             .collect(),
     });
     ctx.set("entrypoint", Fact::text(json(&entrypoint)));
+    // Who is PID 1 under the shell form? Ask this image's own sh, in a new pid namespace:
+    // `sh -c 'cat /proc/1/comm'` prints sh if sh stays PID 1, cat if it execs the lone command.
+    let shell: Vec<String> = entrypoint.iter().take(2).cloned().collect();
+    let probe = crate::sandbox::RunSpec {
+        argv: shell.iter().cloned().chain(["cat /proc/1/comm".to_string()]).collect(),
+        env: exec.env().clone().unwrap_or_default(),
+        workdir: "/".into(),
+        user: None,
+    };
+    let (_, printed) = crate::sandbox::run_in_sandbox(store, manifest.layers(), config.rootfs().diff_ids(), &probe)
+        .context("run the shell-form probe in the RUN sandbox")?;
+    let pid1 = printed.trim().to_string();
+    ctx.observe(Observation::Values {
+        title: tr!(
+            "PID 1 of the shell form in this image (a new pid namespace):",
+            "这个镜像里 shell 形式的 1 号进程（在新的 pid namespace 中）："
+        ),
+        values: vec![(format!("{} '{}'", shell.join(" "), "cat /proc/1/comm"), Fact::text(pid1.clone()))],
+    });
+    ctx.set("pid1", Fact::text(pid1.clone()));
+    ctx.expect_eq(
+        tr!(
+            "BusyBox's sh execs a lone command: PID 1 is the program, not sh",
+            "BusyBox 的 sh 会 exec 单独的一条命令：1 号进程是程序本身，而不是 sh"
+        ),
+        "cat",
+        pid1,
+        tr!(
+            "this image's sh forked instead: PID 1 would be sh, which does not pass SIGTERM on",
+            "这个镜像的 sh 选择了 fork：1 号进程会是 sh，而它不会转发 SIGTERM"
+        ),
+    );
     ctx.expect_eq(
         tr!("the shell-form ENTRYPOINT became /bin/sh -c", "shell 形式的 ENTRYPOINT 变成了 /bin/sh -c"),
         r#"["/bin/sh","-c","/httpserver"]"#,
@@ -372,14 +455,15 @@ mod erased {
 }
 use erased::Json as _;
 
-fn listing_rows(entries: &[layer::Listed]) -> Vec<Vec<Fact>> {
+/// `tar tzvf` rows; `host_made` marks a layer made from the host's busybox (its sizes vary by machine).
+fn listing_rows(entries: &[layer::Listed], host_made: bool) -> Vec<Vec<Fact>> {
     entries
         .iter()
         .map(|e| {
             vec![
                 Fact::text(e.mode.clone()),
                 Fact::text(format!("{}/{}", e.uid, e.gid)),
-                Fact::Number(e.size as i64),
+                if host_made { Fact::Host(e.size.to_string()) } else { Fact::Number(e.size as i64) },
                 Fact::text(layer::date(e.mtime)),
                 Fact::text(match &e.link {
                     Some(l) if e.mode.starts_with('l') => format!("{} -> {l}", e.path),
@@ -401,22 +485,24 @@ fn layers(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     let base = &manifest.layers()[0];
     let added = manifest.layers().last().context("no layers")?;
     let base_entries = layer::list_tar(crate::sandbox::layer_reader(store, base)?)?;
-    let first: Vec<layer::Listed> = base_entries.iter().take(6).cloned().collect();
+    // Entries every busybox import has (the applet list itself depends on how busybox was built).
+    let shown = ["bin/", "bin/busybox", "bin/sh", "etc/", "etc/passwd", "tmp/"];
+    let first: Vec<layer::Listed> = base_entries.iter().filter(|e| shown.contains(&e.path.as_str())).cloned().collect();
     ctx.observe(Observation::Table {
         title: tr!(
-            "Layer 1 (the busybox base), its first entries (tar tzvf):",
-            "第 1 层（busybox 基础层）的前几项（tar tzvf）："
+            "Layer 1 (the busybox base), a few of its entries (tar tzvf):",
+            "第 1 层（busybox 基础层）中的几项（tar tzvf）："
         ),
         columns: columns(),
-        rows: listing_rows(&first),
+        rows: listing_rows(&first, true),
     });
     let entries = layer::list_tar(crate::sandbox::layer_reader(store, added)?)?;
     ctx.observe(Observation::Table {
         title: tr!("Layer 2 (ADD), all of it:", "第 2 层（ADD），全部内容："),
         columns: columns(),
-        rows: listing_rows(&entries),
+        rows: listing_rows(&entries, false),
     });
-    ctx.set("base_entries", Fact::Number(base_entries.len() as i64));
+    ctx.set("base_entries", Fact::Host(base_entries.len().to_string()));
     ctx.expect_eq(
         tr!("the ADD layer holds exactly /httpserver", "ADD 层里恰好只有 /httpserver"),
         "httpserver",
@@ -471,7 +557,7 @@ fn rebuild(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     ctx.observe(Observation::Values {
         title: tr!("Second build of the same context:", "同一上下文的第二次构建："),
         values: vec![
-            ("manifest".into(), Fact::text(report.manifest.digest().to_string())),
+            ("manifest".into(), digest_fact(report.manifest.digest(), &state.stable)),
             ("files written".into(), Fact::Number(written as i64)),
             ("build time".into(), Fact::Duration(took)),
         ],
@@ -479,8 +565,8 @@ fn rebuild(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     ctx.set("took", Fact::Duration(took));
     ctx.expect_eq(
         tr!("the same digest as the first build", "与第一次构建的摘要相同"),
-        Fact::text(first.to_string()),
-        Fact::text(report.manifest.digest().to_string()),
+        digest_fact(&first, &state.stable),
+        digest_fact(report.manifest.digest(), &state.stable),
         tr!("the build must be reproducible", "构建必须是可复现的"),
     );
     ctx.expect(
@@ -505,7 +591,9 @@ fn run_layer(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     let context = dir.join("context-run");
     std::fs::create_dir_all(&context)?;
     std::fs::write(context.join("Dockerfile"), RUN_DOCKERFILE)?;
-    ctx.observe(Observation::excerpt("context-run/Dockerfile", RUN_DOCKERFILE));
+    // What the build reads: the file on disk, not the constant it was written from.
+    let on_disk = std::fs::read_to_string(context.join("Dockerfile")).context("read context-run/Dockerfile")?;
+    ctx.observe(Observation::excerpt("context-run/Dockerfile", &on_disk));
     let opts = BuildOptions { tag: "httpserver:run".into(), context, ..Default::default() };
     let report = build::build(&store, &opts, &mut |_| {})?;
     let layer: &Descriptor = report.layers.last().context("no layers")?;
@@ -516,7 +604,7 @@ fn run_layer(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
             "RUN 产生的层（overlay 的 upper 目录打成 tar）："
         ),
         columns: columns(),
-        rows: listing_rows(&entries),
+        rows: listing_rows(&entries, false),
     });
     let whiteout = entries.iter().any(|e| e.path == "bin/.wh.vi");
     ctx.expect(

@@ -1,4 +1,4 @@
-//! `ns-enter`: the seed's nsenter recipe. A long-lived "container" (the `docker run -d` moment),
+//! `ns-enter`: the course notes' nsenter recipe. A long-lived "container" (the `docker run -d` moment),
 //! its PID (what `docker inspect --format '{{.State.Pid}}'` prints), then setns into its mnt,
 //! uts, ipc, net and pid namespaces and the view from inside.
 
@@ -14,6 +14,7 @@ use std::path::Path;
 
 pub static LAB: Walkthrough<State> = Walkthrough {
     id: "ns-enter",
+    source: file!(),
     steps: &[("run-detached", run_detached), ("nsenter", nsenter), ("inside-view", inside_view), ("cleanup", cleanup)],
     check,
 };
@@ -197,7 +198,7 @@ fn cleanup(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
         values: vec![
             ("undone".into(), Fact::Number(undone.len() as i64)),
             ("processes alive".into(), Fact::Number(alive_now as i64)),
-            ("namespaces listed".into(), Fact::Number(still as i64)),
+            ("namespaces held".into(), Fact::Number(still as i64)),
         ],
     });
     ctx.expect_eq(

@@ -13,6 +13,7 @@ use std::path::Path;
 
 pub static LAB: Walkthrough<State> = Walkthrough {
     id: "ns-intro",
+    source: file!(),
     steps: &[
         ("nsproxy", nsproxy),
         ("lsns", lsns),
@@ -30,7 +31,8 @@ const KERNEL: [(&str, &str, &str, &str); 8] = [
     ("mnt", "nsproxy->mnt_ns", "mount points", "挂载点"),
     ("uts", "nsproxy->uts_ns", "hostname, NIS domainname", "主机名、NIS 域名"),
     ("ipc", "nsproxy->ipc_ns", "System V IPC, POSIX message queues", "System V IPC、POSIX 消息队列"),
-    ("pid", "nsproxy->pid_ns_for_children", "process IDs", "进程号"),
+    // ns/pid is the task's own pid namespace (from its struct pid); nsproxy->pid_ns_for_children is pid_for_children.
+    ("pid", "task_active_pid_ns(task)", "process IDs", "进程号"),
     ("net", "nsproxy->net_ns", "network devices, stacks, ports", "网络设备、协议栈、端口"),
     ("user", "cred->user_ns", "user and group IDs, capabilities", "用户和组 ID、capability"),
     ("cgroup", "nsproxy->cgroup_ns", "the cgroup root a process sees", "进程看到的 cgroup 根目录"),
@@ -49,7 +51,7 @@ pub struct State {
 }
 
 fn types() -> impl Iterator<Item = &'static str> {
-    NAMESPACE_TYPES.iter().map(|(t, _, _)| *t)
+    NAMESPACE_TYPES.iter().map(|t| t.name)
 }
 
 fn columns(names: &[&str]) -> Vec<String> {
@@ -78,7 +80,9 @@ fn compare(pid: i32, same_word: &str) -> anyhow::Result<(Vec<Vec<Fact>>, Vec<&'s
 
 fn nsproxy(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     let mut rows = Vec::new();
-    for ((t, flag, since), (_, field, en, zh)) in NAMESPACE_TYPES.iter().zip(KERNEL) {
+    for (probe::NsType { name: t, flag_name: flag, since, .. }, (_, field, en, zh)) in
+        NAMESPACE_TYPES.iter().zip(KERNEL)
+    {
         let Ok(id) = link(None, t) else { continue };
         rows.push(vec![
             Fact::text(*t),
@@ -341,8 +345,8 @@ fn cleanup(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
         values: vec![
             ("undone".into(), Fact::Number(undone.len() as i64)),
             ("children alive".into(), Fact::Number(alive_now as i64)),
-            ("the clone's new namespaces listed".into(), Fact::Number(still as i64)),
-            ("our namespaces listed".into(), Fact::Number(ours_still as i64)),
+            ("the clone's new namespaces held".into(), Fact::Number(still as i64)),
+            ("our namespaces held".into(), Fact::Number(ours_still as i64)),
         ],
     });
     ctx.expect_eq(

@@ -1,6 +1,7 @@
 //! `ns-ipc`: a System V message queue made inside one IPC namespace is invisible from another,
-//! and the same key can name a different queue in each. Queues are made only inside two IPC
-//! namespaces the lab creates (A and B), never in the machine's own: they die with them.
+//! and the same key can name a different queue in each; POSIX message queues (mq_open) too,
+//! each namespace with its own /dev/mqueue. Queues are made only inside two IPC namespaces the
+//! lab creates (A and B), never in the machine's own: they die with them.
 
 use super::{alive, link, listed, start};
 use crate::spawn::{NsChild, Spawner};
@@ -13,10 +14,12 @@ use std::path::Path;
 
 pub static LAB: Walkthrough<State> = Walkthrough {
     id: "ns-ipc",
+    source: file!(),
     steps: &[
         ("two-namespaces", two_namespaces),
         ("queue-in-a", queue_in_a),
         ("same-key-in-b", same_key_in_b),
+        ("posix-mqueue", posix_mqueue),
         ("remove", remove),
         ("cleanup", cleanup),
     ],
@@ -27,6 +30,9 @@ pub static LAB: Walkthrough<State> = Walkthrough {
 const KEY: i32 = 0x4c43_0001;
 const MSG_A: &[u8] = b"hello from A";
 const MSG_B: &[u8] = b"B";
+/// The POSIX queue's name (mq_open) and its file in an mqueue mount.
+const MQ_NAME: &std::ffi::CStr = c"/labctl-ipc";
+const MQ_FILE: &str = "labctl-ipc";
 
 #[derive(Default)]
 pub struct State {
@@ -191,7 +197,7 @@ fn queue_in_a(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     let host_has = host_view(ctx)?;
     let a_q = ours_with_key(&in_a).first().map(|q| (*q).clone());
     ctx.set("msqid", Fact::Number(id.into()));
-    ctx.set("cbytes", Fact::Number(MSG_A.len() as i64));
+    ctx.set("cbytes", a_q.as_ref().map_or(Fact::text("-"), |q| Fact::Number(q.cbytes)));
     ctx.expect(
         tr!("A sees its queue with one message", "A 能看到自己的队列，里面有一条消息"),
         format!("key {KEY:#010x}, qnum 1"),
@@ -253,6 +259,110 @@ fn same_key_in_b(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What one IPC namespace's own mqueue filesystem shows, mounted at /dev/mqueue in a private
+/// mount namespace of a thread of ours (a tmpfs /dev there hides the machine's: nothing of
+/// the machine's mount tree changes).
+#[derive(Debug, Clone, PartialEq)]
+struct MqView {
+    /// The names in /dev/mqueue.
+    names: Vec<String>,
+    /// QSIZE of our queue's file: the bytes waiting in it.
+    qsize: Option<i64>,
+}
+
+fn read_mqueue_mount() -> anyhow::Result<MqView> {
+    use nix::mount::{mount, MsFlags};
+    mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)
+        .context("make / private")?;
+    mount(Some("tmpfs"), "/dev", Some("tmpfs"), MsFlags::MS_NOSUID, Some("size=16k"))
+        .context("mount a tmpfs on /dev")?;
+    std::fs::create_dir("/dev/mqueue").context("mkdir /dev/mqueue")?;
+    // An mqueue filesystem shows the queues of the IPC namespace of whoever mounts it.
+    mount(Some("mqueue"), "/dev/mqueue", Some("mqueue"), MsFlags::MS_NOSUID, None::<&str>)
+        .context("mount -t mqueue none /dev/mqueue")?;
+    let mut names: Vec<String> =
+        std::fs::read_dir("/dev/mqueue")?.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    let qsize = std::fs::read_to_string(format!("/dev/mqueue/{MQ_FILE}"))
+        .ok()
+        .and_then(|t| t.split_whitespace().find_map(|f| f.strip_prefix("QSIZE:").and_then(|n| n.parse().ok())));
+    Ok(MqView { names, qsize })
+}
+
+/// In `pid`'s IPC namespace: optionally mq_open(O_CREAT | O_EXCL) and mq_send `message`, then
+/// read that namespace's /dev/mqueue.
+fn mq_in(pid: i32, message: Option<&'static [u8]>) -> anyhow::Result<MqView> {
+    in_ipc(pid, || -> anyhow::Result<MqView> {
+        if let Some(message) = message {
+            use nix::mqueue::{mq_close, mq_open, mq_send, MQ_OFlag};
+            let flags = MQ_OFlag::O_CREAT | MQ_OFlag::O_EXCL | MQ_OFlag::O_WRONLY;
+            // An explicit attr: without one nix 0.29 leaves the mode argument out of O_CREAT.
+            let attr = nix::mqueue::MqAttr::new(0, 4, 64, 0);
+            let mq = mq_open(MQ_NAME, flags, nix::sys::stat::Mode::from_bits_truncate(0o600), Some(&attr))
+                .with_context(|| format!("mq_open({MQ_NAME:?}, O_CREAT | O_EXCL)"))?;
+            mq_send(&mq, message, 0).context("mq_send")?;
+            mq_close(mq).context("mq_close")?;
+        }
+        sys::in_new_namespaces(CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_FS, read_mqueue_mount)?
+    })?
+}
+
+fn mq_row(name: &str, view: &MqView) -> Vec<Fact> {
+    vec![
+        Fact::text(name),
+        Fact::text(if view.names.is_empty() { "(empty)".to_string() } else { view.names.join(" ") }),
+        view.qsize.map(Fact::Number).unwrap_or_else(|| Fact::text("-")),
+    ]
+}
+
+fn posix_mqueue(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
+    let (a, b) = state.both()?;
+    let in_a = mq_in(a, Some(MSG_A)).context("the POSIX queue inside A")?;
+    let in_b = mq_in(b, Some(MSG_B)).context("the POSIX queue inside B")?;
+    // Ours: only looked at, never created in.
+    let ours = nix::mqueue::mq_open(MQ_NAME, nix::mqueue::MQ_OFlag::O_RDONLY, nix::sys::stat::Mode::empty(), None);
+    ctx.observe(Observation::Table {
+        title: tr!(
+            "Each namespace's own mqueue filesystem, mounted at /dev/mqueue:",
+            "每个 namespace 自己的 mqueue 文件系统，挂载在 /dev/mqueue："
+        ),
+        columns: vec!["NAMESPACE".into(), "/dev/mqueue".into(), format!("{MQ_FILE} QSIZE")],
+        rows: vec![mq_row("A", &in_a), mq_row("B", &in_b)],
+    });
+    let errno = match &ours {
+        Ok(_) => "no error: it opened".to_string(),
+        Err(e) => format!("{e:?}"),
+    };
+    ctx.set("ours_errno", Fact::text(errno));
+    ctx.set("qsize_a", in_a.qsize.map(Fact::Number).unwrap_or_else(|| Fact::text("-")));
+    ctx.set("qsize_b", in_b.qsize.map(Fact::Number).unwrap_or_else(|| Fact::text("-")));
+    ctx.expect_eq(
+        tr!("A's /dev/mqueue holds its queue with A's message", "A 的 /dev/mqueue 里有它的队列和 A 的消息"),
+        format!("{MQ_FILE} QSIZE {}", MSG_A.len()),
+        format!("{} QSIZE {}", in_a.names.join(" "), in_a.qsize.map(|q| q.to_string()).unwrap_or("-".into())),
+        tr!("mq_open creates the queue in the caller's IPC namespace", "mq_open 在调用者所在的 IPC namespace 里建队列"),
+    );
+    ctx.expect_eq(
+        tr!(
+            "B created the same name with O_EXCL: its own queue, holding only B's byte",
+            "B 用 O_EXCL 建了同名队列：这是它自己的队列，里面只有 B 的一个字节"
+        ),
+        format!("{MQ_FILE} QSIZE {}", MSG_B.len()),
+        format!("{} QSIZE {}", in_b.names.join(" "), in_b.qsize.map(|q| q.to_string()).unwrap_or("-".into())),
+        tr!(
+            "each IPC namespace has its own set of POSIX queue names",
+            "每个 IPC namespace 都有自己的一套 POSIX 队列名"
+        ),
+    );
+    ctx.expect_failure(
+        tr!("the machine's own namespace has no such queue", "本机自己的 namespace 里没有这个队列"),
+        labkit::Failure::Errno(nix::errno::Errno::ENOENT),
+        ours.map(nix::mqueue::mq_close),
+        tr!("a queue must never be made in the machine's namespace", "绝不能在本机的 namespace 里建队列"),
+    );
+    Ok(())
+}
+
 fn remove(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     let (a, b) = state.both()?;
     let id = state.queue_a.context("step queue-in-a did not run")?;
@@ -288,7 +398,7 @@ fn cleanup(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
         values: vec![
             ("undone".into(), Fact::Number(undone.len() as i64)),
             ("processes alive".into(), Fact::Number(alive_now as i64)),
-            ("IPC namespaces listed".into(), Fact::Number(still as i64)),
+            ("IPC namespaces held".into(), Fact::Number(still as i64)),
         ],
     });
     let host_has = host_view(ctx)?;

@@ -5,13 +5,15 @@
 use super::{link, start};
 use crate::spawn::{NsChild, Spawner};
 use anyhow::Context;
-use labkit::{tr, Ctx, Fact, Observation, Undo, Walkthrough};
+use labkit::mountinfo::Mount;
+use labkit::{tr, Ctx, Fact, Failure, Observation, Undo, Walkthrough};
 use nix::mount::{mount, MsFlags};
 use nix::sched::CloneFlags;
 use std::path::{Path, PathBuf};
 
 pub static LAB: Walkthrough<State> = Walkthrough {
     id: "ns-mnt",
+    source: file!(),
     steps: &[
         ("propagation", propagation),
         ("shared-copy", shared_copy),
@@ -30,47 +32,25 @@ pub struct State {
     children: Vec<NsChild>,
 }
 
-/// One line of /proc/PID/mountinfo.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MountLine {
-    pub mount_point: String,
-    pub optional: Vec<String>,
-    pub fstype: String,
-}
-
-pub fn parse_mountinfo(text: &str) -> Vec<MountLine> {
-    text.lines()
-        .filter_map(|line| {
-            let (left, right) = line.split_once(" - ")?;
-            let fields: Vec<&str> = left.split(' ').collect();
-            Some(MountLine {
-                mount_point: labkit::leftovers::unescape_mountinfo(fields.get(4)?),
-                optional: fields[6..].iter().filter(|f| !f.is_empty()).map(|f| f.to_string()).collect(),
-                fstype: right.split(' ').next()?.to_string(),
-            })
-        })
-        .collect()
-}
-
-fn mountinfo(pid: Option<i32>) -> anyhow::Result<Vec<MountLine>> {
+fn mountinfo(pid: Option<i32>) -> anyhow::Result<Vec<Mount>> {
     let path = match pid {
         Some(p) => format!("/proc/{p}/mountinfo"),
         None => "/proc/thread-self/mountinfo".into(),
     };
-    Ok(parse_mountinfo(&std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?))
+    labkit::mountinfo::read(&path).with_context(|| format!("reading {path}"))
 }
 
 /// The top mount at `point` (the last one listed wins: it covers the others).
-fn at<'a>(lines: &'a [MountLine], point: &Path) -> Option<&'a MountLine> {
+fn at<'a>(lines: &'a [Mount], point: &Path) -> Option<&'a Mount> {
     lines.iter().rev().find(|l| Path::new(&l.mount_point) == point)
 }
 
-fn tag(line: &MountLine, name: &str) -> Option<String> {
+fn tag(line: &Mount, name: &str) -> Option<String> {
     line.optional.iter().find_map(|o| o.strip_prefix(&format!("{name}:")).map(String::from))
 }
 
 /// `shared`, `slave`, `shared+slave` or `private`, from the optional fields.
-fn kind(line: &MountLine) -> &'static str {
+fn kind(line: &Mount) -> &'static str {
     match (tag(line, "shared").is_some(), tag(line, "master").is_some()) {
         (true, true) => "shared+slave",
         (true, false) => "shared",
@@ -79,7 +59,7 @@ fn kind(line: &MountLine) -> &'static str {
     }
 }
 
-fn row(label: &str, point: &Path, line: Option<&MountLine>) -> Vec<Fact> {
+fn row(label: &str, point: &Path, line: Option<&Mount>) -> Vec<Fact> {
     let cell = |v: Option<String>| v.map(Fact::Measured).unwrap_or_else(|| Fact::text("-"));
     match line {
         Some(l) => vec![
@@ -330,7 +310,7 @@ fn pivot_root(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
         })??;
     ctx.expect_failure(
         tr!("pivot_root while the new root's parent mount is shared", "新根的父挂载点为 shared 时执行 pivot_root"),
-        "EINVAL",
+        Failure::Errno(nix::errno::Errno::EINVAL),
         first,
         tr!("pivot_root must refuse shared parents", "pivot_root 必须拒绝 shared 的父挂载点"),
     );
@@ -437,7 +417,7 @@ mod tests {
         let text = "36 35 98:0 /mnt1 /mnt1 rw,noatime master:1 - ext3 /dev/root rw\n\
                     37 35 0:5 / /run/x rw shared:7 master:2 - tmpfs tmpfs rw\n\
                     38 35 0:6 / /p rw - tmpfs tmpfs rw\n";
-        let lines = parse_mountinfo(text);
+        let lines = labkit::mountinfo::parse(text);
         assert_eq!(kind(&lines[0]), "slave");
         assert_eq!(tag(&lines[0], "master").as_deref(), Some("1"));
         assert_eq!(kind(&lines[1]), "shared+slave");

@@ -33,33 +33,17 @@ pub(crate) fn link(pid: Option<i32>, ns_type: &str) -> anyhow::Result<NsId> {
     Ok(probe::ns_link(pid, ns_type)?)
 }
 
-/// Is a namespace still held by some process?
+/// Is a namespace still held: by a process in it, an open fd on it, or a bind mount of it?
 pub(crate) fn listed(id: &NsId) -> bool {
-    probe::list_namespaces(Some(&id.ns_type)).iter().any(|e| &e.id == id)
+    !probe::ns_holders(id).is_empty()
 }
 
-/// Polls `cond` for up to a second (the kernel finishes some work asynchronously).
-pub(crate) fn wait_until(mut cond: impl FnMut() -> bool) -> bool {
-    for _ in 0..500 {
-        if cond() {
-            return true;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(2));
-    }
-    cond()
-}
-
-/// True while `/proc/PID` is a live (non-zombie) process.
-pub(crate) fn alive(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| s.rfind(')').map(|i| !s[i + 2..].starts_with('Z')))
-        .unwrap_or(false)
-}
+pub(crate) use labkit::process::alive;
 
 /// The closing checks of a one-namespace lab: its child is gone, and the namespace went with
 /// it. `kind` names the namespace as the learner reads it ("UTS", "user", "network").
-pub(crate) fn expect_child_and_namespace_gone(ctx: &mut labkit::Ctx, child_gone: bool, still_listed: bool, kind: &str) {
+pub(crate) fn expect_child_and_namespace_gone(ctx: &mut labkit::Ctx, child_gone: bool, ns: &NsId, kind: &str) {
+    let holders = probe::ns_holders(ns);
     use labkit::tr;
     ctx.expect(
         tr!("the child is gone", "子进程已经消失"),
@@ -70,12 +54,12 @@ pub(crate) fn expect_child_and_namespace_gone(ctx: &mut labkit::Ctx, child_gone:
     );
     ctx.expect(
         tr!(format!("its {kind} namespace is gone with it"), format!("它的 {kind} namespace 也随之消失")),
-        "not listed",
-        if still_listed { "still listed" } else { "not listed" },
-        !still_listed,
+        ctx.t(&tr!("no process, open fd or bind mount holds it", "没有进程、打开的 fd 或 bind mount 持有它")),
+        if holders.is_empty() { ctx.t(&tr!("nothing holds it", "没有东西持有它")) } else { holders.join("; ") },
+        holders.is_empty(),
         tr!(
-            "something else still holds the namespace (a process, a bind mount or an open fd)",
-            "还有别的东西持有这个 namespace（进程、bind mount 或打开的 fd）"
+            "the holder named above keeps the namespace alive: end it, close it or umount it",
+            "上面列出的持有者让这个 namespace 继续存在：结束它、关闭它或卸载它"
         ),
     );
 }

@@ -1,4 +1,4 @@
-//! `ns-net`: the seed's `unshare -fn sleep 120` / `lsns -t net` / `nsenter -t PID -n ip addr`
+//! `ns-net`: the course notes' `unshare -fn sleep 120` / `lsns -t net` / `nsenter -t PID -n ip addr`
 //! demo, done with syscalls: a process in a new network namespace has only a DOWN `lo`.
 
 use anyhow::Context;
@@ -11,6 +11,7 @@ use std::process::{Command, Stdio};
 
 pub static LAB: Walkthrough<State> = Walkthrough {
     id: "ns-net",
+    source: file!(),
     steps: &[
         ("host-netns", host_netns),
         ("new-netns", new_netns),
@@ -77,7 +78,7 @@ fn new_netns(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     ctx.register(undo.clone());
     state.child_undo = Some(undo);
     // The child unshares before exec: wait until its exec has happened so its links are final.
-    wait_for_exec(pid, "sleep");
+    labkit::process::wait_for_exec(pid, "sleep");
 
     let theirs = probe::ns_link(Some(pid), "net").context("reading the child's /proc/PID/ns/net")?;
     ctx.observe(Observation::ns_link(Some(pid), &theirs));
@@ -277,30 +278,20 @@ fn cleanup(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     let child = child.clone();
     let undone = ctx.undo_now();
     let alive = Path::new(&format!("/proc/{pid}")).exists();
-    let still_listed = probe::list_namespaces(Some("net")).iter().any(|e| e.id == child);
+    let still_listed = crate::labs::listed(&child);
     ctx.observe(Observation::Values {
         title: tr!("After killing the child:", "杀掉子进程之后："),
         values: vec![
             ("undone".into(), Fact::Number(undone.len() as i64)),
             ("/proc/PID exists".into(), Fact::text(alive.to_string())),
-            ("net namespace listed".into(), Fact::text(still_listed.to_string())),
+            ("net namespace held".into(), Fact::text(still_listed.to_string())),
         ],
     });
     ctx.set("child_inode", Fact::Inode(child.inode));
-    crate::labs::expect_child_and_namespace_gone(ctx, !alive, still_listed, "network");
+    crate::labs::expect_child_and_namespace_gone(ctx, !alive, &child, "network");
     state.child_pid = None;
     state.child_undo = None;
     Ok(())
-}
-
-/// Waits briefly until `pid` runs `comm` (after exec), so its /proc entries are final.
-fn wait_for_exec(pid: i32, comm: &str) {
-    for _ in 0..500 {
-        if std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == comm) {
-            return;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(1));
-    }
 }
 
 /// The challenge: a named network namespace `labctl-blue` whose `lo` is up.

@@ -1,7 +1,7 @@
 //! `ns-pid`: the child is PID 1 of a new pid namespace; NSpid shows both numbers; a fresh
 //! /proc only inside a new mount namespace; an orphan goes to PID 1; killing PID 1 ends all.
 
-use super::{alive, link, listed, start, wait_until};
+use super::{alive, link, listed, start};
 use crate::spawn::{NsChild, Spawner};
 use anyhow::Context;
 use labkit::probe::NsId;
@@ -10,6 +10,7 @@ use nix::sched::CloneFlags;
 
 pub static LAB: Walkthrough<State> = Walkthrough {
     id: "ns-pid",
+    source: file!(),
     steps: &[("pid-one", pid_one), ("proc-inside", proc_inside), ("orphan", orphan), ("kill-init", kill_init)],
     check,
 };
@@ -74,7 +75,7 @@ fn pid_one(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     let init = start(ctx, spawner, &INIT).context("starting PID 1 in a new pid namespace")?;
     let pid = init.pid;
     // PID 1 execs sleep only after the orphan-making shell has exited: from then on, all is final.
-    wait_until(|| std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "sleep"));
+    labkit::process::wait_for_exec(pid, "sleep");
     let theirs = link(Some(pid), "pid")?;
     let numbers = nspid(pid)?;
     ctx.observe(Observation::ns_link(None, &ours));
@@ -202,9 +203,22 @@ fn kill_init(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     let init = state.init.take().context("PID 1 of step pid-one is not running")?;
     let orphan = state.orphan.context("step orphan did not run")?;
     let ns = state.pidns.clone().context("step pid-one did not run")?;
+    // We hold the namespace open, as a bind mount or `nsenter --pid=FILE` would.
+    let held = std::fs::File::open(labkit::probe::ns_path(Some(init.pid), "pid")).context("open /proc/PID/ns/pid")?;
     // Only PID 1 is signalled: the kernel kills the rest of the namespace.
     init.kill()?;
-    let orphan_gone = wait_until(|| !alive(orphan));
+    let orphan_gone = labkit::process::wait_until(std::time::Duration::from_secs(1), || !alive(orphan));
+    let kinds = |holders: Vec<String>| -> String {
+        let mut k: Vec<String> = holders.iter().filter_map(|h| h.split(' ').next().map(String::from)).collect();
+        k.dedup();
+        if k.is_empty() {
+            "nothing".into()
+        } else {
+            k.join(", ")
+        }
+    };
+    let while_held = kinds(labkit::probe::ns_holders(&ns));
+    drop(held);
     let still = listed(&ns);
     ctx.undo_now();
     ctx.observe(Observation::Values {
@@ -212,7 +226,8 @@ fn kill_init(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
         values: vec![
             ("PID 1 alive".into(), Fact::text(alive(init.pid).to_string())),
             ("orphan alive".into(), Fact::text((!orphan_gone).to_string())),
-            ("pid namespace listed".into(), Fact::text(still.to_string())),
+            ("pid namespace held by, our fd open".into(), Fact::text(while_held.clone())),
+            ("pid namespace held, fd closed".into(), Fact::text(still.to_string())),
         ],
     });
     ctx.set("pidns", Fact::Inode(ns.inode));
@@ -223,12 +238,24 @@ fn kill_init(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
         orphan_gone,
         tr!("when init dies the kernel SIGKILLs the whole namespace", "init 死亡时内核会 SIGKILL 整个 namespace"),
     );
+    ctx.expect_eq(
+        tr!(
+            "the namespace outlived its init: only our open fd held it",
+            "namespace 比它的 init 活得更久：只有我们打开的 fd 持有它"
+        ),
+        "fd",
+        while_held,
+        tr!(
+            "no process can be in it any more; an fd or bind mount still keeps it",
+            "里面已不可能再有进程；fd 或 bind mount 仍能保住它"
+        ),
+    );
     ctx.expect(
-        tr!("the pid namespace is gone", "pid namespace 已经消失"),
-        "not listed",
-        if still { "still listed" } else { "not listed" },
+        tr!("once the fd is closed, nothing holds it: it is gone", "fd 关闭之后没有东西再持有它：它消失了"),
+        ctx.t(&tr!("no process, open fd or bind mount holds it", "没有进程、打开的 fd 或 bind mount 持有它")),
+        if still { "still held" } else { "nothing holds it" },
         !still,
-        tr!("a process or open fd still holds it", "还有进程或打开的 fd 持有它"),
+        tr!("a process, an open fd or a bind mount still holds it", "还有进程、打开的 fd 或 bind mount 持有它"),
     );
     Ok(())
 }
@@ -256,5 +283,28 @@ fn check(ctx: &mut Ctx) -> anyhow::Result<()> {
             "sudo unshare --pid --fork --mount-proc sleep 600 &（或者：sudo labctl ns run --pid --mnt -- sleep 600 &）"
         ),
     );
+    // A /proc of its own: seen through its root (its mount namespace), /proc/1 is the sleep itself.
+    let own_proc = found.and_then(|pid| proc_one_as_seen_by(pid).map(|one| (pid, one)));
+    let shown = match (&found, &own_proc) {
+        (None, _) => "no such sleep".to_string(),
+        (Some(_), Some((_, one))) => format!("/proc/1 there is {one}"),
+        (Some(_), None) => "its /proc has no 1".to_string(),
+    };
+    let ok = own_proc.as_ref().is_some_and(|(_, one)| one == "sleep");
+    ctx.expect(
+        tr!("it has a /proc of its own, showing its pid namespace", "它有自己的 /proc，显示的是它的 pid namespace"),
+        "/proc/1 there is sleep",
+        shown,
+        ok,
+        tr!(
+            "mount a new proc inside its mount namespace: unshare --mount-proc does it",
+            "在它的 mount namespace 里挂载一个新的 proc：unshare --mount-proc 会这样做"
+        ),
+    );
     Ok(())
+}
+
+/// The command of /proc/1 in the /proc that `pid` sees (through /proc/PID/root, its mount tree).
+fn proc_one_as_seen_by(pid: i32) -> Option<String> {
+    std::fs::read_to_string(format!("/proc/{pid}/root/proc/1/comm")).ok().map(|s| s.trim().to_string())
 }

@@ -12,7 +12,7 @@ use crate::userns::UsernsPolicy;
 use anyhow::Context;
 use labkit::probe::NsId;
 use labkit::sys;
-use labkit::{tr, Ctx, Fact, Observation, Undo, Walkthrough};
+use labkit::{tr, Ctx, Fact, Failure, Observation, Undo, Walkthrough};
 use nix::sched::CloneFlags;
 use std::ffi::OsString;
 use std::os::unix::fs::PermissionsExt;
@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 
 pub static LAB: Walkthrough<State> = Walkthrough {
     id: "ns-user",
+    source: file!(),
     steps: &[
         ("policy", policy),
         ("waiting-child", waiting_child),
@@ -252,7 +253,7 @@ fn maps(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     let pending = state.pending.take().context("the child of step waiting-child is not waiting")?;
     let child = pending.finish().context("writing the maps")?;
     let pid = child.pid;
-    super::wait_until(|| std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "sleep"));
+    labkit::process::wait_for_exec(pid, "sleep");
     state.child = Some(child);
     let out = state.out()?;
     let uid_map = read(Path::new(&format!("/proc/{pid}/uid_map")))?;
@@ -413,7 +414,7 @@ fn can_and_cannot(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     let eacces = result.as_ref().err().and_then(|e| e.raw_os_error()) == Some(libc::EACCES);
     ctx.expect_failure(
         tr!("root inside cannot read the host root's file", "里面的 root 读不了主机 root 的文件"),
-        "EACCES",
+        Failure::Errno(nix::errno::Errno::EACCES),
         result,
         tr!(
             "CAP_DAC_OVERRIDE inside must not reach files of unmapped owners",
@@ -441,11 +442,11 @@ fn cleanup(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
         title: tr!("After killing the child:", "杀掉子进程之后："),
         values: vec![
             ("undone".into(), Fact::Number(undone.len() as i64)),
-            ("user namespace listed".into(), Fact::text(still.to_string())),
+            ("user namespace held".into(), Fact::text(still.to_string())),
             ("demo directory exists".into(), Fact::text(dir.exists().to_string())),
         ],
     });
-    super::expect_child_and_namespace_gone(ctx, gone, still, "user");
+    super::expect_child_and_namespace_gone(ctx, gone, &userns, "user");
     ctx.expect(
         tr!("the demo directory is removed", "演示目录已删除"),
         "removed",

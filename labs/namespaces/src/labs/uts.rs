@@ -11,6 +11,7 @@ use std::path::Path;
 
 pub static LAB: Walkthrough<State> = Walkthrough {
     id: "ns-uts",
+    source: file!(),
     steps: &[("host-uts", host_uts), ("new-uts", new_uts), ("rename-inside", rename_inside), ("cleanup", cleanup)],
     check,
 };
@@ -158,11 +159,11 @@ fn cleanup(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
         title: tr!("After killing the child:", "杀掉子进程之后："),
         values: vec![
             ("undone".into(), Fact::Number(undone.len() as i64)),
-            ("uts namespace listed".into(), Fact::text(still.to_string())),
+            ("uts namespace held".into(), Fact::text(still.to_string())),
         ],
     });
     ctx.set("child_inode", Fact::Inode(ns.inode));
-    super::expect_child_and_namespace_gone(ctx, gone, still, "UTS");
+    super::expect_child_and_namespace_gone(ctx, gone, &ns, "UTS");
     Ok(())
 }
 

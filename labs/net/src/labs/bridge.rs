@@ -21,6 +21,7 @@ use std::time::Duration;
 
 pub static LAB: Walkthrough<State> = Walkthrough {
     id: "net-bridge",
+    source: file!(),
     steps: &[
         ("stage", stage),
         ("bridge", bridge),
@@ -55,6 +56,8 @@ const CONTAINERS: [(&str, &str, Ipv4Addr); 2] =
 #[derive(Default)]
 pub struct State {
     c1_pid: Option<i32>,
+    /// net.ipv4.ip_forward where labctl runs, read at the start: the lab must leave it alone.
+    forward_here: Option<String>,
 }
 
 fn ns(name: &str) -> PathBuf {
@@ -63,7 +66,7 @@ fn ns(name: &str) -> PathBuf {
 
 /// Creates a named namespace for the lab (registered first), IPv6 off (so no link-local
 /// addresses appear behind our back), lo up.
-fn make_netns(ctx: &Ctx, name: &str) -> anyhow::Result<()> {
+pub(crate) fn make_netns(ctx: &Ctx, name: &str) -> anyhow::Result<()> {
     let undo = Undo::Netns { name: name.to_string() };
     ctx.register(undo.clone());
     if let Err(e) = crate::netns::add(name) {
@@ -88,6 +91,11 @@ fn firewall() -> anyhow::Result<Firewall> {
 }
 
 /// Tries a TCP exchange from `from` to a one-shot server at `to` in namespace `server`.
+/// A connect whose SYN was dropped times out; one the host refuses to route may also get ICMP host-unreachable.
+const NOT_FORWARDED: &[std::io::ErrorKind] = &[std::io::ErrorKind::TimedOut, std::io::ErrorKind::HostUnreachable];
+/// A connect whose SYN (or SYN-ACK) is silently dropped: no answer at all.
+const DROPPED: &[std::io::ErrorKind] = &[std::io::ErrorKind::TimedOut];
+
 fn talk(server: &str, to: SocketAddr, from: &str, request: &str) -> anyhow::Result<super::Exchange> {
     let bind = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), to.port());
     let listener = listen_in(&ns(server), bind)?;
@@ -131,7 +139,7 @@ fn routes_table(title: Text, netns: &str) -> anyhow::Result<(Observation, Vec<cr
     Ok((Observation::Table { title, columns, rows }, routes))
 }
 
-fn stage(ctx: &mut Ctx, _state: &mut State) -> anyhow::Result<()> {
+fn stage(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     let ours = probe::ns_link(None, "net")?;
     make_netns(ctx, HOST)?;
     let host_inode = crate::netns::inode_of(&ns(HOST))?;
@@ -143,7 +151,7 @@ fn stage(ctx: &mut Ctx, _state: &mut State) -> anyhow::Result<()> {
         values: vec![
             ("/run/netns/labctl-host".into(), Fact::Inode(host_inode)),
             ("net.ipv4.ip_forward in labctl-host".into(), Fact::Number(forward_lab.parse().unwrap_or(-1))),
-            ("net.ipv4.ip_forward where labctl runs (untouched)".into(), Fact::Host(forward_here.trim().into())),
+            ("net.ipv4.ip_forward where labctl runs".into(), Fact::Host(forward_here.trim().into())),
         ],
     });
     ctx.observe(Observation::Interfaces {
@@ -151,6 +159,7 @@ fn stage(ctx: &mut Ctx, _state: &mut State) -> anyhow::Result<()> {
         interfaces: interfaces_in(&ns(HOST))?,
     });
     ctx.set("ip_forward", Fact::Number(forward_lab.parse().unwrap_or(-1)));
+    state.forward_here = Some(forward_here.trim().to_string());
     ctx.expect(
         tr!("labctl-host is a namespace of its own", "labctl-host 是一个独立的 namespace"),
         "a different inode",
@@ -476,14 +485,14 @@ fn outside(ctx: &mut Ctx, _state: &mut State) -> anyhow::Result<()> {
     );
     ctx.expect_failure(
         tr!("c1 does not: the host does not forward", "c1 不能：主机不转发"),
-        "no connection",
-        from_c1.map_err(|e| e.root_cause().to_string()),
+        labkit::Failure::Kinds(NOT_FORWARDED),
+        from_c1,
         tr!("ip_forward should still be 0 in labctl-host", "labctl-host 里的 ip_forward 应当仍为 0"),
     );
     Ok(())
 }
 
-fn ip_forward(ctx: &mut Ctx, _state: &mut State) -> anyhow::Result<()> {
+fn ip_forward(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     set_sysctl_in(&ns(HOST), "net.ipv4.ip_forward", "1")?;
     let value = sysctl_in(&ns(HOST), "net.ipv4.ip_forward")?;
     let to = SocketAddr::new(IpAddr::V4(OUT_PEER), 9000);
@@ -507,13 +516,27 @@ fn ip_forward(ctx: &mut Ctx, _state: &mut State) -> anyhow::Result<()> {
             "在 namespace 内写 /proc/sys/net/ipv4/ip_forward 失败"
         ),
     );
+    let here = std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap_or_default();
+    let before = state.forward_here.clone().context("step stage did not run")?;
+    ctx.expect_eq(
+        tr!(
+            "ip_forward where labctl runs is untouched (read again)",
+            "labctl 所在之处的 ip_forward 没有被改动（再次读取）"
+        ),
+        Fact::Host(before),
+        Fact::Host(here.trim().to_string()),
+        tr!(
+            "the write must go to labctl-host's own /proc/sys, through setns",
+            "写入必须经由 setns 落到 labctl-host 自己的 /proc/sys 上"
+        ),
+    );
     ctx.expect_failure(
         tr!(
             "still no answer: the outside has no route back to 10.213.0.0/24",
             "仍然没有回应：外部没有回到 10.213.0.0/24 的路由"
         ),
-        "no connection",
-        from_c1.map_err(|e| e.root_cause().to_string()),
+        labkit::Failure::Kinds(DROPPED),
+        from_c1,
         tr!("labctl-out should only know 198.51.100.0/24", "labctl-out 应当只认识 198.51.100.0/24"),
     );
     Ok(())
@@ -582,8 +605,8 @@ fn forward_drop(ctx: &mut Ctx, _state: &mut State) -> anyhow::Result<()> {
     });
     ctx.expect_failure(
         tr!("a FORWARD chain with policy drop stops container traffic", "policy 为 drop 的 FORWARD 链拦住了容器流量"),
-        "no connection",
-        dropped.map_err(|e| e.root_cause().to_string()),
+        labkit::Failure::Kinds(DROPPED),
+        dropped,
         tr!("the forward chain must have policy drop", "forward 链的 policy 必须是 drop"),
     );
     ctx.expect(

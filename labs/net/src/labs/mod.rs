@@ -4,6 +4,8 @@
 
 pub mod bridge;
 pub mod modes;
+pub mod overlay;
+pub mod remote;
 
 use crate::netlink::Netlink;
 use anyhow::Context;
@@ -16,7 +18,7 @@ use std::time::Duration;
 
 /// This topic's labs in course order.
 pub fn all() -> Vec<&'static dyn labkit::Lab> {
-    vec![&modes::LAB, &bridge::LAB]
+    vec![&modes::LAB, &bridge::LAB, &overlay::LAB, &remote::LAB]
 }
 
 /// Interfaces of the namespace at `netns`, IPv4 addresses only, as `ip -br addr` would list
@@ -84,9 +86,7 @@ pub fn set_sysctl_in(netns: &Path, key: &str, value: &str) -> anyhow::Result<()>
 pub fn sysfs_in<T: Send>(netns: &Path, f: impl FnOnce() -> T + Send) -> anyhow::Result<T> {
     use nix::mount::{mount, MsFlags};
     in_netns(netns, || -> anyhow::Result<T> {
-        nix::sched::unshare(CloneFlags::CLONE_FS | CloneFlags::CLONE_NEWNS).context("unshare a mount namespace")?;
-        mount(None::<&str>, "/", None::<&str>, MsFlags::MS_SLAVE | MsFlags::MS_REC, None::<&str>)
-            .context("make / a slave mount")?;
+        labkit::sys::unshare_mounts(MsFlags::MS_SLAVE)?;
         mount(Some("sysfs"), "/sys", Some("sysfs"), MsFlags::empty(), None::<&str>).context("mount sysfs")?;
         Ok(f())
     })?
@@ -179,15 +179,7 @@ pub fn exchange(
     Ok(Exchange { peer, reply })
 }
 
-/// Waits briefly until `pid` runs `comm` (after exec), so its /proc entries are final.
-pub fn wait_for_exec(pid: i32, comm: &str) {
-    for _ in 0..500 {
-        if std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == comm) {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
-}
+pub use labkit::process::wait_for_exec;
 
 /// Starts `sleep infinity` (a stand-in "container" process) inside the namespace files given,
 /// registered for undo. Returns its pid.

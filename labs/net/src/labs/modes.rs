@@ -12,8 +12,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-pub static LAB: Walkthrough<State> =
-    Walkthrough { id: "net-modes", steps: &[("none", none), ("host", host), ("container", container)], check };
+pub static LAB: Walkthrough<State> = Walkthrough {
+    id: "net-modes",
+    source: file!(),
+    steps: &[("none", none), ("host", host), ("container", container)],
+    check,
+};
 
 #[derive(Default)]
 pub struct State {}
@@ -69,7 +73,7 @@ fn none(ctx: &mut Ctx, _state: &mut State) -> anyhow::Result<()> {
     })?;
     ctx.expect_failure(
         tr!("not even 127.0.0.1 is reachable in there", "在里面连 127.0.0.1 都不可达"),
-        "Network is unreachable",
+        labkit::Failure::Errno(nix::errno::Errno::ENETUNREACH),
         attempt,
         tr!("lo should still be down", "lo 应当仍处于 DOWN"),
     );
@@ -144,6 +148,8 @@ fn container(ctx: &mut Ctx, _state: &mut State) -> anyhow::Result<()> {
     );
     // They talk over lo: a listener made in the first's namespace, a client in the second's.
     let addr: std::net::SocketAddr = "127.0.0.1:8080".parse().unwrap();
+    // The namespaces the listening and the connecting thread join, read from their nsfs files.
+    let (listen_ns, connect_ns) = (crate::netns::inode_of(&first_ns)?, crate::netns::inode_of(&net_of(second))?);
     let listener = listen_in(&first_ns, addr)?;
     let talk = exchange(listener, &net_of(second), addr, "hello from the second process\n", |peer| {
         format!("hello {}, this is the first process\n", peer.ip())
@@ -155,8 +161,8 @@ fn container(ctx: &mut Ctx, _state: &mut State) -> anyhow::Result<()> {
     ctx.observe(Observation::Values {
         title: tr!("A TCP exchange over lo, 127.0.0.1:8080:", "经由 lo 的一次 TCP 通信，127.0.0.1:8080："),
         values: vec![
-            ("server's namespace".into(), Fact::text("first process")),
-            ("client's namespace".into(), Fact::text("second process")),
+            ("server's namespace (listen)".into(), Fact::Inode(listen_ns)),
+            ("client's namespace (connect)".into(), Fact::Inode(connect_ns)),
             ("peer seen by the server".into(), Fact::text(peer)),
             ("reply".into(), Fact::text(reply)),
         ],

@@ -1,4 +1,4 @@
-//! `overlay`: the seed's OverlayFS experiment, then copy-up, whiteouts, opaque directories,
+//! `overlay`: the course notes' OverlayFS experiment, then copy-up, whiteouts, opaque directories,
 //! stacked image layers, the workdir, and the upper dir as an image layer.
 
 use crate::{diff, write_layer, ChangeKind, LayerOptions, Overlay};
@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 pub static LAB: Walkthrough<State> = Walkthrough {
     id: "overlay",
+    source: file!(),
     steps: &[
         ("seed-experiment", seed_experiment),
         ("mount-line", mount_line),
@@ -105,9 +106,8 @@ fn claim(root: &Path) -> anyhow::Result<()> {
     if !exists(root) {
         return Ok(());
     }
-    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     let prefix = format!("{}/", root.display());
-    if info.lines().filter_map(|l| l.split(' ').nth(4)).any(|m| m.starts_with(&prefix)) {
+    if labkit::mountinfo::of_self().iter().any(|m| m.mount_point.starts_with(&prefix)) {
         anyhow::bail!(
             "{} has overlays mounted: another `labctl run overlay` is running, or one was killed — finish it with `sudo labctl clean`",
             root.display()
@@ -165,31 +165,10 @@ fn seed_experiment(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One mountinfo line, parsed enough to show it with its volatile fields typed.
-struct MountLine {
-    fields: Vec<String>,
-    fstype: String,
-    source: String,
-    super_options: String,
-}
-
-fn mountinfo_line(target: &Path) -> Option<MountLine> {
-    let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+/// The top mount at `target` in /proc/self/mountinfo (the last line for it covers the others).
+fn mountinfo_line(target: &Path) -> Option<labkit::mountinfo::Mount> {
     let target = target.display().to_string();
-    info.lines().rev().find_map(|line| {
-        let (head, tail) = line.split_once(" - ")?;
-        let fields: Vec<String> = head.split(' ').map(str::to_string).collect();
-        if fields.get(4)? != &target {
-            return None;
-        }
-        let mut t = tail.splitn(3, ' ');
-        Some(MountLine {
-            fstype: t.next()?.to_string(),
-            source: t.next()?.to_string(),
-            super_options: t.next()?.to_string(),
-            fields,
-        })
-    })
+    labkit::mountinfo::read("/proc/self/mountinfo").ok()?.into_iter().rev().find(|m| m.mount_point == target)
 }
 
 /// rw/ro and the three layer options are the lesson; the rest are the kernel's defaults.
@@ -201,18 +180,18 @@ fn mount_line(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     let root = state.root()?.to_path_buf();
     let line = mountinfo_line(&root.join("merged")).context("the overlay is not in /proc/self/mountinfo")?;
     let mut segments = vec![
-        Fact::Measured(line.fields[0].clone()),
+        Fact::Measured(line.id.clone()),
         Fact::text(" "),
-        Fact::Measured(line.fields[1].clone()),
+        Fact::Measured(line.parent.clone()),
         Fact::text(" "),
-        Fact::Measured(line.fields[2].clone()),
-        Fact::text(format!(" {} ", line.fields[3])),
+        Fact::Measured(line.device.clone()),
+        Fact::text(format!(" {} ", line.root)),
     ];
-    segments.extend(with_temp(&line.fields[4], &root));
-    segments.push(Fact::text(format!(" {}", line.fields[5])));
+    segments.extend(with_temp(&line.mount_point, &root));
+    segments.push(Fact::text(format!(" {}", line.options)));
     // Optional fields (shared:N, master:N) depend on how this machine set up propagation: one
     // fact, leading space included, so the line keeps its shape with or without them.
-    segments.push(Fact::Host(line.fields[6..].iter().map(|f| format!(" {f}")).collect()));
+    segments.push(Fact::Host(line.optional.iter().map(|f| format!(" {f}")).collect()));
     segments.push(Fact::text(format!(" - {} {} ", line.fstype, line.source)));
     let (lesson, defaults): (Vec<&str>, Vec<&str>) = line.super_options.split(',').partition(|o| is_layer_option(o));
     for (n, option) in lesson.iter().enumerate() {
@@ -233,7 +212,7 @@ fn mount_line(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
         lines: options,
     });
     ctx.set("fstype", Fact::text(&line.fstype));
-    ctx.set("device", Fact::Measured(line.fields[2].clone()));
+    ctx.set("device", Fact::Measured(line.device.clone()));
     let lower = format!("lowerdir={}", root.join("lower").display());
     let has_lower = line.super_options.split(',').any(|o| o == lower);
     ctx.expect_eq(
@@ -601,27 +580,32 @@ fn workdir(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     let bad = Overlay::new([root.join("lower")]).with_upper(root.join("upper2"), other.join("work2"));
     ctx.register(Undo::Unmount { path: merged2.clone() });
     let kernel = bad.mount_unchecked(&merged2).map_err(|e| match e {
-        crate::Error::Mount { errno, .. } => format!("mount(2): {errno}"),
-        other => other.to_string(),
+        crate::Error::Mount { errno, .. } => anyhow::Error::new(errno).context("mount(2)"),
+        other => other.into(),
     });
     ctx.expect_failure(
         tr!("the kernel refuses a workdir on another filesystem", "内核拒绝位于另一个文件系统上的 workdir"),
-        "an error",
+        labkit::Failure::Errno(nix::errno::Errno::EINVAL),
         kernel,
         tr!("upper and work must share a filesystem", "upper 和 work 必须位于同一个文件系统"),
     );
-    let ours = bad.check().map_err(|e| match e {
+    // labctl's own refusal, not the kernel's: a check on which error came back.
+    let ours = bad.check();
+    let says_why = matches!(ours, Err(crate::Error::DifferentFilesystems { .. }));
+    let found = match ours {
         // The filesystem names vary by machine; the table above shows them.
-        crate::Error::DifferentFilesystems { .. } => ctx.t(&tr!(
+        Err(crate::Error::DifferentFilesystems { .. }) => ctx.t(&tr!(
             "upperdir and workdir are on different filesystems: rename(2) cannot cross them",
             "upperdir 和 workdir 位于不同的文件系统：rename(2) 无法跨越文件系统"
         )),
-        other => other.to_string(),
-    });
-    ctx.expect_failure(
+        Err(other) => other.to_string(),
+        Ok(_) => "accepted".to_string(),
+    };
+    ctx.expect(
         tr!("labctl's own check says why", "labctl 自己的检查给出原因"),
-        "an error",
-        ours,
+        ctx.t(&tr!("different filesystems", "不同的文件系统")),
+        found,
+        says_why,
         tr!("Overlay::check compares st_dev of upper and work", "Overlay::check 会比较 upper 和 work 的 st_dev"),
     );
     ctx.expect(

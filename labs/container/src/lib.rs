@@ -1,0 +1,24 @@
+//! `labcontainer`: the mini container engine behind `labctl container …` — docker's job done with
+//! the labs' parts. For each container it writes an OCI bundle (config.json generated through
+//! oci-spec from the image config and the flags; rootfs = an overlay of the image's unpacked
+//! layers under a per-container upper dir) and starts it through labruntime in-process, held by
+//! a small supervisor process of its own.
+
+pub mod cli;
+pub mod create;
+pub mod engine;
+pub mod error;
+pub mod flags;
+pub mod host;
+pub mod human;
+pub mod inspect;
+pub mod logs;
+pub mod record;
+pub mod spec;
+pub mod supervisor;
+pub mod template;
+pub mod user;
+pub mod verbs;
+
+pub use engine::Engine;
+pub use error::{Error, Result};

@@ -1,0 +1,160 @@
+//! `run`: create a container from an image and start it; in the foreground, its output on our
+//! terminal and its exit code as ours; with `-d`, its id printed and the supervisor left to hold it.
+
+use crate::create::{create, Request};
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use crate::flags;
+use crate::supervisor::{launch, Attach, Report};
+use std::path::PathBuf;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Run in the background and print the container's id
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+    /// Remove the container when it exits
+    #[arg(long)]
+    pub rm: bool,
+    #[arg(long)]
+    pub name: Option<String>,
+    /// KEY=VALUE (or KEY, taking our value)
+    #[arg(short = 'e', long = "env")]
+    pub env: Vec<String>,
+    #[arg(long)]
+    pub env_file: Vec<PathBuf>,
+    #[arg(short = 'w', long)]
+    pub workdir: Option<String>,
+    /// USER[:GROUP], names or numbers
+    #[arg(short = 'u', long)]
+    pub user: Option<String>,
+    #[arg(long)]
+    pub hostname: Option<String>,
+    #[arg(long)]
+    pub entrypoint: Option<String>,
+    /// none (only lo) or host (ours)
+    #[arg(long, default_value = "none")]
+    pub network: String,
+    /// Memory limit (e.g. 64m)
+    #[arg(short = 'm', long)]
+    pub memory: Option<String>,
+    /// Memory plus swap (-1: unlimited swap)
+    #[arg(long)]
+    pub memory_swap: Option<String>,
+    /// CPU limit (e.g. 0.5)
+    #[arg(long, allow_hyphen_values = true)]
+    pub cpus: Option<String>,
+    #[arg(long)]
+    pub pids_limit: Option<i64>,
+    /// Mount the root filesystem read-only
+    #[arg(long)]
+    pub read_only: bool,
+    #[arg(long)]
+    pub cap_add: Vec<String>,
+    #[arg(long)]
+    pub cap_drop: Vec<String>,
+    /// Every capability, no seccomp, no masked paths, every device allowed
+    #[arg(long)]
+    pub privileged: bool,
+    /// no-new-privileges or seccomp=unconfined
+    #[arg(long)]
+    pub security_opt: Vec<String>,
+    /// Size of /dev/shm (default 64m)
+    #[arg(long)]
+    pub shm_size: Option<String>,
+    /// Keep stdin open (the container reads ours)
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
+    /// A pseudo-terminal (not built yet)
+    #[arg(short = 't', long)]
+    pub tty: bool,
+    pub image: String,
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+pub fn request(args: &Args) -> Result<Request> {
+    if args.tty {
+        return Err(Error::Usage(
+            "-t (a pseudo-terminal) is not built yet in this engine: leave -t out (-i alone passes stdin)".into(),
+        ));
+    }
+    if args.detach && args.interactive {
+        return Err(Error::Usage("-d with -i needs `attach`, which is not built yet: use one or the other".into()));
+    }
+    let mut env = Vec::new();
+    for file in &args.env_file {
+        env.extend(flags::read_env_file(file)?);
+    }
+    for pair in &args.env {
+        env.extend(flags::env_flag(pair)?);
+    }
+    let memory = args.memory.as_deref().map(flags::parse_memory).transpose()?.unwrap_or(0);
+    let memory_swap =
+        args.memory_swap.as_deref().map(|s| flags::parse_memory_swap(s, memory)).transpose()?.unwrap_or(0);
+    Ok(Request {
+        image: args.image.clone(),
+        command: args.command.clone(),
+        entrypoint: args.entrypoint.clone(),
+        name: args.name.clone(),
+        env,
+        workdir: args.workdir.clone(),
+        user: args.user.clone(),
+        hostname: args.hostname.clone(),
+        network: args.network.clone(),
+        memory,
+        memory_swap,
+        nano_cpus: args.cpus.as_deref().map(flags::parse_cpus).transpose()?.unwrap_or(0),
+        pids_limit: args.pids_limit,
+        read_only: args.read_only,
+        privileged: args.privileged,
+        cap_add: args.cap_add.clone(),
+        cap_drop: args.cap_drop.clone(),
+        security_opt: args.security_opt.clone(),
+        auto_remove: args.rm,
+        tty: args.tty,
+        open_stdin: args.interactive,
+        shm_size: args.shm_size.as_deref().map(|s| flags::parse_size("--shm-size", s)).transpose()?.unwrap_or(0),
+    })
+}
+
+pub fn exec(engine: &Engine, args: Args) -> Result<i32> {
+    let request = request(&args)?;
+    let record = create(engine, &request)?;
+    let name = record.bare_name().to_string();
+    let attach = Attach { stdin: args.interactive && !args.detach, output: !args.detach };
+    let mut reports = launch(engine, &record.id, attach)?;
+    match reports.read() {
+        Report::Started(_) => {}
+        Report::Failed { code, why } => {
+            reap(reports.supervisor);
+            return Err(failure(&name, code, why));
+        }
+        _ => {
+            reap(reports.supervisor);
+            return Err(Error::state(&name, "its supervisor died before the container started"));
+        }
+    }
+    if args.detach {
+        println!("{}", record.id);
+        return Ok(0);
+    }
+    let code = crate::verbs::forward_signals_until_exit(engine, &record, &mut reports)?;
+    reap(reports.supervisor);
+    Ok(code)
+}
+
+/// A failure the supervisor reported, with its exit code (125, 126 or 127).
+pub fn failure(name: &str, code: i32, why: String) -> Error {
+    let prefix = format!("container {name}: ");
+    let why = why.strip_prefix(&prefix).map(str::to_string).unwrap_or(why);
+    if code == 125 {
+        Error::state(name, why)
+    } else {
+        Error::Command { name: name.to_string(), why, code }
+    }
+}
+
+pub fn reap(pid: i32) {
+    let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+}
