@@ -328,6 +328,8 @@ fn controller_usable(name: &str, m: &Machine) -> bool {
         "freezer" => true,
         "cpuacct" => m.controllers.iter().any(|c| c == "cpu"),
         "blkio" => m.controllers.iter().any(|c| c == "io"),
+        // v2 filters devices with eBPF programs attached to a group: no controller to enable.
+        "devices" => true,
         _ => false,
     }
 }

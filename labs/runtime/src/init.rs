@@ -274,7 +274,21 @@ pub fn become_user(process: &Process, caps: &CapSets) -> Result<()> {
 
 fn chdir_cwd(process: &Process) -> Result<()> {
     let cwd = process.cwd();
-    nix::unistd::chdir(cwd).map_err(|e| Error::sys(format!("process.cwd {}", cwd.display()), e))
+    nix::unistd::chdir(cwd).map_err(|e| Error::sys(format!("process.cwd {}", cwd.display()), e))?;
+    // CVE-2024-21626: a cwd through /proc/self/fd/N (a host directory the runtime still holds
+    // open, such as the state dir) lands outside the new root; getcwd then answers ENOENT.
+    match nix::unistd::getcwd() {
+        Ok(path) if path.is_absolute() => Ok(()),
+        Ok(_) | Err(nix::errno::Errno::ENOENT) => Err(Error::config(
+            "process.cwd",
+            format!(
+                "{} resolves outside the container's root (through a file descriptor the runtime holds, \
+                 CVE-2024-21626): refused; give a directory inside the rootfs",
+                cwd.display()
+            ),
+        )),
+        Err(e) => Err(Error::sys("getcwd after chdir to process.cwd", e)),
+    }
 }
 
 /// Blocks until `lcrun start` opens the fifo for reading, then tells it we are going.
