@@ -256,17 +256,17 @@ mod tests {
 /// heading; English shows the English name with that heading as a subtitle. None for a
 /// heading this table does not know (`labctl dev check` reports it).
 pub fn part_heading(seed_section: &str, lang: crate::Lang) -> Option<String> {
-    let english = match seed_section {
-        "资源隔离 Namespace" => "Namespaces",
-        "资源配额 Cgroups" => "Cgroups",
-        "Union FS" => "Union FS",
-        "网络" => "Network",
-        "构建镜像" => "Images",
-        "容器运行时" | "运行时" => "Runtime",
+    let (english, chinese) = match seed_section {
+        "资源隔离 Namespace" => ("Namespaces", seed_section),
+        "资源配额 Cgroups" => ("Cgroups", seed_section),
+        "Union FS" => ("Union FS", seed_section),
+        "网络" => ("Network", seed_section),
+        "构建镜像" => ("Images", seed_section),
+        "Runtime" => ("Runtime", "容器运行时 Runtime"),
         _ => return None,
     };
     Some(match lang {
-        crate::Lang::Zh => seed_section.to_string(),
+        crate::Lang::Zh => chinese.to_string(),
         crate::Lang::En if english == seed_section => english.to_string(),
         crate::Lang::En => format!("{english} ({seed_section})"),
     })
@@ -281,6 +281,7 @@ mod part_tests {
         assert_eq!(part_heading("网络", crate::Lang::En).as_deref(), Some("Network (网络)"));
         assert_eq!(part_heading("Union FS", crate::Lang::En).as_deref(), Some("Union FS"));
         assert_eq!(part_heading("网络", crate::Lang::Zh).as_deref(), Some("网络"));
+        assert_eq!(part_heading("Runtime", crate::Lang::Zh).as_deref(), Some("容器运行时 Runtime"));
         assert_eq!(part_heading("somewhere", crate::Lang::En), None);
     }
 }
