@@ -49,8 +49,23 @@ mod tests {
         }
     }
 
-    /// The learner's verbs; the topic tools (ns, cgroup, …, container) are not held to it yet.
-    const VERBS: [&str; 8] = ["list", "run", "doctor", "clean", "check", "quiz", "progress", "completions"];
+    /// The learner's verbs and the lab topics' tools; the runtime and the engine (lcrun's and
+    /// docker's verbs) are not held to it yet.
+    const VERBS: [&str; 13] = [
+        "list",
+        "run",
+        "doctor",
+        "clean",
+        "check",
+        "quiz",
+        "progress",
+        "completions",
+        "ns",
+        "cgroup",
+        "overlay",
+        "net",
+        "image",
+    ];
 
     #[test]
     fn every_option_and_argument_of_the_learners_verbs_has_a_help_line() {

@@ -13,16 +13,23 @@ pub enum Command {
     /// List the images in the store.
     Ls,
     /// Show an image's manifest and config.
-    Inspect { name: String },
+    Inspect {
+        /// The image, NAME[:TAG] (see `labctl image ls`)
+        name: String,
+    },
     /// Remove images (and the blobs, build cache and unpacked rootfs no other image uses).
     Rm {
+        /// The images to remove, NAME[:TAG] each
         #[arg(required = true)]
         names: Vec<String>,
     },
     /// Remove the blobs, build cache entries and unpacked rootfs that no image uses.
     Prune,
     /// Show how an image was made, layer by layer.
-    History { name: String },
+    History {
+        /// The image, NAME[:TAG]
+        name: String,
+    },
     /// Make an image without a registry: `--busybox`, `--from-host`, or `ROOTFS.tar NAME`.
     Import {
         /// A minimal rootfs from the host's static busybox (busybox-static).
@@ -57,21 +64,26 @@ pub enum Command {
         /// No per-step progress.
         #[arg(short, long)]
         quiet: bool,
+        /// The build context: the directory COPY and ADD read from
         context: PathBuf,
     },
     /// Write an image as an oci-archive tarball.
     Save {
+        /// The image, NAME[:TAG]
         name: String,
+        /// The tarball to write
         #[arg(short = 'o', long = "output")]
         output: PathBuf,
     },
     /// Read an oci-archive or docker-archive (`docker save`) tarball.
     Load {
+        /// The tarball to read
         #[arg(short = 'i', long = "input")]
         input: PathBuf,
     },
     /// Download an image from a registry (Docker Registry HTTP API v2).
     Pull {
+        /// [REGISTRY/]NAME[:TAG], e.g. docker.io/library/busybox:latest or localhost:5000/app:1
         reference: String,
         /// Talk plain http (automatic for localhost and 127.0.0.1).
         #[arg(long)]

@@ -31,7 +31,7 @@ pub enum RegistryError {
     #[error(
         "cannot reach registry {host} at {url}: {detail}. Without a network (a course VM is often offline), \
          bring the image in another way: `labctl image import` makes one from busybox or the host's programs, \
-         `labctl image load FILE.tar` reads one saved elsewhere (`labctl image save`, `docker save`)"
+         `labctl image load -i FILE.tar` reads one saved elsewhere (`labctl image save`, `docker save`)"
     )]
     Unreachable { host: String, url: String, detail: String },
     #[error("download of {digest} stopped after {got} of {total} bytes ({detail}); run the pull again to resume it")]
