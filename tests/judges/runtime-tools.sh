@@ -109,6 +109,9 @@ make_rootfs() { # OUT.tar.gz
     busybox=$(dpkg -L busybox-static 2>/dev/null | grep -m1 '/bin/busybox$') ||
         die "busybox-static is not installed (apt-get install busybox-static)"
     dir=$(mktemp -d)
+    # The tarball's "." sets the bundle's rootfs dir mode: 0755 as a real image's root, so a
+    # user namespace's mapped root can enter it (mktemp's 0700 would lock it out).
+    chmod 755 "$dir"
     mkdir -p "$dir"/{bin,dev,proc,sys,etc,tmp}
     cp "$busybox" "$dir/bin/busybox"
     for applet in $("$dir/bin/busybox" --list); do
