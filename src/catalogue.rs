@@ -5,7 +5,14 @@ use labkit::Catalogue;
 
 /// Loads the catalogue from the manifests embedded in each topic crate.
 pub fn load() -> anyhow::Result<Catalogue> {
-    let topics = vec![labns::topic(), labcgroup::topic(), laboverlay::topic(), labnet::topic(), labimage::topic()];
+    let topics = vec![
+        labns::topic(),
+        labcgroup::topic(),
+        laboverlay::topic(),
+        labnet::topic(),
+        labimage::topic(),
+        labruntime::topic(),
+    ];
     Ok(Catalogue::load(topics)?)
 }
 

@@ -53,6 +53,12 @@ enum Command {
     /// Maintainer tools
     #[command(subcommand, hide = true)]
     Dev(commands::dev::Command),
+    /// Run by the container-security lab inside its containers: one attempt, its errnos
+    #[command(hide = true)]
+    SecurityProbe {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 fn main() {
@@ -61,7 +67,8 @@ fn main() {
     if matches!(
         cli.command,
         Some(Command::List(_) | Command::Doctor(_) | Command::Progress(_) | Command::Completions(_) | Command::Dev(_))
-    ) {
+    ) || matches!(&cli.command, Some(Command::Clean(args)) if args.check)
+    {
         labkit::sys::default_sigpipe();
     }
     let code = match dispatch(cli) {
@@ -93,5 +100,6 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Some(Command::Runtime(invocation)) => Ok(labruntime::cli::run(invocation)),
         Some(Command::Container(command)) => Ok(labcontainer::cli::run(command)),
         Some(Command::Dev(cmd)) => commands::dev::exec(cmd),
+        Some(Command::SecurityProbe { args }) => Ok(labruntime::labs::security::probe(&args)),
     }
 }

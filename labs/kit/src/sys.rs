@@ -474,6 +474,20 @@ pub fn seccomp_set_mode_filter(program: &[libc::sock_filter], flags: libc::c_ulo
         _ => Err(io::Error::from(Errno::ESRCH)),
     }
 }
+/// clone3(NULL, 0): the kernel refuses a call without arguments with EINVAL before it reads
+/// or creates anything, so the errno shows who answered — EINVAL the kernel, another one a
+/// seccomp filter (docker's profile answers ENOSYS, so that libc falls back to clone).
+pub fn clone3_without_arguments() -> Errno {
+    // SAFETY: with size 0 the kernel rejects the call before dereferencing the null pointer.
+    let ret = unsafe { libc::syscall(libc::SYS_clone3, std::ptr::null::<u8>(), 0usize) };
+    if ret < 0 {
+        Errno::last()
+    } else {
+        // Never reached: no kernel accepts an empty clone_args.
+        Errno::UnknownErrno
+    }
+}
+
 /// Which side of a [`fork_single_threaded`] we are on.
 pub enum Forked {
     Parent(i32),

@@ -52,7 +52,7 @@ pub struct CapSets {
 
 impl CapSets {
     /// Converts and validates the spec's sets: every name known to this kernel, and the
-    /// kernel's own rules (effective ⊆ permitted, ambient ⊆ permitted ∩ inheritable,
+    /// kernel's own rules (effective ⊆ permitted,
     /// inheritable ⊆ bounding) checked here so they fail with a message instead of EPERM.
     pub fn from_spec(spec: Option<&LinuxCapabilities>) -> Result<CapSets> {
         let Some(spec) = spec else {
@@ -81,7 +81,13 @@ impl CapSets {
             effective: within(&sets.effective),
             inheritable: within(&sets.inheritable),
             permitted: within(&sets.permitted),
-            ambient: within(&sets.ambient),
+            // The kernel raises an ambient capability only if it is permitted and inheritable;
+            // runc and crun pass the rest over silently (runc's own default spec lists ambient
+            // capabilities that are not inheritable), so lcrun does too.
+            ambient: within(&sets.ambient)
+                .into_iter()
+                .filter(|c| sets.permitted.contains(c) && sets.inheritable.contains(c))
+                .collect(),
             ..sets
         };
         let mut bounding_drops: Vec<Capability> = kernel.difference(&sets.bounding).copied().collect();
@@ -175,8 +181,6 @@ impl CapSets {
             ))
         };
         must_be_within(&self.effective, "effective", &self.permitted, "permitted")?;
-        must_be_within(&self.ambient, "ambient", &self.permitted, "permitted")?;
-        must_be_within(&self.ambient, "ambient", &self.inheritable, "inheritable")?;
         must_be_within(&self.inheritable, "inheritable", &self.bounding, "bounding")
     }
 }
@@ -331,10 +335,10 @@ mod tests {
     }
 
     #[test]
-    fn ambient_must_be_permitted_and_inheritable() {
+    fn ambient_capabilities_not_inheritable_are_passed_over_as_runc_does() {
         let caps = json!({"bounding": ["CAP_KILL"], "permitted": ["CAP_KILL"], "ambient": ["CAP_KILL"]});
-        let err = CapSets::from_spec(Some(&spec(caps))).unwrap_err().to_string();
-        assert!(err.contains("process.capabilities.ambient: CAP_KILL not in inheritable"), "{err}");
+        let sets = CapSets::from_spec(Some(&spec(caps))).unwrap();
+        assert!(sets.get(CapSet::Ambient).is_empty());
     }
 
     #[test]

@@ -27,12 +27,14 @@ pub enum Msg {
 
 pub struct Channel {
     stream: UnixStream,
+    /// Bytes read past the end of the last message (two may arrive in one read).
+    pending: Vec<u8>,
 }
 
 impl Channel {
     pub fn pair() -> Result<(Channel, Channel)> {
         let (a, b) = UnixStream::pair().map_err(|e| Error::io("creating the sync socketpair", e))?;
-        Ok((Channel { stream: a }, Channel { stream: b }))
+        Ok((Channel { stream: a, pending: Vec::new() }, Channel { stream: b, pending: Vec::new() }))
     }
 
     pub fn send(&mut self, msg: &Msg) -> Result<()> {
@@ -43,23 +45,26 @@ impl Channel {
 
     /// The next message; end-of-file (the other side exited) is an error saying so.
     pub fn recv(&mut self) -> Result<Msg> {
-        let mut line = Vec::new();
-        let mut byte = [0u8; 1];
-        loop {
-            match self.stream.read(&mut byte) {
+        let mut chunk = [0u8; 512];
+        let line = loop {
+            if let Some(end) = self.pending.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = self.pending.drain(..=end).collect();
+                break line;
+            }
+            match self.stream.read(&mut chunk) {
                 Ok(0) => {
                     return Err(Error::io(
                         "the sync channel closed",
                         std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the other side exited"),
                     ))
                 }
-                Ok(_) if byte[0] == b'\n' => break,
-                Ok(_) => line.push(byte[0]),
+                Ok(n) => self.pending.extend_from_slice(&chunk[..n]),
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(Error::io("reading the sync channel", e)),
             }
-        }
-        serde_json::from_slice(&line).map_err(|e| Error::io("a garbled sync message", std::io::Error::other(e)))
+        };
+        serde_json::from_slice(&line[..line.len() - 1])
+            .map_err(|e| Error::io("a garbled sync message", std::io::Error::other(e)))
     }
 
     /// The next message, which must be `expected`; a `Failed` is returned as the child's error.
@@ -69,5 +74,21 @@ impl Channel {
             Msg::Failed(why) => Err(Error::Init(why)),
             other => Err(Error::Init(format!("expected {expected:?} on the sync channel, got {other:?}"))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn two_messages_in_one_read_both_arrive_in_order() {
+        let (mut a, mut b) = Channel::pair().unwrap();
+        a.send(&Msg::InitPid(42)).unwrap();
+        a.send(&Msg::Ready).unwrap();
+        assert_eq!(b.recv().unwrap(), Msg::InitPid(42));
+        assert_eq!(b.recv().unwrap(), Msg::Ready);
+        drop(a);
+        assert!(b.recv().unwrap_err().to_string().contains("closed"));
     }
 }

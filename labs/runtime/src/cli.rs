@@ -304,8 +304,12 @@ fn dispatch(cli: Invocation) -> Result<i32> {
                 None => exec_process(&root, &id, tty, cwd, env, user, cap, no_new_privs, args)?,
             };
             let opts = ExecOptions { process, detach, pid_file, console_socket, preserve_fds: preserve_fds(fds) };
-            // The container has processes of its own: enter it only from a sealed copy of lcrun.
-            crate::selfexe::reexec_sealed()?;
+            // The container has processes of its own. Our children are undumpable, which keeps
+            // /proc/PID/exe from them unless they hold CAP_SYS_PTRACE: then enter only from a
+            // sealed copy of lcrun.
+            if crate::selfexe::ptrace_possible(&container::saved_spec(&root, &id)?) {
+                crate::selfexe::reexec_sealed()?;
+            }
             exec(&root, &id, opts)
         }
         Command::Pause { id } => container::pause(&root, &id, true).map(|_| 0),

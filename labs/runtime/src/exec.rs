@@ -94,14 +94,19 @@ pub fn exec(root: &Root, id: &str, opts: ExecOptions) -> Result<i32> {
     let setup = (|| -> Result<i32> {
         cgroup.add_process(first)?;
         ours.send(&Msg::Go)?;
-        let pid = match ours.recv()? {
-            Msg::InitPid(pid) => pid,
-            Msg::Failed(why) => return Err(Error::Init(why)),
-            other => return Err(Error::Init(format!("unexpected {other:?}"))),
-        };
+        // The intermediate sends the pid and the process sends Ready, on the same channel: a
+        // fast process (no seccomp, no capability changes) can be first.
+        let (mut pid, mut ready) = (None, false);
+        while pid.is_none() || !ready {
+            match ours.recv()? {
+                Msg::InitPid(p) if pid.is_none() => pid = Some(p),
+                Msg::Ready if !ready => ready = true,
+                Msg::Failed(why) => return Err(Error::Init(why)),
+                other => return Err(Error::Init(format!("unexpected {other:?}"))),
+            }
+        }
         let _ = reap(first);
-        ours.expect(&Msg::Ready)?;
-        Ok(pid)
+        Ok(pid.expect("the loop ends with a pid"))
     })();
     let pid = match setup {
         Ok(pid) => pid,

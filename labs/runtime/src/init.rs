@@ -115,6 +115,7 @@ pub fn container_init(mut plan: Plan, chan: &mut Channel) -> Result<()> {
     apply_sysctls(k, spec)?;
     rootfs::protect_paths(k, spec)?;
     apply_rlimits(&process)?;
+    check_cwd_inside_root(&process)?;
     let exec = prepare_exec(&process)?;
     let no_new_privs = process.no_new_privileges().unwrap_or(false);
     if !no_new_privs {
@@ -275,6 +276,34 @@ pub fn become_user(process: &Process, caps: &CapSets) -> Result<()> {
 fn chdir_cwd(process: &Process) -> Result<()> {
     let cwd = process.cwd();
     nix::unistd::chdir(cwd).map_err(|e| Error::sys(format!("process.cwd {}", cwd.display()), e))
+}
+
+/// CVE-2024-21626: a cwd through /proc/self/fd/N (a host directory the runtime still holds
+/// open, such as the state dir) lands outside the new root; getcwd then answers ENOENT. Checked
+/// while still root and before any seccomp filter (which may refuse getcwd); a cwd that does
+/// not exist is left to the real chdir as the container's user.
+fn check_cwd_inside_root(process: &Process) -> Result<()> {
+    let cwd = process.cwd();
+    if nix::unistd::chdir(cwd).is_err() {
+        return Ok(());
+    }
+    let inside = match nix::unistd::getcwd() {
+        Ok(path) => path.is_absolute(),
+        Err(nix::errno::Errno::ENOENT) => false,
+        Err(e) => return Err(Error::sys("getcwd after chdir to process.cwd", e)),
+    };
+    nix::unistd::chdir("/").map_err(|e| Error::sys("chdir /", e))?;
+    if inside {
+        return Ok(());
+    }
+    Err(Error::config(
+        "process.cwd",
+        format!(
+            "{} resolves outside the container's root (through a file descriptor the runtime holds, \
+             CVE-2024-21626): refused; give a directory inside the rootfs",
+            cwd.display()
+        ),
+    ))
 }
 
 /// Blocks until `lcrun start` opens the fifo for reading, then tells it we are going.

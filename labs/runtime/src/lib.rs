@@ -19,6 +19,7 @@ pub mod features;
 pub mod hooks;
 pub mod init;
 pub mod kernel;
+pub mod labs;
 pub mod rootfs;
 pub mod seccomp;
 pub mod selfexe;
@@ -26,3 +27,12 @@ pub mod state;
 pub use container::{create, delete, kill, list, start, state, CreateOptions};
 pub use error::{Error, Result};
 pub use state::{Root, Status};
+
+/// This topic's labs for the catalogue.
+pub fn topic() -> labkit::Topic {
+    labkit::Topic {
+        manifest_path: "labs/runtime/lab.yaml",
+        manifest_json: include_str!(concat!(env!("OUT_DIR"), "/lab.json")),
+        labs: labs::all(),
+    }
+}

@@ -175,10 +175,9 @@ pub fn prepare_root(k: &dyn Kernel, spec: &Spec, rootfs: &Path) -> Result<()> {
 /// The mount point holding `path`: the longest mount point in /proc/self/mountinfo that is
 /// `path` or one of its parents.
 fn parent_mount(path: &Path) -> PathBuf {
-    let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    text.lines()
-        .filter_map(|line| line.split(' ').nth(4))
-        .map(|m| PathBuf::from(m.replace("\\040", " ")))
+    labkit::mountinfo::of_self()
+        .into_iter()
+        .map(|m| PathBuf::from(m.mount_point))
         .filter(|m| path.starts_with(m))
         .max_by_key(|m| m.as_os_str().len())
         .unwrap_or_else(|| PathBuf::from("/"))
@@ -259,42 +258,28 @@ fn mount_cgroup(k: &dyn Kernel, dest: &Path, flags: MsFlags) -> Result<()> {
     }
     k.mount(Some(Path::new("tmpfs")), dest, Some("tmpfs"), flags - MsFlags::MS_RDONLY, Some("mode=755"))
         .map_err(sys("mount -t tmpfs (the cgroup v1 directory)"))?;
+    // The tmpfs stays writable (as runc and crun leave it); the hierarchies take the options.
     for (name, options) in v1_hierarchies() {
         let sub = dest.join(&name);
         k.mkdir_all(&sub).map_err(sys(format!("creating {}", sub.display())))?;
-        let (source, fstype) = if options == "cgroup2" { ("cgroup2", "cgroup2") } else { ("cgroup", "cgroup") };
-        let data = (fstype == "cgroup").then_some(options.as_str());
-        k.mount(Some(Path::new(source)), &sub, Some(fstype), flags, data)
-            .map_err(sys(format!("mount -t {fstype} -o {options} at {}", sub.display())))?;
-    }
-    if flags.contains(MsFlags::MS_RDONLY) {
-        k.mount(None, dest, None, MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY, None)
-            .map_err(sys("remounting the cgroup directory read-only"))?;
+        k.mount(Some(Path::new("cgroup")), &sub, Some("cgroup"), flags, Some(options.as_str()))
+            .map_err(sys(format!("mount -t cgroup -o {options} at {}", sub.display())))?;
     }
     Ok(())
 }
 
 /// The host's cgroup v1 hierarchies as (directory name, mount options), from /proc/self/mountinfo.
+/// A hybrid host's cgroup2 at `unified` is left out, as runc leaves it out.
 fn v1_hierarchies() -> Vec<(String, String)> {
-    let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    let mut out = Vec::new();
-    for line in text.lines() {
-        let Some((left, right)) = line.split_once(" - ") else { continue };
-        let mount_point = left.split(' ').nth(4).unwrap_or("");
-        let mut right = right.split(' ');
-        let fstype = right.next().unwrap_or("");
-        let super_opts = right.nth(1).unwrap_or("");
-        let Some(name) = mount_point.strip_prefix("/sys/fs/cgroup/") else { continue };
-        match fstype {
-            "cgroup" => {
-                let controllers: Vec<&str> = super_opts.split(',').filter(|o| !matches!(*o, "rw" | "ro")).collect();
-                out.push((name.to_string(), controllers.join(",")));
-            }
-            "cgroup2" => out.push((name.to_string(), "cgroup2".into())),
-            _ => {}
-        }
-    }
-    out
+    labkit::mountinfo::of_self()
+        .into_iter()
+        .filter(|m| m.fstype == "cgroup")
+        .filter_map(|m| {
+            let name = m.mount_point.strip_prefix("/sys/fs/cgroup/")?.to_string();
+            let options: Vec<&str> = m.super_options.split(',').filter(|o| !matches!(*o, "rw" | "ro")).collect();
+            Some((name, options.join(",")))
+        })
+        .collect()
 }
 
 /// The device nodes every container gets (the OCI spec's list), as (path, major, minor).

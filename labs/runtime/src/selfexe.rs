@@ -2,9 +2,11 @@
 //! that can open `/proc/PID/exe` of an `lcrun` process that has joined its namespaces reaches
 //! the host's lcrun binary, and could overwrite it once lcrun exits. Two defences:
 //! every child lcrun forks towards the container is made non-dumpable at once (so
-//! /proc/PID/exe needs CAP_SYS_PTRACE), and `exec` — the one path where container processes
-//! already exist — first re-executes itself from a sealed in-memory copy, so the only binary a
-//! container could reach is that copy, which the kernel will not let anyone write.
+//! /proc/PID/exe needs CAP_SYS_PTRACE over it), and when the container's processes may hold
+//! CAP_SYS_PTRACE, `exec` — the one path where container processes already exist — first
+//! re-executes itself from a sealed in-memory copy, so the only binary a container could reach
+//! is that copy, which the kernel will not let anyone write. (The copy costs a few ms, which is
+//! why it is kept for the containers the first defence does not cover.)
 
 use crate::error::{Error, Result};
 use nix::fcntl::{fcntl, FcntlArg, SealFlag};
@@ -45,6 +47,13 @@ pub fn reexec_sealed() -> Result<()> {
         .collect();
     let errno = nix::unistd::fexecve(std::os::fd::AsRawFd::as_raw_fd(&copy), &args, &env).unwrap_err();
     Err(Error::sys("re-executing lcrun from its sealed copy", errno))
+}
+
+/// Whether a process of this container may hold CAP_SYS_PTRACE: it is in the bounding set, or
+/// the config leaves the capabilities as they are (all of them, as runc does).
+pub fn ptrace_possible(spec: &oci_spec::runtime::Spec) -> bool {
+    let caps = spec.process().as_ref().and_then(|p| p.capabilities().as_ref());
+    caps.is_none_or(|c| c.bounding().as_ref().is_some_and(|b| b.contains(&oci_spec::runtime::Capability::SysPtrace)))
 }
 
 /// Called first in every child forked towards the container.
