@@ -67,7 +67,8 @@ fn main() {
     if matches!(
         cli.command,
         Some(Command::List(_) | Command::Doctor(_) | Command::Progress(_) | Command::Completions(_) | Command::Dev(_))
-    ) {
+    ) || matches!(&cli.command, Some(Command::Clean(args)) if args.check)
+    {
         labkit::sys::default_sigpipe();
     }
     let code = match dispatch(cli) {

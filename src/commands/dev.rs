@@ -24,6 +24,15 @@ pub fn exec(cmd: Command) -> anyhow::Result<i32> {
             problems.extend(catalogue.problems(&root));
             let summary = std::fs::read_to_string(root.join("book/en/src/SUMMARY.md")).unwrap_or_default();
             let summary_zh = std::fs::read_to_string(root.join("book/zh/src/SUMMARY.md")).unwrap_or_default();
+            for entry in &catalogue.entries {
+                let section = &entry.def.seed_section;
+                if labkit::catalogue::part_heading(section, labkit::Lang::En).is_none() {
+                    problems.push(format!(
+                        "lab {}: part {section:?} has no English heading in labkit::catalogue::part_heading",
+                        entry.def.id
+                    ));
+                }
+            }
             for id in catalogue.ids() {
                 let link = format!("labs/{id}.md");
                 if !summary.contains(&link) {

@@ -32,6 +32,14 @@ struct Probe {
     fix: Option<String>,
 }
 
+/// The text for the language doctor speaks.
+fn t(lang: Lang, en: impl Into<String>, zh: impl Into<String>) -> String {
+    match lang {
+        Lang::En => en.into(),
+        Lang::Zh => zh.into(),
+    }
+}
+
 fn probe(check: impl Into<String>, ok: bool, found: impl Into<Fact>, fix: &str) -> Probe {
     Probe {
         check: check.into(),
@@ -56,19 +64,23 @@ struct Machine {
 pub fn exec(args: Args) -> anyhow::Result<i32> {
     let (lang, format) = (args.lang.resolve(), args.format.resolve());
     let catalogue = labctl::catalogue::load()?;
-    let (machine, mut probes) = gather();
+    // JSON keeps English check names: scripts read it.
+    let text_lang = if format == Format::Json { Lang::En } else { lang };
+    let (machine, mut probes) = gather(text_lang);
+    let lab_probes = probes.len();
 
     for entry in &catalogue.entries {
         let missing = lab_missing(&entry.def.requirements, &machine);
+        let id = &entry.def.id;
         probes.push(Probe {
-            check: format!("lab {}", entry.def.id),
+            check: t(text_lang, format!("lab {id}"), format!("实验 {id}")),
             status: if missing.is_empty() { Status::Ok } else { Status::Fail },
-            found: Fact::text(if missing.is_empty() {
-                "ready".to_string()
-            } else {
-                format!("missing: {}", missing.join(", "))
+            found: Fact::text(match (missing.is_empty(), text_lang) {
+                (true, _) => t(text_lang, "ready", "就绪"),
+                (false, Lang::En) => format!("missing: {}", missing.join(", ")),
+                (false, Lang::Zh) => format!("缺少：{}", missing.join("、")),
             }),
-            fix: (!missing.is_empty()).then(|| "see the checks above".to_string()),
+            fix: (!missing.is_empty()).then(|| t(text_lang, "see the checks above", "见上面的检查")),
         });
     }
 
@@ -88,19 +100,28 @@ pub fn exec(args: Args) -> anyhow::Result<i32> {
         let rows: Vec<Vec<String>> = probes
             .iter()
             .map(|p| {
-                let mark = match p.status {
-                    Status::Ok => "ok",
-                    Status::Warn => "warn",
-                    Status::Fail => "FAIL",
+                let mark = match (p.status, lang) {
+                    (Status::Ok, Lang::En) => "ok",
+                    (Status::Warn, Lang::En) => "warn",
+                    (Status::Fail, Lang::En) => "FAIL",
+                    (Status::Ok, Lang::Zh) => "正常",
+                    (Status::Warn, Lang::Zh) => "注意",
+                    (Status::Fail, Lang::Zh) => "失败",
                 };
                 vec![mark.to_string(), p.check.clone(), p.found.show(args.redact)]
             })
             .collect();
-        let columns: Vec<String> = ["", "CHECK", "FOUND"].iter().map(|s| s.to_string()).collect();
+        let columns: Vec<String> = match lang {
+            Lang::En => ["", "CHECK", "FOUND"],
+            Lang::Zh => ["", "检查项", "结果"],
+        }
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         for line in labkit::render::table(&columns, &rows) {
             println!("{line}");
         }
-        let fixes: Vec<&Probe> = probes.iter().filter(|p| p.fix.is_some() && !p.check.starts_with("lab ")).collect();
+        let fixes: Vec<&Probe> = probes[..lab_probes].iter().filter(|p| p.fix.is_some()).collect();
         if !fixes.is_empty() {
             println!("\n{}", if lang == Lang::Zh { "修复方法：" } else { "Fixes:" });
             for p in fixes {
@@ -113,19 +134,29 @@ pub fn exec(args: Args) -> anyhow::Result<i32> {
     Ok(if all_ready { 0 } else { 1 })
 }
 
-fn gather() -> (Machine, Vec<Probe>) {
+fn gather(lang: Lang) -> (Machine, Vec<Probe>) {
     let mut probes = Vec::new();
     let root = labkit::sys::is_root();
-    probes.push(probe("root", root, if root { "uid 0" } else { "not root" }, "run labctl with sudo"));
+    probes.push(probe(
+        t(lang, "root", "root 权限"),
+        root,
+        if root { "uid 0".to_string() } else { t(lang, "not root", "不是 root") },
+        &t(lang, "run labctl with sudo", "用 sudo 运行 labctl"),
+    ));
 
     let release = nix::sys::utsname::uname().map(|u| u.release().to_string_lossy().into_owned()).unwrap_or_default();
     let new_enough = kernel_at_least(&release, 5, 6);
     probes.push(Probe {
-        check: "kernel".into(),
+        check: t(lang, "kernel", "内核"),
         status: if new_enough { Status::Ok } else { Status::Warn },
         found: Fact::Host(release),
-        fix: (!new_enough)
-            .then(|| "a 5.6+ kernel has every namespace type, incl. time; older kernels skip what is missing".into()),
+        fix: (!new_enough).then(|| {
+            t(
+                lang,
+                "a 5.6+ kernel has every namespace type, incl. time; older kernels skip what is missing",
+                "5.6 及以上的内核有全部 namespace 类型（包括 time）；更旧的内核会跳过缺少的部分",
+            )
+        }),
     });
 
     let mut namespaces = Vec::new();
@@ -135,34 +166,56 @@ fn gather() -> (Machine, Vec<Probe>) {
             namespaces.push(ns.to_string());
         }
         probes.push(probe(
-            format!("namespace {ns}"),
+            t(lang, format!("namespace {ns}"), format!("{ns} namespace")),
             present,
-            if present { format!("present ({flag}, since {since})") } else { "missing".into() },
-            &format!("a kernel with CONFIG_{}_NS (Linux {since}+)", ns.to_uppercase()),
+            match (present, lang) {
+                (true, Lang::En) => format!("present ({flag}, since {since})"),
+                (true, Lang::Zh) => format!("已支持（{flag}，自 Linux {since} 起）"),
+                (false, _) => t(lang, "missing", "缺失"),
+            },
+            &t(
+                lang,
+                format!("a kernel with CONFIG_{}_NS (Linux {since}+)", ns.to_uppercase()),
+                format!("换一个启用了 CONFIG_{}_NS 的内核（Linux {since}+）", ns.to_uppercase()),
+            ),
         ));
     }
 
     let system = labcgroup::System::detect();
     let (layout, unified, controllers) = match &system {
-        Ok(sys) => (sys.layout().name().to_string(), sys.layout() == labcgroup::Layout::Unified, sys.available()),
+        Ok(sys) => (layout_name(sys.layout(), lang), sys.layout() == labcgroup::Layout::Unified, sys.available()),
         Err(e) => (e.to_string(), false, Vec::new()),
     };
     probes.push(probe(
-        "cgroup layout",
+        t(lang, "cgroup layout", "cgroup 布局"),
         system.is_ok(),
         layout.clone(),
-        "mount cgroup2 at /sys/fs/cgroup (systemd does this on every current distribution)",
+        &t(
+            lang,
+            "mount cgroup2 at /sys/fs/cgroup (systemd does this on every current distribution)",
+            "把 cgroup2 挂载到 /sys/fs/cgroup（当前各发行版的 systemd 都会这样做）",
+        ),
     ));
     for wanted in ["cpu", "memory", "pids"] {
         let ok = controllers.iter().any(|c| c == wanted);
         probes.push(probe(
-            format!("cgroup controller {wanted}"),
+            t(lang, format!("cgroup controller {wanted}"), format!("cgroup 控制器 {wanted}")),
             ok,
-            if ok { "usable" } else { "not usable" },
+            if ok { t(lang, "usable", "可用") } else { t(lang, "not usable", "不可用") },
             &if unified {
-                format!("echo +{wanted} > /sys/fs/cgroup/cgroup.subtree_control (delegate it from the root down)")
+                t(
+                    lang,
+                    format!("echo +{wanted} > /sys/fs/cgroup/cgroup.subtree_control (delegate it from the root down)"),
+                    format!("echo +{wanted} > /sys/fs/cgroup/cgroup.subtree_control（从根开始逐级下放）"),
+                )
             } else {
-                format!("mount the v1 {wanted} controller: mount -t cgroup -o {wanted} cgroup /sys/fs/cgroup/{wanted}")
+                t(
+                    lang,
+                    format!(
+                        "mount the v1 {wanted} controller: mount -t cgroup -o {wanted} cgroup /sys/fs/cgroup/{wanted}"
+                    ),
+                    format!("挂载 v1 的 {wanted} 控制器：mount -t cgroup -o {wanted} cgroup /sys/fs/cgroup/{wanted}"),
+                )
             },
         ));
     }
@@ -172,39 +225,51 @@ fn gather() -> (Machine, Vec<Probe>) {
         "overlay",
         overlay.is_ok(),
         match &overlay {
-            Ok(()) => format!("mountable on {}", labkit::paths::state_dir().display()),
+            Ok(()) => {
+                let dir = labkit::paths::state_dir();
+                t(lang, format!("mountable on {}", dir.display()), format!("可以挂载在 {} 上", dir.display()))
+            }
             Err(e) => e.clone(),
         },
-        "sudo modprobe overlay; and keep /var/lib/labctl on ext4, xfs or tmpfs (not on overlay or NFS)",
+        &t(
+            lang,
+            "sudo modprobe overlay; and keep /var/lib/labctl on ext4, xfs or tmpfs (not on overlay or NFS)",
+            "sudo modprobe overlay；并让 /var/lib/labctl 位于 ext4、xfs 或 tmpfs 上（不要在 overlay 或 NFS 上）",
+        ),
     ));
 
     let bridge = if root { labnet::probe_veth_bridge() } else { Err("needs root to try".into()) };
     probes.push(probe(
-        "veth and bridge",
+        t(lang, "veth and bridge", "veth 与 bridge"),
         bridge.is_ok(),
         match &bridge {
-            Ok(()) => "creatable (tried in a throwaway netns)".to_string(),
+            Ok(()) => t(lang, "creatable (tried in a throwaway netns)", "可以创建（在一个临时 netns 中试过）"),
             Err(e) => e.clone(),
         },
-        "load the modules: sudo modprobe veth bridge",
+        &t(lang, "load the modules: sudo modprobe veth bridge", "加载内核模块：sudo modprobe veth bridge"),
     ));
 
     let firewall = labnet::firewall_backend();
     probes.push(probe(
-        "nft or iptables",
+        t(lang, "nft or iptables", "nft 或 iptables"),
         firewall.is_some(),
-        firewall.unwrap_or("neither found"),
-        "sudo apt-get install nftables (or iptables)",
+        firewall.map(str::to_string).unwrap_or_else(|| t(lang, "neither found", "两者都没有")),
+        &t(lang, "sudo apt-get install nftables (or iptables)", "sudo apt-get install nftables（或 iptables）"),
     ));
 
     // How / propagates depends on the init system (systemd makes it shared): a host fact.
     let propagation = root_propagation();
     let found = if propagation.starts_with("shared") {
-        format!("{propagation} (systemd's default; labs make their mount namespace private first, or pivot_root fails with EINVAL)")
+        t(
+            lang,
+            format!("{propagation} (systemd's default; labs make their mount namespace private first, or pivot_root fails with EINVAL)"),
+            format!("{propagation}（systemd 的默认值；实验先把自己的 mount namespace 设为 private，否则 pivot_root 会以 EINVAL 失败）"),
+        )
     } else {
         propagation
     };
-    probes.push(Probe { check: "propagation of /".into(), status: Status::Ok, found: Fact::Host(found), fix: None });
+    let check = t(lang, "propagation of /", "/ 的挂载传播");
+    probes.push(Probe { check, status: Status::Ok, found: Fact::Host(found), fix: None });
 
     (
         Machine {
@@ -318,6 +383,15 @@ fn tempfile_dir(base: &Path) -> Result<std::path::PathBuf, String> {
     let dir = base.join(format!("labctl-doctor-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     Ok(dir)
+}
+
+fn layout_name(layout: labcgroup::Layout, lang: Lang) -> String {
+    match (layout, lang) {
+        (_, Lang::En) => layout.name().to_string(),
+        (labcgroup::Layout::Legacy, Lang::Zh) => "legacy（只有 cgroup v1）".into(),
+        (labcgroup::Layout::Hybrid, Lang::Zh) => "hybrid（cgroup v1 控制器 + 一棵空的 cgroup v2 树）".into(),
+        (labcgroup::Layout::Unified, Lang::Zh) => "unified（纯 cgroup v2）".into(),
+    }
 }
 
 /// `shared:N`, `master:N` or `private` for the mount at `/`.

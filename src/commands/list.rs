@@ -28,7 +28,7 @@ pub fn exec(args: Args) -> anyhow::Result<i32> {
     for entry in &catalogue.entries {
         if entry.def.seed_section != section {
             section = &entry.def.seed_section;
-            println!("{section}");
+            println!("{}", labkit::catalogue::part_heading(section, lang).unwrap_or_else(|| section.to_string()));
         }
         println!("  {} {:width$}  {}", progress.mark(&entry.def.id), entry.def.id, entry.def.title.get(lang));
     }

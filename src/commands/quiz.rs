@@ -8,6 +8,7 @@ use labkit::Lang;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
+    /// The lab whose quiz to answer, e.g. ns-net (see `labctl list`)
     pub lab: String,
     /// Answers without prompting, one letter per question: --answers b,a,c
     #[arg(long)]

@@ -62,7 +62,7 @@ pub fn exec(args: Args) -> anyhow::Result<i32> {
         yes: args.yes,
     };
     let outcome = labkit::runner::run_lab(&entry.def, code, &opts, cleanup, std::io::stdout().lock())?;
-    if outcome.passed && only_step.is_none() {
+    if outcome.passed && only_step.is_none() && !outcome.stopped {
         record_completion(&entry.def.id);
     }
     Ok(if outcome.passed { 0 } else { 1 })

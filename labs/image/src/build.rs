@@ -33,6 +33,8 @@ pub struct BuildOptions {
     pub no_cache: bool,
     /// `--target NAME`: build up to that stage and tag it.
     pub target: Option<String>,
+    /// Gets RUN output line by line as it is printed (the report still has all of it).
+    pub live_output: crate::sandbox::LiveOutput,
 }
 
 /// Progress of a build, for the terminal.
@@ -223,8 +225,15 @@ pub fn build(store: &Store, opts: &BuildOptions, progress: &mut dyn FnMut(Event)
     let mut stages = Stages::default();
     let mut state = fresh_state();
     let mut current: Option<Option<String>> = None;
-    let builder =
-        Builder { store, cache: &cache, ctx: &ctx, file: &file, build_args: &build_args, no_cache: opts.no_cache };
+    let builder = Builder {
+        store,
+        cache: &cache,
+        ctx: &ctx,
+        file: &file,
+        build_args: &build_args,
+        no_cache: opts.no_cache,
+        live: &opts.live_output,
+    };
     let total = parsed.instructions.len();
     let mut steps = Vec::new();
     for (i, ins) in parsed.instructions.iter().enumerate() {
@@ -284,6 +293,7 @@ struct Builder<'a> {
     /// `--build-arg NAME=VALUE`
     build_args: &'a HashMap<&'a str, &'a str>,
     no_cache: bool,
+    live: &'a crate::sandbox::LiveOutput,
 }
 
 /// Runs one instruction; returns the layer it made (if any) and whether it came from cache.
@@ -295,7 +305,7 @@ fn step(
     in_stage: bool,
     output: &mut String,
 ) -> anyhow::Result<(Option<Descriptor>, bool)> {
-    let Builder { store, cache, ctx, file, build_args, no_cache } = builder;
+    let Builder { store, cache, ctx, file, build_args, no_cache, live } = builder;
     let expand_words = |state: &State, text: &str| -> Result<Vec<String>, Located> {
         let vars = |n: &str| state.var(n);
         dockerfile::lex(text, Some(&vars))
@@ -549,6 +559,7 @@ fn step(
                 env: env.into_iter().chain(args).collect(),
                 workdir: state.workdir(),
                 user: state.exec.user().clone(),
+                live: live.clone(),
             };
             let parents = state.layers.clone();
             let diff_ids = state.diff_ids.clone();

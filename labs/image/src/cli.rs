@@ -13,16 +13,23 @@ pub enum Command {
     /// List the images in the store.
     Ls,
     /// Show an image's manifest and config.
-    Inspect { name: String },
+    Inspect {
+        /// The image, NAME[:TAG] (see `labctl image ls`)
+        name: String,
+    },
     /// Remove images (and the blobs, build cache and unpacked rootfs no other image uses).
     Rm {
+        /// The images to remove, NAME[:TAG] each
         #[arg(required = true)]
         names: Vec<String>,
     },
     /// Remove the blobs, build cache entries and unpacked rootfs that no image uses.
     Prune,
     /// Show how an image was made, layer by layer.
-    History { name: String },
+    History {
+        /// The image, NAME[:TAG]
+        name: String,
+    },
     /// Make an image without a registry: `--busybox`, `--from-host`, or `ROOTFS.tar NAME`.
     Import {
         /// A minimal rootfs from the host's static busybox (busybox-static).
@@ -57,21 +64,26 @@ pub enum Command {
         /// No per-step progress.
         #[arg(short, long)]
         quiet: bool,
+        /// The build context: the directory COPY and ADD read from
         context: PathBuf,
     },
     /// Write an image as an oci-archive tarball.
     Save {
+        /// The image, NAME[:TAG]
         name: String,
+        /// The tarball to write
         #[arg(short = 'o', long = "output")]
         output: PathBuf,
     },
     /// Read an oci-archive or docker-archive (`docker save`) tarball.
     Load {
+        /// The tarball to read
         #[arg(short = 'i', long = "input")]
         input: PathBuf,
     },
     /// Download an image from a registry (Docker Registry HTTP API v2).
     Pull {
+        /// [REGISTRY/]NAME[:TAG], e.g. docker.io/library/busybox:latest or localhost:5000/app:1
         reference: String,
         /// Talk plain http (automatic for localhost and 127.0.0.1).
         #[arg(long)]
@@ -116,11 +128,18 @@ pub fn run(cmd: Command) -> anyhow::Result<i32> {
                 let (k, v) = a.split_once('=').ok_or_else(|| anyhow::anyhow!("--build-arg {a:?}: use NAME=VALUE"))?;
                 args.push((k.to_string(), v.to_string()));
             }
-            let opts = BuildOptions { tag, dockerfile: file, context, build_args: args, no_cache, target };
             let tty = std::io::stderr().is_terminal();
+            // On a terminal a long RUN shows its lines as they come, not only when it ends.
+            let live = tty && !quiet;
+            let live_output = if live {
+                crate::sandbox::LiveOutput::new(|line| eprintln!("      | {line}"))
+            } else {
+                Default::default()
+            };
+            let opts = BuildOptions { tag, dockerfile: file, context, build_args: args, no_cache, target, live_output };
             let report = build::build(&store, &opts, &mut |e| {
                 if !quiet {
-                    print_event(&e, tty)
+                    print_event(&e, tty, live)
                 }
             })?;
             println!("{} {}", report.name, report.manifest.digest());
@@ -146,60 +165,78 @@ pub fn run(cmd: Command) -> anyhow::Result<i32> {
     }
 }
 
-fn print_event(e: &Event, tty: bool) {
+fn print_event(e: &Event, tty: bool, streamed: bool) {
     let bold = |s: &str| if tty { format!("\x1b[1m{s}\x1b[0m") } else { s.to_string() };
     match e {
         Event::Step { index, total, text } => eprintln!("{}", bold(&format!("[{index}/{total}] {text}"))),
         Event::Done(step) => {
-            for line in step.output.lines() {
-                eprintln!("      | {line}");
+            if !streamed || step.cached {
+                for line in step.output.lines() {
+                    eprintln!("      | {line}");
+                }
             }
-            let ms = step.duration.as_secs_f64() * 1000.0;
+            let took = human_duration(step.duration);
             match &step.layer {
                 Some(l) => eprintln!(
-                    "      => layer {} {}{} ({ms:.1} ms)",
+                    "      => layer {} {}{} ({took})",
                     short(l.digest().as_ref()),
                     human_bytes(l.size()),
                     if step.cached { ", cached" } else { "" }
                 ),
-                None => eprintln!("      => config only ({ms:.1} ms)"),
+                None => eprintln!("      => config only ({took})"),
             }
         }
     }
 }
 
-/// Renders a pull's layer events on stderr: one line per layer, and on a terminal a running
-/// percentage (redrawn at most every 100 ms).
+/// Renders a pull's layer events on stderr: on a terminal, a progress bar for each layer while
+/// it downloads (indicatif; layers come one after another), then its line; otherwise only the
+/// lines.
 fn pull_progress(tty: bool) -> impl FnMut(PullEvent) {
-    let mut last_shown = std::time::Instant::now();
+    let mut bar: Option<(usize, indicatif::ProgressBar)> = None;
+    let style = indicatif::ProgressStyle::with_template("{prefix} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}")
+        .expect("a valid template")
+        .progress_chars("=> ");
     move |event| match event {
         PullEvent::Present { index, total, digest } => {
             eprintln!("layer {index}/{total} {} already present", short(digest.as_ref()));
-            last_shown = std::time::Instant::now();
         }
         PullEvent::Progress { index, total, digest, got, size } => {
-            if tty && last_shown.elapsed() > std::time::Duration::from_millis(100) {
-                eprint!(
-                    "\rlayer {index}/{total} {} {:>3}% {}",
-                    short(digest.as_ref()),
-                    got * 100 / size.max(1),
-                    human_bytes(got)
-                );
-                last_shown = std::time::Instant::now();
+            if !tty {
+                return;
+            }
+            if bar.as_ref().is_none_or(|(shown, _)| *shown != index) {
+                let new = indicatif::ProgressBar::new(size).with_style(style.clone());
+                new.set_prefix(format!("layer {index}/{total} {}", short(digest.as_ref())));
+                if let Some((_, old)) = bar.replace((index, new)) {
+                    old.finish_and_clear();
+                }
+            }
+            if let Some((_, b)) = &bar {
+                b.set_position(got);
             }
         }
         PullEvent::Done { index, total, digest, size, resumed } => {
-            if tty {
-                eprint!("\r");
+            if let Some((_, b)) = bar.take() {
+                b.finish_and_clear();
             }
-            eprintln!(
-                "layer {index}/{total} {} {}{}",
-                short(digest.as_ref()),
-                human_bytes(size),
-                if resumed { " (resumed)" } else { "" }
-            );
-            last_shown = std::time::Instant::now();
+            let note = if resumed { " (resumed)" } else { "" };
+            eprintln!("layer {index}/{total} {} {}{note}", short(digest.as_ref()), human_bytes(size));
         }
+    }
+}
+
+/// "850 µs", "12.3 ms", "3.0 s", "2 min 5 s": the unit a reader takes in at a glance.
+pub fn human_duration(d: std::time::Duration) -> String {
+    let secs = d.as_secs_f64();
+    if secs >= 60.0 {
+        format!("{} min {} s", d.as_secs() / 60, d.as_secs() % 60)
+    } else if secs >= 1.0 {
+        format!("{secs:.1} s")
+    } else if secs >= 0.001 {
+        format!("{:.1} ms", secs * 1000.0)
+    } else {
+        format!("{} µs", d.as_micros())
     }
 }
 
@@ -285,4 +322,18 @@ fn import(
     };
     println!("{} {}", descriptor.0, descriptor.1.digest());
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::human_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn durations_read_in_human_units() {
+        assert_eq!(human_duration(Duration::from_millis(3009)), "3.0 s");
+        assert_eq!(human_duration(Duration::from_micros(12_340)), "12.3 ms");
+        assert_eq!(human_duration(Duration::from_micros(850)), "850 µs");
+        assert_eq!(human_duration(Duration::from_secs(125)), "2 min 5 s");
+    }
 }

@@ -28,7 +28,11 @@ pub enum RegistryError {
     NotFound { host: String, what: String },
     #[error("registry {host} failed on {what} with HTTP {status}: {body}; try again later")]
     Server { host: String, what: String, status: u16, body: String },
-    #[error("cannot reach registry {host} ({url}): {detail}")]
+    #[error(
+        "cannot reach registry {host} at {url}: {detail}. Without a network (a course VM is often offline), \
+         bring the image in another way: `labctl image import` makes one from busybox or the host's programs, \
+         `labctl image load -i FILE.tar` reads one saved elsewhere (`labctl image save`, `docker save`)"
+    )]
     Unreachable { host: String, url: String, detail: String },
     #[error("download of {digest} stopped after {got} of {total} bytes ({detail}); run the pull again to resume it")]
     Truncated { digest: String, got: u64, total: u64, detail: String },
@@ -158,9 +162,12 @@ impl Client<'_> {
                     .into());
                 }
                 Err(e) => {
-                    return Err(
-                        RegistryError::Unreachable { host: self.host.clone(), url, detail: e.to_string() }.into()
-                    )
+                    return Err(RegistryError::Unreachable {
+                        host: self.host.clone(),
+                        url,
+                        detail: transport_detail(&e),
+                    }
+                    .into())
                 }
             }
         }
@@ -192,9 +199,12 @@ impl Client<'_> {
             Ok(r) => r,
             Err(ureq::Error::Status(_, _)) => return Err(self.unauthorized(what)),
             Err(e) => {
-                return Err(
-                    RegistryError::Unreachable { host: self.host.clone(), url: realm, detail: e.to_string() }.into()
-                )
+                return Err(RegistryError::Unreachable {
+                    host: self.host.clone(),
+                    url: realm,
+                    detail: transport_detail(&e),
+                }
+                .into())
             }
         };
         let json: serde_json::Value =
@@ -333,6 +343,30 @@ pub fn parse_challenge(header: &str) -> Vec<(String, String)> {
         out.push((key.trim().to_string(), value));
     }
     out
+}
+
+/// Why a request never got an answer, in words, without the URL (the message has it once):
+/// the innermost cause, such as "Connection refused (os error 111)".
+fn transport_detail(e: &ureq::Error) -> String {
+    let ureq::Error::Transport(t) = e else { return e.to_string() };
+    let mut cause: Option<&dyn std::error::Error> = std::error::Error::source(t);
+    let mut innermost = None;
+    while let Some(c) = cause {
+        innermost = Some(c.to_string());
+        cause = c.source();
+    }
+    let what = match t.kind() {
+        ureq::ErrorKind::Dns => "the name does not resolve",
+        ureq::ErrorKind::ConnectionFailed => "the connection failed",
+        ureq::ErrorKind::TooManyRedirects => "too many redirects",
+        ureq::ErrorKind::InvalidUrl | ureq::ErrorKind::UnknownScheme => "not a usable URL",
+        ureq::ErrorKind::Io => "the connection broke",
+        _ => "no answer",
+    };
+    match innermost.or_else(|| t.message().map(str::to_string)) {
+        Some(detail) => format!("{what} ({detail})"),
+        None => what.to_string(),
+    }
 }
 
 #[cfg(test)]

@@ -21,12 +21,104 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 
 /// What a RUN step runs.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct RunSpec {
     pub argv: Vec<String>,
     pub env: Vec<String>,
     pub workdir: String,
     pub user: Option<String>,
+    /// Gets each line the command prints as it prints it (a terminal shows a long RUN live).
+    pub live: LiveOutput,
+}
+
+/// A receiver of a RUN's lines as they come (stdout and stderr, each line once).
+#[derive(Clone, Default)]
+pub struct LiveOutput(Option<std::sync::Arc<LineReceiver>>);
+
+type LineReceiver = dyn Fn(&str) + Send + Sync;
+
+impl LiveOutput {
+    pub fn new(receive: impl Fn(&str) + Send + Sync + 'static) -> LiveOutput {
+        LiveOutput(Some(std::sync::Arc::new(receive)))
+    }
+
+    fn line(&self, line: &str) {
+        if let Some(receive) = &self.0 {
+            receive(line);
+        }
+    }
+}
+
+impl std::fmt::Debug for LiveOutput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() { "LiveOutput(on)" } else { "LiveOutput(off)" })
+    }
+}
+
+/// Reads a child's stdout and stderr to their ends at once (a full pipe would block it), passing
+/// each line to `live`; returns stdout then stderr, as `Command::output` would. With poll, not
+/// threads: the sandbox thread has its own pid namespace for children and cannot make threads.
+fn read_both(child: &mut std::process::Child, live: &LiveOutput) -> std::io::Result<(Vec<u8>, Vec<u8>)> {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::io::Read;
+    use std::os::fd::AsFd;
+    let (mut stdout, mut stderr) = (child.stdout.take(), child.stderr.take());
+    let mut all = [Vec::new(), Vec::new()];
+    let mut pending = [Vec::new(), Vec::new()];
+    let mut open = [stdout.is_some(), stderr.is_some()];
+    let mut chunk = [0u8; 8192];
+    while open.iter().any(|o| *o) {
+        let mut ready = [false, false];
+        {
+            let mut fds = Vec::new();
+            let mut which = Vec::new();
+            if let (true, Some(p)) = (open[0], stdout.as_ref()) {
+                fds.push(PollFd::new(p.as_fd(), PollFlags::POLLIN));
+                which.push(0);
+            }
+            if let (true, Some(p)) = (open[1], stderr.as_ref()) {
+                fds.push(PollFd::new(p.as_fd(), PollFlags::POLLIN));
+                which.push(1);
+            }
+            match poll(&mut fds, PollTimeout::NONE) {
+                Ok(_) => {}
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(e.into()),
+            }
+            for (fd, i) in fds.iter().zip(which) {
+                ready[i] = fd.revents().is_some_and(|r| !r.is_empty());
+            }
+        }
+        for i in 0..2 {
+            if !ready[i] {
+                continue;
+            }
+            let n = match i {
+                0 => stdout.as_mut().map_or(Ok(0), |p| p.read(&mut chunk)),
+                _ => stderr.as_mut().map_or(Ok(0), |p| p.read(&mut chunk)),
+            };
+            let n = match n {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                other => other?,
+            };
+            if n == 0 {
+                open[i] = false;
+                if !pending[i].is_empty() {
+                    live.line(&String::from_utf8_lossy(&pending[i]));
+                    pending[i].clear();
+                }
+                continue;
+            }
+            all[i].extend_from_slice(&chunk[..n]);
+            pending[i].extend_from_slice(&chunk[..n]);
+            while let Some(end) = pending[i].iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = pending[i].drain(..=end).collect();
+                live.line(String::from_utf8_lossy(&line[..end]).as_ref());
+            }
+        }
+    }
+    let [out, err] = all;
+    Ok((out, err))
 }
 
 /// The OCI chain id of a layer stack (identifies an unpacked rootfs).
@@ -156,7 +248,12 @@ fn in_sandbox(lower: &Path, scratch: &Path, spec: &RunSpec) -> anyhow::Result<(V
         .stdin(std::process::Stdio::null());
     // The command is pid 1 of the new pid namespace: it mounts its own /proc, then drops to USER.
     labkit::sys::mount_proc_then_set_ids(&mut cmd, Path::new("/proc"), uid, gid).context("prepare /proc for RUN")?;
-    let out = cmd.output().with_context(|| format!("start {program:?} in the sandbox"));
+    cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    let out = cmd.spawn().with_context(|| format!("start {program:?} in the sandbox")).and_then(|mut child| {
+        let (stdout, stderr) = read_both(&mut child, &spec.live).context("read the RUN command's output")?;
+        let status = child.wait().context("wait for the RUN command")?;
+        Ok(std::process::Output { status, stdout, stderr })
+    });
     // Back out of the chroot to read upper (the tmpfs is still mounted in this namespace).
     nix::unistd::fchdir(std::os::fd::AsRawFd::as_raw_fd(&old_root)).context("leave the chroot")?;
     nix::unistd::chroot(".").context("leave the chroot")?;

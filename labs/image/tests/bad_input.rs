@@ -172,3 +172,14 @@ fn target_stops_at_its_stage_and_a_later_stage_copies_from_an_earlier_one() {
     let paths: Vec<String> = labimage::layer::list_tar(reader).unwrap().into_iter().map(|e| e.path).collect();
     assert_eq!(paths, ["b"], "only the final stage's layer, holding the copied file");
 }
+
+#[test]
+fn an_unreachable_registry_is_told_in_our_words_with_the_url_once_and_the_offline_ways() {
+    let env = Env::new();
+    // Port 1 on loopback: nothing listens there, the connection is refused at once.
+    let err = fails_with(
+        env.run(&["pull", "127.0.0.1:1/library/busybox:latest"]),
+        &["cannot reach registry 127.0.0.1:1", "Connection refused", "labctl image import", "labctl image load"],
+    );
+    assert_eq!(err.matches("http://127.0.0.1:1/v2/library/busybox/manifests/latest").count(), 1, "{err}");
+}

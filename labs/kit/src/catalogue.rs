@@ -251,3 +251,37 @@ mod tests {
         assert_eq!(edit_distance("same", "same"), 0);
     }
 }
+
+/// A course part's heading in `lang`. Labs name their part by the course notes' own (Chinese)
+/// heading; English shows the English name with that heading as a subtitle. None for a
+/// heading this table does not know (`labctl dev check` reports it).
+pub fn part_heading(seed_section: &str, lang: crate::Lang) -> Option<String> {
+    let (english, chinese) = match seed_section {
+        "资源隔离 Namespace" => ("Namespaces", seed_section),
+        "资源配额 Cgroups" => ("Cgroups", seed_section),
+        "Union FS" => ("Union FS", seed_section),
+        "网络" => ("Network", seed_section),
+        "构建镜像" => ("Images", seed_section),
+        "Runtime" => ("Runtime", "容器运行时 Runtime"),
+        _ => return None,
+    };
+    Some(match lang {
+        crate::Lang::Zh => chinese.to_string(),
+        crate::Lang::En if english == seed_section => english.to_string(),
+        crate::Lang::En => format!("{english} ({seed_section})"),
+    })
+}
+
+#[cfg(test)]
+mod part_tests {
+    use super::*;
+
+    #[test]
+    fn english_headings_are_english_with_the_course_heading_as_subtitle() {
+        assert_eq!(part_heading("网络", crate::Lang::En).as_deref(), Some("Network (网络)"));
+        assert_eq!(part_heading("Union FS", crate::Lang::En).as_deref(), Some("Union FS"));
+        assert_eq!(part_heading("网络", crate::Lang::Zh).as_deref(), Some("网络"));
+        assert_eq!(part_heading("Runtime", crate::Lang::Zh).as_deref(), Some("容器运行时 Runtime"));
+        assert_eq!(part_heading("somewhere", crate::Lang::En), None);
+    }
+}

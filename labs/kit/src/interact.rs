@@ -8,26 +8,40 @@ pub fn can_prompt() -> bool {
     crate::sys::stdin_is_tty() && crate::sys::stderr_is_tty()
 }
 
-/// The `--pause` prompt before a step.
-pub fn wait_for_enter(lang: Lang, step: usize, total: usize) -> anyhow::Result<()> {
+/// What the presenter answered at a `--pause` prompt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pause {
+    Continue,
+    Quit,
+}
+
+/// The `--pause` prompt, shown under the step's title: Enter runs the step, `q` quits.
+pub fn wait_for_enter(lang: Lang, step: usize, total: usize) -> anyhow::Result<Pause> {
     if !can_prompt() {
         bail!("--pause needs a terminal (stdin and stderr): run it interactively or drop --pause");
     }
     let prompt = match lang {
-        Lang::En => format!("[step {step}/{total}] press Enter to continue"),
-        Lang::Zh => format!("[步骤 {step}/{total}] 按回车继续"),
+        Lang::En => format!("[step {step}/{total}] Enter: run this step · q: quit"),
+        Lang::Zh => format!("[步骤 {step}/{total}] 回车：执行这一步 · q：退出"),
     };
     eprint!("{prompt} ");
     let mut line = String::new();
     if std::io::stdin().read_line(&mut line).context("reading Enter")? == 0 {
         bail!("the terminal closed while waiting for Enter; the lab stopped and cleaned up");
     }
-    Ok(())
+    Ok(parse_pause_answer(&line))
+}
+
+fn parse_pause_answer(line: &str) -> Pause {
+    match line.trim() {
+        "q" | "Q" | "quit" | "退出" => Pause::Quit,
+        _ => Pause::Continue,
+    }
 }
 
 /// Opens an interactive shell inside every namespace of `pid` that differs from ours; the lab
 /// continues when the shell exits.
-pub fn explore_shell(lang: Lang, pid: i32) -> anyhow::Result<()> {
+pub fn explore_shell(lang: Lang, lab: &str, pid: i32) -> anyhow::Result<()> {
     if !can_prompt() {
         bail!("--explore needs a terminal: run it interactively or drop --explore");
     }
@@ -51,10 +65,59 @@ pub fn explore_shell(lang: Lang, pid: i32) -> anyhow::Result<()> {
         ),
         Lang::Zh => eprintln!("--explore：已进入 pid {pid} 的 {} namespace，输入 exit 继续实验", joined.join("、")),
     }
+    let prompt = explore_prompt(lab, &joined);
     let mut cmd = std::process::Command::new(&shell);
-    cmd.env("PS1", "(labctl explore) # ");
-    let mut child =
-        crate::sys::spawn_in_namespaces(&mut cmd, namespaces).with_context(|| format!("starting {shell}"))?;
-    child.wait()?;
+    // /etc/bash.bashrc sets PS1 after the environment does: bash gets an rcfile of ours that
+    // sources the usual ones first, then sets the prompt. Other shells take PS1 as given.
+    cmd.env("PS1", format!("{prompt} # "));
+    let rcfile = crate::paths::run_dir().join(format!("explore-{}.bashrc", std::process::id()));
+    let is_bash = std::path::Path::new(&shell).file_name().is_some_and(|n| n == "bash");
+    if is_bash {
+        std::fs::create_dir_all(crate::paths::run_dir())?;
+        std::fs::write(&rcfile, bash_rcfile(&prompt)).with_context(|| format!("writing {}", rcfile.display()))?;
+        cmd.arg("--rcfile").arg(&rcfile).arg("-i");
+    }
+    let spawned = crate::sys::spawn_in_namespaces(&mut cmd, namespaces).with_context(|| format!("starting {shell}"));
+    let waited = spawned.and_then(|mut child| child.wait().context("waiting for the shell"));
+    if is_bash {
+        let _ = std::fs::remove_file(&rcfile);
+    }
+    waited?;
     Ok(())
+}
+
+/// `(labctl ns-net · net,uts)`: which lab, which namespaces the shell is in.
+fn explore_prompt(lab: &str, joined: &[&str]) -> String {
+    format!("(labctl {lab} · {})", if joined.is_empty() { "host".to_string() } else { joined.join(",") })
+}
+
+/// The user's usual bash start-up, then our prompt (single-quoted, so nothing in it expands).
+fn bash_rcfile(prompt: &str) -> String {
+    let quoted = prompt.replace('\'', "'\\''");
+    format!(
+        "[ -r /etc/bash.bashrc ] && . /etc/bash.bashrc\n[ -r \"$HOME/.bashrc\" ] && . \"$HOME/.bashrc\"\nPS1='{quoted} \\w # '\n"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn q_quits_and_anything_else_continues() {
+        assert_eq!(parse_pause_answer("q\n"), Pause::Quit);
+        assert_eq!(parse_pause_answer(" Q \n"), Pause::Quit);
+        assert_eq!(parse_pause_answer("\n"), Pause::Continue);
+        assert_eq!(parse_pause_answer("next\n"), Pause::Continue);
+    }
+
+    #[test]
+    fn the_rcfile_sources_the_users_then_sets_the_prompt() {
+        let rc = bash_rcfile(&explore_prompt("ns-net", &["net", "uts"]));
+        assert_eq!(
+            rc,
+            "[ -r /etc/bash.bashrc ] && . /etc/bash.bashrc\n[ -r \"$HOME/.bashrc\" ] && . \"$HOME/.bashrc\"\n\
+             PS1='(labctl ns-net · net,uts) \\w # '\n"
+        );
+    }
 }

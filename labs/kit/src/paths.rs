@@ -25,10 +25,13 @@ pub fn state_dir() -> PathBuf {
 
 /// The learner's own state (progress): `~/.local/state/labctl` of the user who ran labctl,
 /// also under sudo (`SUDO_USER`), so `sudo labctl run` and `labctl quiz` add to one record.
-/// `$LABCTL_STATE_DIR` overrides it, as it does `state_dir`.
+/// `$LABCTL_LEARNER_DIR` overrides it (tests point it into a scratch dir, so running the suite
+/// never marks the machine's learner as done), then `$LABCTL_STATE_DIR`, as it does `state_dir`.
 pub fn learner_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("LABCTL_STATE_DIR") {
-        return PathBuf::from(dir);
+    for var in ["LABCTL_LEARNER_DIR", "LABCTL_STATE_DIR"] {
+        if let Some(dir) = std::env::var_os(var) {
+            return PathBuf::from(dir);
+        }
     }
     let home = std::env::var("SUDO_USER")
         .ok()

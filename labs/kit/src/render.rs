@@ -234,6 +234,13 @@ impl<W: Write> Renderer<W> {
                     writeln!(self.out, "{}{item}", if md { "- " } else { "  - " })?;
                 }
                 writeln!(self.out)?;
+                if let Some(step) = report.stopped_at {
+                    let stopped = match self.lang {
+                        Lang::En => format!("Stopped before step {step}: the steps from there on did not run."),
+                        Lang::Zh => format!("在步骤 {step} 之前停止：之后的步骤没有执行。"),
+                    };
+                    return writeln!(self.out, "{}", stopped.bold());
+                }
                 let verdict = word(self.lang, if report.passed { "passed" } else { "failed" });
                 if report.passed {
                     writeln!(self.out, "{}", verdict.green().bold())

@@ -74,6 +74,9 @@ pub struct Report {
     pub steps: Vec<StepReport>,
     pub passed: bool,
     pub cleanup: Vec<String>,
+    /// The step (from 1) a run stopped before, when it did not reach its end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped_at: Option<usize>,
 }
 
 pub const JSON_SCHEMA: u32 = 1;

@@ -247,6 +247,9 @@ impl RunOptions {
 pub struct RunOutcome {
     pub passed: bool,
     pub report: Report,
+    /// The run stopped before its last step: `q` at a `--pause` prompt, or the reader of its
+    /// output went away (`labctl run LAB | head`). It cleaned up; it is not a completion.
+    pub stopped: bool,
 }
 
 /// Runs a lab end to end. Cleanup always happens (unless `keep`), including on SIGINT/SIGTERM
@@ -261,8 +264,11 @@ pub fn run_lab<W: Write>(
     let lang = opts.lang;
     // Whatever ends this function early (a closed terminal, a broken pipe) still undoes.
     let guard = UndoGuard { cleanup: cleanup.clone(), armed: !opts.keep };
+    let reader_gone = std::rc::Rc::new(std::cell::Cell::new(false));
+    let out = UntilReaderGone { inner: out, gone: reader_gone.clone() };
     let mut renderer = Renderer::new(out, opts.format, opts.redact, lang);
-    let _signals = crate::signals::undo_on_signal(cleanup.clone(), opts.keep)?;
+    let at = crate::signals::StepTracker::default();
+    let _signals = crate::signals::undo_on_signal_in(cleanup.clone(), opts.keep, lang, at.clone())?;
     renderer.lab_start(&def.id, def.title.get(lang), def.summary.get(lang))?;
 
     let mut ctx = Ctx::new(lang, cleanup.clone());
@@ -271,12 +277,12 @@ pub fn run_lab<W: Write>(
     let last = opts.only_step.unwrap_or(total - 1);
     let mut reports = Vec::new();
     let mut passed = true;
+    let mut stopped = false;
+    let mut explored = false;
 
     for (index, step_def) in def.steps.iter().enumerate().take(last + 1) {
         renderer.quiet = opts.only_step.is_some_and(|only| index != only);
-        if opts.pause && !renderer.quiet {
-            crate::interact::wait_for_enter(lang, index + 1, total)?;
-        }
+        at.enter(index + 1, total, step_def.title.get(lang));
         ctx.report = StepReport {
             index: index + 1,
             total,
@@ -287,6 +293,14 @@ pub fn run_lab<W: Write>(
             ..blank_report()
         };
         renderer.step_start(&ctx.report)?;
+        // The presenter sees the step's title and narration, then decides to run it.
+        if opts.pause
+            && !renderer.quiet
+            && crate::interact::wait_for_enter(lang, index + 1, total)? == crate::interact::Pause::Quit
+        {
+            stopped = true;
+            break;
+        }
         let result =
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| lab.run_step(index, &mut ctx, state.as_mut())));
         let mut report = ctx.take_report();
@@ -305,8 +319,13 @@ pub fn run_lab<W: Write>(
         reports.push(shown);
         if opts.explore && !renderer.quiet {
             if let Some(pid) = ctx.explore_pid.take() {
-                crate::interact::explore_shell(lang, pid)?;
+                explored = true;
+                crate::interact::explore_shell(lang, &def.id, pid)?;
             }
+        }
+        if reader_gone.get() {
+            stopped = index + 1 < total;
+            break;
         }
         if failed_hard {
             break;
@@ -314,6 +333,9 @@ pub fn run_lab<W: Write>(
         step_delay();
     }
 
+    if opts.explore && !explored && !stopped {
+        eprintln!("{}", no_checkpoint(lang, &def.id));
+    }
     let undone: Vec<String> = if opts.keep {
         cleanup.keep().iter().map(|u| if opts.redact { u.describe_redacted() } else { u.describe() }).collect()
     } else {
@@ -326,6 +348,7 @@ pub fn run_lab<W: Write>(
             .chain(failures.into_iter().map(|f| format!("FAILED: {f}")))
             .collect()
     };
+    let stopped_at = stopped.then(|| reports.len() + 1);
     let report = Report {
         schema: JSON_SCHEMA,
         lab: def.id.clone(),
@@ -334,11 +357,59 @@ pub fn run_lab<W: Write>(
         steps: reports,
         passed,
         cleanup: undone,
+        stopped_at,
     };
     drop(guard);
     renderer.quiet = false;
     renderer.lab_end(&report, opts.keep)?;
-    Ok(RunOutcome { passed, report })
+    Ok(RunOutcome { passed, report, stopped })
+}
+
+fn no_checkpoint(lang: Lang, lab: &str) -> String {
+    match lang {
+        Lang::En => format!(
+            "--explore: {lab} has no checkpoint (no step leaves a process whose namespaces a shell could enter); \
+             use --keep and look around after the run"
+        ),
+        Lang::Zh => format!("--explore：{lab} 没有可进入的检查点（没有步骤留下可进入其 namespace 的进程）；可以用 --keep 在实验结束后查看"),
+    }
+}
+
+/// Passes writes through until the reader goes away (EPIPE: `labctl run LAB | head`), then
+/// swallows them and says so through `gone`, so the run stops quietly and still cleans up.
+struct UntilReaderGone<W> {
+    inner: W,
+    gone: std::rc::Rc<std::cell::Cell<bool>>,
+}
+
+impl<W: Write> UntilReaderGone<W> {
+    fn absorb(&self, result: std::io::Result<usize>, len: usize) -> std::io::Result<usize> {
+        match result {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                self.gone.set(true);
+                Ok(len)
+            }
+            other => other,
+        }
+    }
+}
+
+impl<W: Write> Write for UntilReaderGone<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.gone.get() {
+            return Ok(buf.len());
+        }
+        let result = self.inner.write(buf);
+        self.absorb(result, buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.gone.get() {
+            return Ok(());
+        }
+        let result = self.inner.flush().map(|()| 0);
+        self.absorb(result, 0).map(|_| ())
+    }
 }
 
 /// Undoes everything still registered when dropped (on an early return or a panic).

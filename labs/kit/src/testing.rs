@@ -77,6 +77,7 @@ pub fn process_gone(pid: i32) -> bool {
 pub fn start_run_and_wait_for_children(mut cmd: std::process::Command) -> (std::process::Child, Vec<i32>) {
     let mut run = cmd
         .env("LABCTL_STEP_DELAY_MS", "300")
+        .env("LABCTL_LEARNER_DIR", scratch_learner_dir())
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .spawn()
@@ -132,4 +133,10 @@ pub fn leftovers(labctl: &std::path::Path) -> Vec<String> {
         .filter(|l| l.starts_with("left:") && !l.contains("labctl-test-"))
         .map(String::from)
         .collect()
+}
+
+/// Where spawned labctl processes keep their progress in tests (`LABCTL_LEARNER_DIR`): a scratch
+/// dir, never the learner's own record.
+pub fn scratch_learner_dir() -> std::path::PathBuf {
+    std::env::temp_dir().join("labctl-test-learner")
 }

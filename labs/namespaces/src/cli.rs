@@ -20,24 +20,31 @@ pub enum Command {
 #[derive(Args, Debug)]
 pub struct RunArgs {
     /// New UTS namespace (hostname, domainname)
+    /// Enter its UTS namespace (hostname)
     #[arg(long, short = 'u')]
     pub uts: bool,
     /// New pid namespace: the command is PID 1 inside
+    /// Enter its PID namespace (the command becomes a process in it)
     #[arg(long, short = 'p')]
     pub pid: bool,
     /// New mount namespace, made private first so nothing propagates back out
+    /// Enter its mount namespace
     #[arg(long, short = 'm')]
     pub mnt: bool,
     /// New IPC namespace (System V IPC, POSIX message queues)
+    /// Enter its IPC namespace
     #[arg(long, short = 'i')]
     pub ipc: bool,
     /// New network namespace (only a DOWN lo inside)
+    /// Enter its network namespace
     #[arg(long, short = 'n')]
     pub net: bool,
     /// New user namespace (an ordinary user may create one)
+    /// Enter its user namespace
     #[arg(long, short = 'U')]
     pub user: bool,
     /// New cgroup namespace
+    /// Enter its cgroup namespace
     #[arg(long, short = 'C')]
     pub cgroup: bool,
     /// Hostname inside (needs --uts)
@@ -65,18 +72,25 @@ pub struct EnterArgs {
     /// Every namespace of the target that differs from ours
     #[arg(long, short = 'a', conflicts_with_all = ["mnt", "uts", "ipc", "net", "pid", "user", "cgroup"])]
     pub all: bool,
+    /// Enter its mount namespace
     #[arg(long, short = 'm')]
     pub mnt: bool,
+    /// Enter its UTS namespace (hostname)
     #[arg(long, short = 'u')]
     pub uts: bool,
+    /// Enter its IPC namespace
     #[arg(long, short = 'i')]
     pub ipc: bool,
+    /// Enter its network namespace
     #[arg(long, short = 'n')]
     pub net: bool,
+    /// Enter its PID namespace (the command becomes a process in it)
     #[arg(long, short = 'p')]
     pub pid: bool,
+    /// Enter its user namespace
     #[arg(long, short = 'U')]
     pub user: bool,
+    /// Enter its cgroup namespace
     #[arg(long, short = 'C')]
     pub cgroup: bool,
     /// The command and its arguments (after --; default: $SHELL or /bin/sh)

@@ -20,18 +20,22 @@ pub enum Command {
         /// Map a host port to a port in the namespace, like `docker run -p 8080:80`.
         #[arg(short = 'p', long = "publish", value_name = "HOST:CONTAINER[/PROTO]")]
         publish: Vec<PortMap>,
+        /// The bridge (labctl0 unless you made another)
         #[arg(long, default_value = DEFAULT_BRIDGE)]
         bridge: String,
     },
     /// Detach a namespace: remove its port maps and veth pair, release its address.
     Detach {
+        /// The network namespace to detach, as given to attach
         #[arg(long)]
         netns: String,
+        /// The bridge (labctl0 unless you made another)
         #[arg(long, default_value = DEFAULT_BRIDGE)]
         bridge: String,
     },
     /// List the attached namespaces.
     Ls {
+        /// The bridge (labctl0 unless you made another)
         #[arg(long, default_value = DEFAULT_BRIDGE)]
         bridge: String,
         /// Print JSON.
@@ -115,8 +119,10 @@ pub enum VxlanAction {
         /// The UDP port.
         #[arg(long, default_value_t = 4789)]
         port: u16,
+        /// This host's underlay address (the VTEP's source)
         #[arg(long)]
         local: String,
+        /// The other VTEP's address, for one peer; or give --fdb entries instead
         #[arg(long)]
         remote: Option<String>,
         /// The underlay device (sets the MTU: its own minus 50).
@@ -128,6 +134,7 @@ pub enum VxlanAction {
     },
     /// Delete a VXLAN device labctl made.
     Del {
+        /// The device name (must start with lc)
         #[arg(long, default_value = "lcvx0")]
         name: String,
     },
@@ -137,13 +144,16 @@ pub enum VxlanAction {
 pub enum BridgeAction {
     /// Ensure the bridge, its gateway address and labctl's NAT table.
     Up {
+        /// The bridge (labctl0 unless you made another)
         #[arg(long, default_value = DEFAULT_BRIDGE)]
         bridge: String,
+        /// The bridge's subnet; the gateway takes its first address
         #[arg(long, default_value = DEFAULT_SUBNET)]
         subnet: String,
     },
     /// Detach everything, remove labctl's rules and the bridge.
     Down {
+        /// The bridge (labctl0 unless you made another)
         #[arg(long, default_value = DEFAULT_BRIDGE)]
         bridge: String,
     },
@@ -151,8 +161,16 @@ pub enum BridgeAction {
 
 #[derive(clap::Subcommand, Debug)]
 pub enum NetnsAction {
-    Add { name: String },
-    Del { name: String },
+    /// Create a named network namespace (`ip netns add NAME`)
+    Add {
+        /// Its name, under /run/netns
+        name: String,
+    },
+    /// Delete a named network namespace labctl made (`ip netns del NAME`)
+    Del {
+        /// Its name, under /run/netns
+        name: String,
+    },
 }
 
 pub fn run(cmd: Command) -> anyhow::Result<i32> {

@@ -25,9 +25,13 @@ pub enum Command {
         hold: bool,
     },
     /// Unmount an overlay (umount MERGED).
-    Umount { merged: PathBuf },
+    Umount {
+        /// The merged directory the overlay is mounted on
+        merged: PathBuf,
+    },
     /// What an upper directory changed: A added, C modified, D deleted, O opaque.
     Diff {
+        /// The upper (writable) directory of an overlay
         upper: PathBuf,
         /// The lower layers (needed to tell added from modified).
         #[arg(long = "lower", value_delimiter = ':')]
@@ -35,7 +39,9 @@ pub enum Command {
     },
     /// Write an upper directory as an OCI layer tarball.
     Layer {
+        /// The upper directory whose changes become the layer
         upper: PathBuf,
+        /// The tarball to write
         #[arg(short, long)]
         output: PathBuf,
         /// Clamp mtimes to this epoch (default: $SOURCE_DATE_EPOCH).
@@ -47,7 +53,9 @@ pub enum Command {
     },
     /// Apply an OCI layer tarball onto a directory, honouring whiteouts.
     Apply {
+        /// The layer tarball to apply
         layer: PathBuf,
+        /// The directory to apply it onto
         dir: PathBuf,
         /// Keep whiteouts as overlay whiteouts (char 0/0, opaque xattr) instead of deleting.
         #[arg(long)]

@@ -379,7 +379,7 @@ fn config(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
         argv: shell.iter().cloned().chain(["cat /proc/1/comm".to_string()]).collect(),
         env: exec.env().clone().unwrap_or_default(),
         workdir: "/".into(),
-        user: None,
+        ..Default::default()
     };
     let (_, printed) = crate::sandbox::run_in_sandbox(store, manifest.layers(), config.rootfs().diff_ids(), &probe)
         .context("run the shell-form probe in the RUN sandbox")?;

@@ -1,0 +1,186 @@
+//! The interactive paths through a real terminal: tmux (on a socket of its own, so no user's
+//! server is touched) runs labctl in a pty; keys go in with send-keys, and the tests assert what
+//! the screen shows (capture-pane).
+
+mod common;
+
+use common::*;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// One detached tmux session on a private socket, 120×40, running one command; removed on drop.
+struct Screen {
+    socket: String,
+}
+
+impl Screen {
+    fn start(args: &[&str], env: &[(&str, &str)]) -> Screen {
+        assert!(labkit::testing::have_program("tmux"), "the pty tests need tmux (apt-get install tmux)");
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let socket =
+            format!("labctl-test-{}-{}", std::process::id(), N.fetch_add(1, std::sync::atomic::Ordering::SeqCst));
+        let mut line = vec!["env".to_string(), "-u".into(), "LANG".into(), "-u".into(), "LC_ALL".into()];
+        line.push(format!("LABCTL_LEARNER_DIR={}", labkit::testing::scratch_learner_dir().display()));
+        line.push("NO_COLOR=1".into());
+        line.extend(env.iter().map(|(k, v)| format!("{k}={v}")));
+        line.push(labctl_bin().display().to_string());
+        line.extend(args.iter().map(|a| a.to_string()));
+        let screen = Screen { socket };
+        screen.tmux(&["-f", "/dev/null", "new-session", "-d", "-x", "120", "-y", "40", "-s", "t"]);
+        // Keep the pane after labctl exits, to read its last words and its exit status.
+        screen.tmux(&["set-option", "-g", "remain-on-exit", "on"]);
+        // The exit status is printed by the shell: tmux reports it only for some ends.
+        let command = format!("{}; echo \"labctl exited $?\"", shell_words(&line));
+        screen.tmux(&["respawn-pane", "-k", "-t", "t", &command]);
+        screen
+    }
+
+    fn tmux(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux").arg("-L").arg(&self.socket).args(args).output().expect("tmux");
+        assert!(out.status.success(), "tmux {args:?}: {}", err_text(&out));
+        text(&out)
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "t"];
+        args.extend_from_slice(keys);
+        self.tmux(&args);
+    }
+
+    fn shown(&self) -> String {
+        self.tmux(&["capture-pane", "-p", "-J", "-S", "-1000", "-t", "t"])
+    }
+
+    /// Waits (20 s at most) until the screen shows `what`, and returns the screen.
+    fn wait_for(&self, what: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let screen = self.shown();
+            if screen.contains(what) {
+                return screen;
+            }
+            assert!(Instant::now() < deadline, "the screen never showed {what:?}; it shows:\n{screen}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The exit status once labctl has ended (20 s at most).
+    fn exit_status(&self) -> i32 {
+        let screen = self.wait_for("labctl exited ");
+        let tail = &screen[screen.rfind("labctl exited ").unwrap() + "labctl exited ".len()..];
+        tail.split_whitespace().next().unwrap().parse().unwrap()
+    }
+}
+
+impl Drop for Screen {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux").arg("-L").arg(&self.socket).arg("kill-server").output();
+    }
+}
+
+fn shell_words(words: &[String]) -> String {
+    words.iter().map(|w| format!("'{}'", w.replace('\'', "'\\''"))).collect::<Vec<_>>().join(" ")
+}
+
+#[test]
+fn pause_shows_the_steps_title_before_the_prompt_and_q_quits_cleaning_up() {
+    if !require_root("--pause in a pty") {
+        return;
+    }
+    let _guard = kernel_lock();
+    let screen = Screen::start(&["run", "ns-uts", "--pause"], &[]);
+    let first = screen.wait_for("[step 1/");
+    let title = first.find("Step 1/").expect("the title of step 1 is on screen");
+    assert!(title < first.find("[step 1/").unwrap(), "the title comes before the prompt:\n{first}");
+    assert!(first.contains("Enter: run this step · q: quit"), "{first}");
+    assert!(!first.contains('✓'), "step 1 ran before Enter:\n{first}");
+    screen.keys(&["Enter"]);
+    let second = screen.wait_for("[step 2/");
+    assert!(second.contains('✓') && second.contains("Step 2/"), "Enter ran step 1 and showed step 2:\n{second}");
+    screen.keys(&["q", "Enter"]);
+    let end = screen.wait_for("Stopped before step 2");
+    assert!(end.contains("Cleanup"), "{end}");
+    assert_eq!(screen.exit_status(), 0, "{end}");
+    assert_nothing_left("ns-uts after q");
+}
+
+#[test]
+fn pause_in_chinese_and_ctrl_c_at_the_prompt_says_where_it_stopped() {
+    if !require_root("Ctrl-C in a pty") {
+        return;
+    }
+    let _guard = kernel_lock();
+    let screen = Screen::start(&["run", "ns-pid", "--pause", "--lang", "zh"], &[]);
+    screen.wait_for("[步骤 1/");
+    screen.keys(&["Enter"]);
+    let prompt = screen.wait_for("[步骤 2/");
+    assert!(prompt.contains("回车：执行这一步 · q：退出"), "{prompt}");
+    screen.keys(&["C-c"]);
+    let end = screen.wait_for("收到 SIGINT，实验停在这里。");
+    assert!(end.contains("在步骤 2/"), "{end}");
+    assert!(end.contains("清理\n  - process"), "the Cleanup section lists what was removed:\n{end}");
+    assert_eq!(screen.exit_status(), 130);
+    assert_nothing_left("ns-pid after Ctrl-C");
+}
+
+#[test]
+fn explore_opens_a_shell_whose_prompt_names_the_lab_and_namespace() {
+    if !require_root("--explore in a pty") {
+        return;
+    }
+    let _guard = kernel_lock();
+    let screen = Screen::start(&["run", "ns-uts", "--explore"], &[("SHELL", "/bin/bash")]);
+    let shell = screen.wait_for("(labctl ns-uts · uts)");
+    assert!(shell.contains("--explore: a shell in the uts namespace(s)"), "{shell}");
+    screen.keys(&["hostname", "Enter"]);
+    screen.keys(&["exit", "Enter"]);
+    let end = screen.wait_for("All checks passed.");
+    assert_eq!(screen.exit_status(), 0, "{end}");
+    assert_nothing_left("ns-uts after --explore");
+}
+
+#[test]
+fn the_quiz_asks_in_a_terminal_and_scores() {
+    let screen = Screen::start(&["quiz", "ns-net"], &[]);
+    screen.wait_for("1. ");
+    for n in 2..=3 {
+        screen.keys(&["Enter"]);
+        screen.wait_for(&format!("{n}. "));
+    }
+    screen.keys(&["Enter"]);
+    let end = screen.wait_for("score: ");
+    assert!(end.contains("score: 1/3"), "the first choices are a,a,a:\n{end}");
+    assert_eq!(screen.exit_status(), 1, "all first choices are not all right:\n{end}");
+}
+
+#[test]
+fn the_menu_lists_the_labs_and_esc_quits() {
+    let screen = Screen::start(&[], &[]);
+    let menu = screen.wait_for("Pick a lab to run");
+    assert!(menu.contains("ns-intro") && menu.contains("ns-net"), "{menu}");
+    screen.keys(&["Escape"]);
+    assert_eq!(screen.exit_status(), 0, "{}", screen.shown());
+}
+
+#[test]
+fn image_build_streams_run_output_while_it_runs_and_says_seconds() {
+    if !require_root("RUN in a pty") {
+        return;
+    }
+    let state = tempfile::tempdir().unwrap();
+    let state_dir = state.path().to_str().unwrap();
+    let import = labctl(&["image", "import", "--busybox"]).env("LABCTL_STATE_DIR", state_dir).output().unwrap();
+    assert!(import.status.success(), "image import --busybox: {}", err_text(&import));
+    let ctx = state.path().join("ctx");
+    std::fs::create_dir(&ctx).unwrap();
+    std::fs::write(ctx.join("Dockerfile"), "FROM busybox\nRUN echo first; sleep 2; echo last\n").unwrap();
+    let screen =
+        Screen::start(&["image", "build", "-t", "live:1", ctx.to_str().unwrap()], &[("LABCTL_STATE_DIR", state_dir)]);
+    let running = screen.wait_for("| first");
+    assert!(!running.contains("| last"), "the first line shows while RUN still runs:\n{running}");
+    let end = screen.wait_for("live:1 sha256:");
+    assert!(end.contains("| last"), "{end}");
+    let run_layer = end.lines().skip_while(|l| !l.contains("| last")).find(|l| l.contains("=> layer")).unwrap();
+    assert!(run_layer.ends_with(" s)") && !run_layer.ends_with(" ms)"), "2 s are said in seconds: {run_layer}");
+    assert_eq!(screen.exit_status(), 0, "{end}");
+}
