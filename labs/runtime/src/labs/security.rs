@@ -299,6 +299,28 @@ fn elf_interpreter(exe: &Path) -> anyhow::Result<Option<PathBuf>> {
     Ok(None)
 }
 
+/// A tmpfs of the lab's own at `rootfs`, without nosuid: /run is nosuid on systemd machines, and
+/// there the kernel would ignore the setuid bit the no-new-privs and privileged steps are about.
+/// Returns the mount's options as the kernel reports them (/proc/self/mountinfo).
+fn mount_rootfs(ctx: &Ctx, rootfs: &Path) -> anyhow::Result<String> {
+    use nix::mount::{mount, MsFlags};
+    std::fs::create_dir_all(rootfs).with_context(|| format!("mkdir {}", rootfs.display()))?;
+    ctx.register(Undo::Unmount { path: rootfs.to_path_buf() });
+    mount(Some("labctl-rootfs"), rootfs, Some("tmpfs"), MsFlags::MS_NODEV, Some("mode=755"))
+        .with_context(|| format!("mounting a tmpfs on {}", rootfs.display()))?;
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").context("reading /proc/self/mountinfo")?;
+    // Field 5 is the mount point, field 6 the per-mount options; the last line for a path is on top.
+    let target = rootfs.to_str().context("rootfs path")?;
+    mountinfo
+        .lines()
+        .rev()
+        .find_map(|l| {
+            let fields: Vec<&str> = l.split(' ').collect();
+            (fields.get(4) == Some(&target)).then(|| fields.get(5).unwrap_or(&"").to_string())
+        })
+        .with_context(|| format!("the tmpfs on {} is not in /proc/self/mountinfo", rootfs.display()))
+}
+
 /// `lcrun spec` in `dir`, edited: our rootfs, no terminal, `sleep 600`, a tmpfs on /tmp, and
 /// labctl bind-mounted read-only as the probe; then `edit`.
 fn write_bundle(rt: &Runtime, dir: &Path, rootfs: &Path, edit: impl FnOnce(&mut Value)) -> anyhow::Result<Value> {
@@ -371,6 +393,7 @@ fn bundle(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     ctx.register(Undo::RemoveDir { path: base.clone() });
     std::fs::create_dir_all(&base).with_context(|| format!("mkdir {}", base.display()))?;
     let rootfs = base.join("rootfs");
+    let rootfs_options = mount_rootfs(ctx, &rootfs)?;
     make_rootfs(&rootfs, &exe)?;
     let marker = base.join("lchost-file");
     write_file(&marker, MARKER_TEXT)?;
@@ -403,8 +426,20 @@ fn bundle(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
             ("linux.readonlyPaths".into(), Fact::text(list(&linux["readonlyPaths"]))),
             ("linux.resources.devices".into(), Fact::text(linux["resources"]["devices"].to_string())),
             ("root.readonly".into(), Fact::text(config["root"]["readonly"].to_string())),
+            ("rootfs mount (mountinfo)".into(), Fact::text(format!("tmpfs {rootfs_options}"))),
         ],
     });
+    let honours_setuid = !rootfs_options.split(',').any(|o| o == "nosuid");
+    ctx.expect(
+        tr!("the rootfs's mount honours setuid bits (no nosuid)", "rootfs 所在的挂载承认 setuid 位（没有 nosuid）"),
+        "no nosuid",
+        if honours_setuid { "no nosuid".to_string() } else { rootfs_options.clone() },
+        honours_setuid,
+        tr!(
+            "on a nosuid mount execve ignores the setuid bit, no_new_privs or not",
+            "在 nosuid 的挂载上，不管有没有 no_new_privs，execve 都会忽略 setuid 位"
+        ),
+    );
     ctx.set("caps", Fact::Number(caps.len() as i64));
     ctx.set("rules", Fact::Number(rules as i64));
     let no_sys_admin = !caps.contains(&"CAP_SYS_ADMIN") && caps.contains(&"CAP_SYS_CHROOT");
