@@ -34,7 +34,7 @@ VM_REQUIRED_TOOLS=(
     "nft:nftables" "iptables:iptables" "iptables-save:iptables" "iptables-restore:iptables"
     "ip6tables:iptables" "iptables-legacy:iptables" "iptables-nft:iptables"
     "kmod:kmod" "modprobe:kmod" "insmod:kmod" "lsmod:kmod" "rmmod:kmod" "depmod:kmod"
-    "tar:tar" "sh:dash" "bash:bash" "ps:procps" "chroot:coreutils" "env:coreutils" "ldd:libc-bin"
+    "tar:tar" "tmux:tmux" "sh:dash" "bash:bash" "ps:procps" "chroot:coreutils" "env:coreutils" "ldd:libc-bin"
 )
 VM_OPTIONAL_TOOLS=(umoci skopeo docker-registry ping ${LABCTL_VM_EXTRA_TOOLS:-})
 # Every program of these host packages is copied too (those installed), so the VM has the GNU
@@ -48,7 +48,7 @@ VM_EXTRA_FILES=(
     /etc/protocols /etc/services /etc/ethertypes /etc/iproute2 /usr/share/iproute2
     /usr/lib/x86_64-linux-gnu/xtables /etc/nsswitch.conf /etc/containers /etc/docker
     /etc/os-release /usr/lib/os-release /etc/debian_version /etc/subuid /etc/subgid
-    /usr/lib/cni
+    /usr/lib/cni /lib/terminfo /usr/share/terminfo
 )
 
 # Test executables that run on the host only. Judges: the real tools (runtime-tools built with Go,

@@ -16,6 +16,7 @@ pub mod inspect;
 pub mod logs;
 pub mod network;
 pub mod record;
+pub mod resolv;
 pub mod spec;
 pub mod supervisor;
 pub mod template;
