@@ -29,7 +29,7 @@ pub fn remove(engine: &Engine, record: &crate::record::Record, force: bool) -> R
             ));
         }
         crate::host::stop(engine, record, Duration::ZERO, Some(nix::sys::signal::Signal::SIGKILL))?;
-    } else if !crate::host::wait_supervisor(engine, record, Duration::from_secs(10)) {
+    } else if !crate::host::wait_supervisor(engine, record, crate::host::SUPERVISOR_EXIT_LIMIT) {
         return Err(Error::state(record.bare_name(), "its supervisor is still finishing: try again"));
     }
     crate::host::release(engine, record)?;
