@@ -17,7 +17,7 @@ fn a_command_in_flight_finishes_before_the_undo_and_the_run_stops_at_its_next_re
     let dir = tempfile::tempdir().unwrap();
     let cleanup = Cleanup::in_memory("interrupt-test");
     // A registered long-running process: killed by the undo, never waited for.
-    let sleeper = Command::new("sleep").arg("60").spawn().unwrap();
+    let mut sleeper = Command::new("sleep").arg("60").spawn().unwrap();
     cleanup.register(kill_undo(&sleeper));
     // The step thread registers a directory, then runs a command that makes it a little later,
     // then registers the next object: it must stop there, before creating it.
@@ -46,7 +46,7 @@ fn a_command_in_flight_finishes_before_the_undo_and_the_run_stops_at_its_next_re
     assert!(!next.exists());
 
     // Registered after the undo (a process the step thread had just started): undone at once.
-    let late = Command::new("sleep").arg("60").spawn().unwrap();
+    let mut late = Command::new("sleep").arg("60").spawn().unwrap();
     let undo = kill_undo(&late);
     let late_thread = {
         let cleanup = cleanup.clone();
@@ -59,4 +59,7 @@ fn a_command_in_flight_finishes_before_the_undo_and_the_run_stops_at_its_next_re
     }
     assert!(!late_thread.is_finished());
     assert!(cleanup.pending().is_empty());
+    // The undo reaped both already (ECHILD); this is only for the zombie lint.
+    let _ = sleeper.wait();
+    let _ = late.wait();
 }
