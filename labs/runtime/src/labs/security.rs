@@ -1111,9 +1111,7 @@ fn privileged(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     });
     let mut rows = Vec::new();
     for ((attempt, default), privileged) in state.defaults.iter().zip(privileged_answers) {
-        let default =
-            if *attempt == "open the host's disk" { Fact::Host(default.clone()) } else { Fact::text(default.clone()) };
-        rows.push(vec![Fact::text(*attempt), default, privileged]);
+        rows.push(vec![Fact::text(*attempt), Fact::text(default.clone()), privileged]);
     }
     ctx.observe(Observation::Table {
         title: tr!("Each attempt, with the defaults and privileged:", "每次尝试，默认设置下与特权模式下："),
