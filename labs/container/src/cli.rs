@@ -19,6 +19,8 @@ pub enum Command {
     Stop(verbs::stop::Args),
     /// Start stopped containers
     Start(verbs::start::Args),
+    /// Stop containers, then start them again
+    Restart(verbs::restart::Args),
     /// Remove containers
     Rm(verbs::rm::Args),
     /// Run a command in a running container
@@ -64,6 +66,7 @@ pub fn run(command: Command) -> i32 {
         Command::Logs(args) => verbs::logs::exec(&engine, args),
         Command::Stop(args) => verbs::stop::exec(&engine, args),
         Command::Start(args) => verbs::start::exec(&engine, args),
+        Command::Restart(args) => verbs::restart::exec(&engine, args),
         Command::Rm(args) => verbs::rm::exec(&engine, args),
         Command::Exec(args) => verbs::exec::exec(&engine, args),
         Command::Kill(args) => verbs::kill::exec(&engine, args),

@@ -9,6 +9,7 @@ pub mod kill;
 pub mod logs;
 pub mod port;
 pub mod ps;
+pub mod restart;
 pub mod rm;
 pub mod run;
 pub mod start;

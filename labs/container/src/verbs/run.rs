@@ -135,10 +135,22 @@ pub fn request(args: &Args) -> Result<Request> {
 pub fn exec(engine: &Engine, args: Args) -> Result<i32> {
     let request = request(&args)?;
     let record = create(engine, &request)?;
+    launch_and_follow(engine, &record, args.interactive, args.tty, args.detach)
+}
+
+/// Starts a created (or exited) container through a new supervisor; detached, prints its id;
+/// in the foreground (`run`, `start -a`), our stdio (or with `-t` our terminal) is the
+/// container's until it exits, and its exit code is ours.
+pub fn launch_and_follow(
+    engine: &Engine,
+    record: &crate::record::Record,
+    interactive: bool,
+    tty: bool,
+    detach: bool,
+) -> Result<i32> {
     let name = record.bare_name().to_string();
-    let tty_client = args.tty && !args.detach;
-    let attach =
-        Attach { stdin: args.interactive && !args.detach && !args.tty, output: !args.detach && !args.tty, tty_client };
+    let tty_client = tty && !detach;
+    let attach = Attach { stdin: interactive && !detach && !tty, output: !detach && !tty, tty_client };
     let mut reports = launch(engine, &record.id, attach)?;
     let mut first = reports.read();
     let mut client = None;
@@ -160,7 +172,7 @@ pub fn exec(engine: &Engine, args: Args) -> Result<i32> {
             return Err(Error::state(&name, "its supervisor died before the container started"));
         }
     }
-    if args.detach {
+    if detach {
         println!("{}", record.id);
         return Ok(0);
     }
@@ -170,7 +182,7 @@ pub fn exec(engine: &Engine, args: Args) -> Result<i32> {
             return Ok(0);
         }
     }
-    let code = crate::verbs::forward_signals_until_exit(engine, &record, &mut reports)?;
+    let code = crate::verbs::forward_signals_until_exit(engine, record, &mut reports)?;
     reap(reports.supervisor);
     Ok(code)
 }
