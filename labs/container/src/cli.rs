@@ -35,6 +35,8 @@ pub enum Command {
     Top(verbs::inner::One),
     /// CPU, memory and pids of running containers, from their cgroups
     Stats(verbs::inner::StatsArgs),
+    /// A new image from a container's changes (its upper dir as a layer)
+    Commit(verbs::commit::Args),
     /// Files changed in a container's filesystem (its overlay's upper dir)
     Diff(verbs::inner::One),
     /// Freeze every process of containers (the freezer)
@@ -75,6 +77,7 @@ pub fn run(command: Command) -> i32 {
         Command::Cp(args) => verbs::cp::exec(&engine, args),
         Command::Top(args) => verbs::inner::top(&engine, args),
         Command::Stats(args) => verbs::inner::stats(&engine, args),
+        Command::Commit(args) => verbs::commit::exec(&engine, args),
         Command::Diff(args) => verbs::inner::diff(&engine, args),
         Command::Pause(args) => verbs::inner::pause(&engine, args, true),
         Command::Unpause(args) => verbs::inner::pause(&engine, args, false),

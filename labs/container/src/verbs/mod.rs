@@ -1,6 +1,7 @@
 //! One file per verb (cargo's commands/ style): each has `Args` and `exec`.
 
 pub mod attach;
+pub mod commit;
 pub mod cp;
 pub mod exec;
 pub mod inner;
