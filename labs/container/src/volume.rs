@@ -175,15 +175,7 @@ fn populate(image_root: &Path, m: &MountPoint) -> Result<()> {
     if !from.is_dir() {
         return Ok(());
     }
-    let copy = || -> std::io::Result<()> {
-        copy_owned(&from, &m.source)?;
-        for entry in std::fs::read_dir(&from)? {
-            let entry = entry?;
-            copy_owned(&entry.path(), &m.source.join(entry.file_name()))?;
-        }
-        Ok(())
-    };
-    copy().map_err(|e| {
+    copy_owned(&from, &m.source).map_err(|e| {
         Error::io(format!("copying the image's {} into volume {} (docker's copy-up)", m.destination, m.name), e)
     })
 }

@@ -79,7 +79,8 @@ fn base_image(store: &labimage::Store, record: &Record) -> Result<(ImageManifest
     };
     let digest = Digest::from_str(&record.image).map_err(|e| gone(&e))?;
     let manifest: ImageManifest = store.read_json(&digest, "manifest").map_err(|e| gone(&e))?;
-    let config: ImageConfiguration = store.read_json(manifest.config().digest(), "image config").map_err(|e| gone(&e))?;
+    let config: ImageConfiguration =
+        store.read_json(manifest.config().digest(), "image config").map_err(|e| gone(&e))?;
     Ok((manifest, config))
 }
 

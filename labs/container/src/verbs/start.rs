@@ -32,8 +32,10 @@ pub fn exec(engine: &Engine, args: Args) -> Result<i32> {
             let name = record.bare_name();
             return Err(Error::state(
                 name,
-                format!("is already running: attach to it with `labctl container attach {name}` (with -t) or see \
-                         `labctl container logs -f {name}`"),
+                format!(
+                    "is already running: attach to it with `labctl container attach {name}` (with -t) or see \
+                         `labctl container logs -f {name}`"
+                ),
             ));
         }
         if args.interactive && record.config.tty && !labkit::sys::stdin_is_tty() {
