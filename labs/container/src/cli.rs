@@ -46,6 +46,9 @@ pub enum Command {
     /// What `labctl clean` does for engine containers, alone: remove every one
     #[command(hide = true)]
     Clean,
+    /// `--init`'s PID 1 inside a container: runs the command, forwards signals, reaps zombies
+    #[command(hide = true)]
+    Init(crate::init::Args),
     /// Manage volumes: create, ls, rm
     Volume(verbs::volume::Args),
     /// List a container's published ports
@@ -56,6 +59,11 @@ pub enum Command {
 
 /// Runs one verb; returns the exit code (docker's: 125 for an engine error).
 pub fn run(command: Command) -> i32 {
+    // Inside a container, as whatever user the container runs as: no engine state involved.
+    let command = match command {
+        Command::Init(args) => return crate::init::exec(args),
+        other => other,
+    };
     if !labkit::sys::is_root() {
         eprintln!("labctl container: needs root (namespaces, mounts, cgroups): run with sudo");
         return 125;
@@ -82,6 +90,7 @@ pub fn run(command: Command) -> i32 {
         Command::Pause(args) => verbs::inner::pause(&engine, args, true),
         Command::Unpause(args) => verbs::inner::pause(&engine, args, false),
         Command::Clean => crate::clean::exec(&engine),
+        Command::Init(_) => unreachable!("handled before the root check"),
         Command::Volume(args) => verbs::volume::exec(&engine, args),
         Command::Port(args) => verbs::port::exec(&engine, args),
     };

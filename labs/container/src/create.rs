@@ -40,6 +40,10 @@ pub struct Request {
     pub tty: bool,
     pub open_stdin: bool,
     pub shm_size: i64,
+    pub init: bool,
+    pub cpu_shares: i64,
+    pub cpuset_cpus: String,
+    pub blkio_weight: u16,
 }
 
 fn image_error(name: &str, e: impl std::fmt::Display) -> Error {
@@ -217,6 +221,10 @@ pub fn create(engine: &Engine, req: &Request) -> Result<Record> {
             auto_remove: req.auto_remove,
             binds: req.volumes.clone(),
             tmpfs,
+            init: req.init,
+            cpu_shares: req.cpu_shares,
+            cpuset_cpus: req.cpuset_cpus.clone(),
+            blkio_weight: req.blkio_weight,
             port_bindings: crate::network::port_bindings(&req.publish),
             shm_size: if req.shm_size > 0 { req.shm_size } else { 64 << 20 },
         },

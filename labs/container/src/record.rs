@@ -44,6 +44,18 @@ pub struct HostConfig {
     pub binds: Vec<String>,
     pub port_bindings: BTreeMap<String, serde_json::Value>,
     pub shm_size: i64,
+    /// `--cpu-shares` (0 = the default weight).
+    #[serde(default)]
+    pub cpu_shares: i64,
+    /// `--cpuset-cpus` (empty = every CPU).
+    #[serde(default)]
+    pub cpuset_cpus: String,
+    /// `--blkio-weight` (0 = the default weight).
+    #[serde(default)]
+    pub blkio_weight: u16,
+    /// `--init`: a minimal init as PID 1, the command its child.
+    #[serde(default)]
+    pub init: bool,
     /// `--tmpfs`: destination → mount options.
     #[serde(default)]
     pub tmpfs: BTreeMap<String, String>,

@@ -1079,7 +1079,7 @@ fn volumes_get_the_images_content_image_volumes_are_anonymous_and_rm_v_removes_t
 /// The unpacked busybox layers (the lower dir of every container of the lab).
 fn base_rootfs(lab: &Lab) -> String {
     lab.ok(&["run", "-d", "--name", "probe", "busybox", "true"]);
-    let dir = inspect(&lab, "probe")["GraphDriver"]["Data"]["LowerDir"].as_str().unwrap().to_string();
+    let dir = inspect(lab, "probe")["GraphDriver"]["Data"]["LowerDir"].as_str().unwrap().to_string();
     lab.ok(&["rm", "-f", "probe"]);
     dir
 }
@@ -1121,5 +1121,89 @@ fn commit_makes_an_image_whose_containers_see_the_changes_and_the_deletions() {
     assert!(text(&out.stderr).contains("not an image name"), "{}", text(&out.stderr));
     let out = lab.lc(&["commit", "nosuch", "x:1"]);
     assert_eq!(out.status.code(), Some(125));
+    lab.finish();
+}
+
+#[test]
+fn cpu_shares_cpuset_and_blkio_weight_land_in_the_cgroup_or_are_refused() {
+    let lab = Lab::new();
+    let id = lab.ok(&["run", "-d", "--cpu-shares", "512", "--cpuset-cpus", "0", "busybox", "sleep", "1000"]);
+    let id = id.trim();
+    let v2 = Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    let read = |controller: &str, file: &str| -> String {
+        let path = if v2 {
+            PathBuf::from("/sys/fs/cgroup/labctl/containers").join(id).join(file)
+        } else {
+            PathBuf::from("/sys/fs/cgroup").join(controller).join("labctl/containers").join(id).join(file)
+        };
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).trim().to_string()
+    };
+    // v2 has cpu.weight: runc's conversion of 512 shares is 20.
+    let (file, want) = if v2 { ("cpu.weight", "20") } else { ("cpu.shares", "512") };
+    assert_eq!(read("cpu", file), want);
+    assert_eq!(read("cpuset", "cpuset.cpus"), "0");
+    let out = lab.ok(&["exec", id, "grep", "Cpus_allowed_list", "/proc/self/status"]);
+    assert!(out.trim().ends_with("\t0") || out.trim().ends_with(" 0"), "{out}");
+    let doc = inspect(&lab, id);
+    assert_eq!(doc["HostConfig"]["CpuShares"], 512);
+    assert_eq!(doc["HostConfig"]["CpusetCpus"], "0");
+    // --blkio-weight: in the cgroup where the kernel can weigh I/O, else docker's warning.
+    let out = lab.lc(&["run", "--rm", "--blkio-weight", "300", "busybox", "true"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let weighs = if v2 {
+        std::fs::read_dir("/sys/block")
+            .unwrap()
+            .flatten()
+            .any(|d| std::fs::read_to_string(d.path().join("queue/scheduler")).is_ok_and(|s| s.contains("[bfq]")))
+    } else {
+        Path::new("/sys/fs/cgroup/blkio/blkio.weight").exists()
+    };
+    assert_eq!(!weighs, text(&out.stderr).contains("--blkio-weight discarded"), "{}", text(&out.stderr));
+    for (args, says) in [
+        (vec!["--cpu-shares", "1"], "2 to 262144"),
+        (vec!["--cpuset-cpus", "9999"], "not available"),
+        (vec!["--cpuset-cpus", "1-0"], "backwards"),
+        (vec!["--cpuset-cpus", "a"], "CPU numbers"),
+        (vec!["--blkio-weight", "5"], "10 to 1000"),
+    ] {
+        let mut argv = vec!["run", "--rm"];
+        argv.extend(&args);
+        argv.extend(["busybox", "true"]);
+        let out = lab.lc(&argv);
+        assert_eq!(out.status.code(), Some(125), "{args:?}");
+        assert!(text(&out.stderr).contains(says), "{args:?}: {}", text(&out.stderr));
+    }
+    lab.finish();
+}
+
+#[test]
+fn init_is_pid_1_reaps_orphans_and_forwards_the_stop_signal() {
+    let lab = Lab::new();
+    let out = lab.ok(&[
+        "run",
+        "--rm",
+        "--init",
+        "busybox",
+        "sh",
+        "-c",
+        "tr '\\0' ' ' < /proc/1/cmdline; echo; echo $$ $PPID",
+    ]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("/sbin/labctl-init ") && lines[0].contains(" init -- sh -c"), "{out}");
+    assert_eq!(lines[1], "2 1", "the command is PID 2, the init's child: {out}");
+    // An orphan's zombie: reaped by the init, left forever by a plain `sleep` as PID 1.
+    let script = "sh -c 'sleep 0.1 & exit'; exec sleep 1000";
+    lab.ok(&["run", "-d", "--init", "--name", "with", "busybox", "sh", "-c", script]);
+    lab.ok(&["run", "-d", "--name", "without", "busybox", "sh", "-c", script]);
+    std::thread::sleep(Duration::from_millis(800));
+    let zombies = |name: &str| lab.ok(&["exec", name, "sh", "-c", "ps -o stat | grep -c '^Z' || true"]);
+    assert_eq!(zombies("with").trim(), "0");
+    assert_eq!(zombies("without").trim(), "1", "the test shows what --init is for");
+    // stop: SIGTERM reaches the command through the init (sleep as PID 1 would ignore it).
+    let t = Instant::now();
+    lab.ok(&["stop", "-t", "10", "with"]);
+    assert!(t.elapsed() < Duration::from_secs(5), "the init did not forward SIGTERM");
+    assert_eq!(lab.ok(&["inspect", "--format", "{{.State.ExitCode}}", "with"]), "143\n");
+    assert_eq!(inspect(&lab, "with")["HostConfig"]["Init"], true);
     lab.finish();
 }

@@ -55,6 +55,15 @@ pub struct Args {
     pub cpus: Option<String>,
     #[arg(long)]
     pub pids_limit: Option<i64>,
+    /// Relative CPU weight (default 1024)
+    #[arg(short = 'c', long, allow_hyphen_values = true)]
+    pub cpu_shares: Option<i64>,
+    /// CPUs the container may run on (e.g. 0-1, 0,2)
+    #[arg(long)]
+    pub cpuset_cpus: Option<String>,
+    /// Relative block I/O weight, 10 to 1000
+    #[arg(long)]
+    pub blkio_weight: Option<u16>,
     /// Mount the root filesystem read-only
     #[arg(long)]
     pub read_only: bool,
@@ -71,6 +80,9 @@ pub struct Args {
     /// Size of /dev/shm (default 64m)
     #[arg(long)]
     pub shm_size: Option<String>,
+    /// Run a minimal init as PID 1 that forwards signals and reaps zombies
+    #[arg(long)]
+    pub init: bool,
     /// Keep stdin open (the container reads ours)
     #[arg(short = 'i', long)]
     pub interactive: bool,
@@ -128,6 +140,20 @@ pub fn request(args: &Args) -> Result<Request> {
         auto_remove: args.rm,
         tty: args.tty,
         open_stdin: args.interactive,
+        init: args.init,
+        cpu_shares: flags::check_cpu_shares(args.cpu_shares.unwrap_or(0))?,
+        cpuset_cpus: args.cpuset_cpus.as_deref().map(flags::parse_cpuset).transpose()?.unwrap_or_default(),
+        blkio_weight: match flags::check_blkio_weight(args.blkio_weight.unwrap_or(0))? {
+            w if w > 0 && !flags::blkio_weight_supported() => {
+                // docker's answer too: a warning, and the weight discarded.
+                eprintln!(
+                    "WARNING: this kernel cannot weigh block I/O (no blkio.weight; on cgroup v2 BFQ must schedule \
+                     a disk): --blkio-weight discarded"
+                );
+                0
+            }
+            w => w,
+        },
         shm_size: args.shm_size.as_deref().map(|s| flags::parse_size("--shm-size", s)).transpose()?.unwrap_or(0),
     })
 }
