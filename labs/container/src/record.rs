@@ -146,14 +146,9 @@ impl Record {
     }
 }
 
-/// Writes `bytes` to `path.tmp` and renames it over `path`: readers see the old file or the
-/// new one, never half of one.
+/// labkit's write-then-rename: readers see the old file or the new one, never half of one.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    std::fs::write(&tmp, bytes).map_err(|e| Error::io(format!("writing {}", tmp.display()), e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(format!("renaming {} into place", tmp.display()), e))
+    labkit::statefile::write_atomic(path, bytes).map_err(|e| Error::io(format!("writing {}", path.display()), e))
 }
 
 /// Now, RFC 3339 with nanoseconds in UTC (docker's `Created`, `StartedAt`).
