@@ -31,6 +31,12 @@ pub fn mount_rootfs(engine: &Engine, record: &Record) -> Result<()> {
         });
     }
     laboverlay::Overlay::new([&record.lower_dir]).with_upper(&upper, &work).mount(&merged)?;
+    // docker makes a missing working directory (`-w`, WORKDIR) inside the container's root.
+    let cwd = &record.config.working_dir;
+    if cwd.starts_with('/') {
+        let dir = labruntime::rootfs::resolve_in_root(&merged, Path::new(cwd))?;
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(format!("creating the working directory {cwd}"), e))?;
+    }
     Ok(())
 }
 

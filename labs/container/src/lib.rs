@@ -12,6 +12,7 @@ pub mod error;
 pub mod flags;
 pub mod host;
 pub mod human;
+pub mod init;
 pub mod inspect;
 pub mod logs;
 pub mod network;

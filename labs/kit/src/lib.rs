@@ -23,6 +23,7 @@ pub mod render;
 pub mod report;
 pub mod runner;
 pub mod signals;
+pub mod statefile;
 #[allow(unsafe_code)] // the one place for it: see the module's opening comment
 pub mod sys;
 pub mod testing;

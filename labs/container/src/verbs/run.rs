@@ -55,6 +55,15 @@ pub struct Args {
     pub cpus: Option<String>,
     #[arg(long)]
     pub pids_limit: Option<i64>,
+    /// Relative CPU weight (default 1024)
+    #[arg(short = 'c', long, allow_hyphen_values = true)]
+    pub cpu_shares: Option<i64>,
+    /// CPUs the container may run on (e.g. 0-1, 0,2)
+    #[arg(long)]
+    pub cpuset_cpus: Option<String>,
+    /// Relative block I/O weight, 10 to 1000
+    #[arg(long)]
+    pub blkio_weight: Option<u16>,
     /// Mount the root filesystem read-only
     #[arg(long)]
     pub read_only: bool,
@@ -71,6 +80,9 @@ pub struct Args {
     /// Size of /dev/shm (default 64m)
     #[arg(long)]
     pub shm_size: Option<String>,
+    /// Run a minimal init as PID 1 that forwards signals and reaps zombies
+    #[arg(long)]
+    pub init: bool,
     /// Keep stdin open (the container reads ours)
     #[arg(short = 'i', long)]
     pub interactive: bool,
@@ -128,6 +140,20 @@ pub fn request(args: &Args) -> Result<Request> {
         auto_remove: args.rm,
         tty: args.tty,
         open_stdin: args.interactive,
+        init: args.init,
+        cpu_shares: flags::check_cpu_shares(args.cpu_shares.unwrap_or(0))?,
+        cpuset_cpus: args.cpuset_cpus.as_deref().map(flags::parse_cpuset).transpose()?.unwrap_or_default(),
+        blkio_weight: match flags::check_blkio_weight(args.blkio_weight.unwrap_or(0))? {
+            w if w > 0 && !flags::blkio_weight_supported() => {
+                // docker's answer too: a warning, and the weight discarded.
+                eprintln!(
+                    "WARNING: this kernel cannot weigh block I/O (no blkio.weight; on cgroup v2 BFQ must schedule \
+                     a disk): --blkio-weight discarded"
+                );
+                0
+            }
+            w => w,
+        },
         shm_size: args.shm_size.as_deref().map(|s| flags::parse_size("--shm-size", s)).transpose()?.unwrap_or(0),
     })
 }
@@ -135,10 +161,22 @@ pub fn request(args: &Args) -> Result<Request> {
 pub fn exec(engine: &Engine, args: Args) -> Result<i32> {
     let request = request(&args)?;
     let record = create(engine, &request)?;
+    launch_and_follow(engine, &record, args.interactive, args.tty, args.detach)
+}
+
+/// Starts a created (or exited) container through a new supervisor; detached, prints its id;
+/// in the foreground (`run`, `start -a`), our stdio (or with `-t` our terminal) is the
+/// container's until it exits, and its exit code is ours.
+pub fn launch_and_follow(
+    engine: &Engine,
+    record: &crate::record::Record,
+    interactive: bool,
+    tty: bool,
+    detach: bool,
+) -> Result<i32> {
     let name = record.bare_name().to_string();
-    let tty_client = args.tty && !args.detach;
-    let attach =
-        Attach { stdin: args.interactive && !args.detach && !args.tty, output: !args.detach && !args.tty, tty_client };
+    let tty_client = tty && !detach;
+    let attach = Attach { stdin: interactive && !detach && !tty, output: !detach && !tty, tty_client };
     let mut reports = launch(engine, &record.id, attach)?;
     let mut first = reports.read();
     let mut client = None;
@@ -160,7 +198,7 @@ pub fn exec(engine: &Engine, args: Args) -> Result<i32> {
             return Err(Error::state(&name, "its supervisor died before the container started"));
         }
     }
-    if args.detach {
+    if detach {
         println!("{}", record.id);
         return Ok(0);
     }
@@ -170,7 +208,7 @@ pub fn exec(engine: &Engine, args: Args) -> Result<i32> {
             return Ok(0);
         }
     }
-    let code = crate::verbs::forward_signals_until_exit(engine, &record, &mut reports)?;
+    let code = crate::verbs::forward_signals_until_exit(engine, record, &mut reports)?;
     reap(reports.supervisor);
     Ok(code)
 }
