@@ -30,7 +30,21 @@ pub fn mount_rootfs(engine: &Engine, record: &Record) -> Result<()> {
             ),
         });
     }
-    laboverlay::Overlay::new([&record.lower_dir]).with_upper(&upper, &work).mount(&merged)?;
+    let overlay = laboverlay::Overlay::new([&record.lower_dir]).with_upper(&upper, &work);
+    if record.host_config.auto_remove {
+        // A `--rm` upper is deleted at exit: never synced. Unmounting a synced overlay writes
+        // back the whole filesystem holding it (every other program's dirty pages too), the
+        // largest part of a short container's cleanup. The kernel refuses to reuse a volatile
+        // workdir (its `work/incompat/volatile` marker): a second start gets a fresh one.
+        if work.join("work/incompat").exists() {
+            std::fs::remove_dir_all(&work)
+                .and_then(|()| std::fs::create_dir(&work))
+                .map_err(|e| Error::io(format!("renewing {}", work.display()), e))?;
+        }
+        overlay.volatile().mount(&merged)?;
+    } else {
+        overlay.mount(&merged)?;
+    }
     // docker makes a missing working directory (`-w`, WORKDIR) inside the container's root.
     let cwd = &record.config.working_dir;
     if cwd.starts_with('/') {
