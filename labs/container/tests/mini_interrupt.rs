@@ -58,7 +58,8 @@ fn start(bin: &std::path::Path, moment: Moment) -> (Child, Vec<Undo>) {
         if reached(&undo, moment) {
             // Into the moment's own work.
             std::thread::sleep(Duration::from_millis(50));
-            return (run, journal_of(&run));
+            let undo = journal_of(&run);
+            return (run, undo);
         }
         if let Ok(Some(status)) = run.try_wait() {
             panic!("the run ended ({status}) before {moment:?}");
