@@ -1230,7 +1230,24 @@ fn engine(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     ctx.register(Undo::Command { argv: env.to_vec() });
     let mut args = RUN_ARGS.to_vec();
     args.push(IMAGE);
-    engine_run(state, &args)?;
+    // The client is journaled while it runs: an interrupt ends it before `rm -f` runs.
+    let client = engine_command(state, &args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("running nsenter … labctl container run")?;
+    let client_undo = labkit::sys::process_start_time(client.id() as i32)
+        .map(|start_time| Undo::Kill { pid: client.id() as i32, start_time });
+    if let Some(undo) = &client_undo {
+        ctx.register(undo.clone());
+    }
+    let out = client.wait_with_output().context("waiting for labctl container run")?;
+    if let Some(undo) = &client_undo {
+        ctx.cleanup().forget(undo);
+    }
+    if !out.status.success() {
+        bail!("labctl container {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim());
+    }
     let pid: i32 = engine_run(state, &["inspect", "-f", "{{.State.Pid}}", ENGINE_NAME])?.parse().context("the pid")?;
     if let Some(start_time) = labkit::sys::process_start_time(pid) {
         ctx.register(Undo::Kill { pid, start_time });
