@@ -183,6 +183,38 @@ fn dev_ino(path: &Path) -> anyhow::Result<(u64, u64)> {
     Ok((m.dev(), m.ino()))
 }
 
+/// A word of an observed value or a check, in the run's language.
+fn word(ctx: &Ctx, en: &str) -> String {
+    const WORDS: &[(&str, &str)] = &[
+        ("both", "两者都有"),
+        ("missing", "缺失"),
+        ("present", "存在"),
+        ("new", "新建"),
+        ("shared", "共用"),
+        ("as configured", "与配置一致"),
+        ("member", "是成员"),
+        ("not a member", "不是成员"),
+        ("different", "不一致"),
+        ("yes", "是"),
+        ("no", "否"),
+        ("elsewhere", "别处"),
+        ("the real file", "真实的文件"),
+        ("char 1:3, /dev/null", "字符设备 1:3，即 /dev/null"),
+        ("gone", "已退出"),
+        ("alive", "仍在运行"),
+        ("still there", "仍然存在"),
+        ("removed", "已删除"),
+        ("mounted", "仍挂载着"),
+        ("unmounted", "已卸载"),
+        ("cgroup, links, rule and mount removed", "cgroup、网络设备、规则和挂载都已删除"),
+        ("something is left", "还有东西残留"),
+        ("nothing", "什么也没有"),
+        ("all", "全部"),
+    ];
+    let zh = WORDS.iter().find(|(e, _)| *e == en).map_or(en, |(_, z)| *z);
+    ctx.t(&tr!(en, zh))
+}
+
 fn short(digest: &str) -> String {
     digest.chars().take(19).collect()
 }
@@ -303,8 +335,8 @@ fn unpack(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
             "layer 0 holds /bin/busybox, layer 1 holds /www/index.html",
             "第 0 层有 /bin/busybox，第 1 层有 /www/index.html"
         ),
-        "both",
-        if has_busybox && has_page { "both" } else { "missing" },
+        word(ctx, "both"),
+        if has_busybox && has_page { word(ctx, "both") } else { word(ctx, "missing") },
         has_busybox && has_page,
         tr!(
             "laboverlay::apply_layer extracts a layer tar into a directory",
@@ -350,11 +382,19 @@ fn overlay(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
             ("options".into(), Fact::text(options.join(","))),
             (
                 "merged/bin/busybox".into(),
-                Fact::text(if merged.join("bin/busybox").exists() { "present" } else { "missing" }),
+                Fact::text(if merged.join("bin/busybox").exists() {
+                    word(ctx, "present")
+                } else {
+                    word(ctx, "missing")
+                }),
             ),
             (
                 "merged/www/index.html".into(),
-                Fact::text(if merged.join("www/index.html").exists() { "present" } else { "missing" }),
+                Fact::text(if merged.join("www/index.html").exists() {
+                    word(ctx, "present")
+                } else {
+                    word(ctx, "missing")
+                }),
             ),
         ],
     });
@@ -370,8 +410,8 @@ fn overlay(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     let both = merged.join("bin/busybox").exists() && merged.join("www/index.html").exists();
     ctx.expect(
         tr!("the merged view shows both layers' files", "合并视图里能看到两层的文件"),
-        "both",
-        if both { "both" } else { "missing" },
+        word(ctx, "both"),
+        if both { word(ctx, "both") } else { word(ctx, "missing") },
         both,
         tr!(
             "each lowerdir contributes its files; the leftmost wins a name",
@@ -536,7 +576,7 @@ fn namespaces(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
             Fact::text(ns),
             Fact::Inode(host.inode),
             Fact::Inode(inside.inode),
-            Fact::text(if is_new { "new" } else { "shared" }),
+            Fact::text(if is_new { word(ctx, "new") } else { word(ctx, "shared") }),
         ]);
     }
     ctx.observe(Observation::Table {
@@ -560,8 +600,8 @@ fn namespaces(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     ctx.set("new", Fact::text(new.join(" ")));
     ctx.expect(
         tr!("the init has exactly the namespaces the config asked for", "init 恰好拥有配置要求的那些 namespace"),
-        "as configured",
-        if wrong.is_empty() { "as configured".to_string() } else { format!("differs: {}", wrong.join(" ")) },
+        word(ctx, "as configured"),
+        if wrong.is_empty() { word(ctx, "as configured") } else { format!("differs: {}", wrong.join(" ")) },
         wrong.is_empty(),
         tr!(
             "lcrun clones with one CLONE_NEW* flag per linux.namespaces entry",
@@ -605,7 +645,10 @@ fn user_map(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
             ("/proc/PID/gid_map".into(), Fact::text(squeeze(&gid_map))),
             ("rootless: linux.uidMappings".into(), Fact::text(map(linux.uid_mappings()))),
             ("rootless: linux.gidMappings".into(), Fact::text(map(linux.gid_mappings()))),
-            ("rootless: a user namespace".into(), Fact::text(if has_user { "yes" } else { "no" })),
+            (
+                "rootless: a user namespace".into(),
+                Fact::text(if has_user { word(ctx, "yes") } else { word(ctx, "no") }),
+            ),
         ],
     });
     ctx.expect_eq(
@@ -673,8 +716,8 @@ fn cgroup(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     let inside = group.procs().unwrap_or_default().contains(&pid);
     ctx.expect(
         tr!("the init is in the container's cgroup", "init 在容器的 cgroup 里"),
-        "member",
-        if inside { "member" } else { "not a member" },
+        word(ctx, "member"),
+        if inside { word(ctx, "member") } else { word(ctx, "not a member") },
         inside,
         tr!(
             "lcrun writes the init's pid to cgroup.procs before it runs",
@@ -686,8 +729,8 @@ fn cgroup(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
             "memory, pids and cpu limits are what linux.resources said",
             "memory、pids、cpu 限制与 linux.resources 一致"
         ),
-        "as configured",
-        if all_ok { "as configured" } else { "different" },
+        word(ctx, "as configured"),
+        if all_ok { word(ctx, "as configured") } else { word(ctx, "different") },
         all_ok,
         tr!(
             "labcgroup's v1/v2 driver writes each limit to its controller's file",
@@ -763,7 +806,7 @@ fn network(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
             ),
             ("container: eth0".into(), Fact::text(addrs.join(" "))),
             ("container: default via".into(), Fact::text(default.clone())),
-            ("host: NAT (masquerade)".into(), Fact::text(if masquerade { "yes" } else { "no" })),
+            ("host: NAT (masquerade)".into(), Fact::text(if masquerade { word(ctx, "yes") } else { word(ctx, "no") })),
             ("host: -p 8080:80".into(), Fact::Host(rule.clone())),
         ],
     });
@@ -891,7 +934,7 @@ fn pivot_root(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     ctx.expect(
         tr!("the init's / is the overlay", "init 的 / 就是那个 overlay"),
         "$LAB/merged",
-        if root_of_init == merged { "$LAB/merged" } else { "elsewhere" },
+        if root_of_init == merged { "$LAB/merged".to_string() } else { word(ctx, "elsewhere") },
         root_of_init == merged && root.fstype == "overlay",
         tr!(
             "pivot_root(\".\", \".\") in the rootfs made it the root of the mount namespace",
@@ -928,7 +971,7 @@ fn protections(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
         values: vec![
             (
                 "/proc/timer_list (masked)".into(),
-                Fact::text(if masked_null { "char 1:3, /dev/null" } else { "the real file" }),
+                Fact::text(if masked_null { word(ctx, "char 1:3, /dev/null") } else { word(ctx, "the real file") }),
             ),
             ("/proc/acpi (masked)".into(), Fact::Host(acpi)),
             ("CapEff".into(), Fact::text(eff.clone())),
@@ -1090,16 +1133,16 @@ fn stop(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
             "docker stop：先 SIGTERM，等一段时间（这里 1 秒），再 SIGKILL："
         ),
         values: vec![
-            ("SigCgt has SIGTERM".into(), Fact::text(if term_caught { "yes" } else { "no" })),
-            ("alive 1 s after SIGTERM".into(), Fact::text(if after_term { "yes" } else { "no" })),
-            ("after SIGKILL".into(), Fact::text(if gone { "gone" } else { "alive" })),
+            ("SigCgt has SIGTERM".into(), Fact::text(if term_caught { word(ctx, "yes") } else { word(ctx, "no") })),
+            ("alive 1 s after SIGTERM".into(), Fact::text(if after_term { word(ctx, "yes") } else { word(ctx, "no") })),
+            ("after SIGKILL".into(), Fact::text(if gone { word(ctx, "gone") } else { word(ctx, "alive") })),
             ("lcrun state".into(), Fact::text(status.clone())),
         ],
     });
     ctx.expect(
         tr!("PID 1 without a SIGTERM handler ignores SIGTERM", "没有 SIGTERM 处理函数的 1 号进程会忽略 SIGTERM"),
-        "alive",
-        if after_term { "alive" } else { "gone" },
+        word(ctx, "alive"),
+        if after_term { word(ctx, "alive") } else { word(ctx, "gone") },
         after_term && !term_caught,
         tr!(
             "the kernel drops signals to a namespace's init that it does not handle",
@@ -1154,18 +1197,27 @@ fn teardown(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
             "lcrun delete、detach、bridge down 和 umount 之后："
         ),
         values: vec![
-            ("the container's cgroup".into(), Fact::text(if group.exists() { "still there" } else { "removed" })),
+            (
+                "the container's cgroup".into(),
+                Fact::text(if group.exists() { word(ctx, "still there") } else { word(ctx, "removed") }),
+            ),
             ("links in the host namespace besides lo".into(), Fact::Number(links as i64)),
-            ("DNAT rule for the container".into(), Fact::text(if mapped { "still there" } else { "removed" })),
-            ("the overlay on $LAB/merged".into(), Fact::text(if mounted { "mounted" } else { "unmounted" })),
+            (
+                "DNAT rule for the container".into(),
+                Fact::text(if mapped { word(ctx, "still there") } else { word(ctx, "removed") }),
+            ),
+            (
+                "the overlay on $LAB/merged".into(),
+                Fact::text(if mounted { word(ctx, "mounted") } else { word(ctx, "unmounted") }),
+            ),
             ("entries left in upper (the container's writes)".into(), Fact::Number(upper_files as i64)),
         ],
     });
     let clean = !group.exists() && links == 0 && !mapped && !mounted;
     ctx.expect(
         tr!("nothing of the container is left in the kernel", "内核中不再留有这个容器的任何东西"),
-        "cgroup, links, rule and mount removed",
-        if clean { "cgroup, links, rule and mount removed" } else { "something is left" },
+        word(ctx, "cgroup, links, rule and mount removed"),
+        if clean { word(ctx, "cgroup, links, rule and mount removed") } else { word(ctx, "something is left") },
         clean,
         tr!("each piece is undone by the library that made it", "每一块都由创建它的库撤销"),
     );
@@ -1322,7 +1374,7 @@ fn engine(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
             ("undone".into(), Fact::Number(undone.len() as i64)),
             (
                 "left".into(),
-                Fact::text(if left_names.is_empty() { "nothing".to_string() } else { left_names.join(" ") }),
+                Fact::text(if left_names.is_empty() { word(ctx, "nothing") } else { left_names.join(" ") }),
             ),
         ],
     });
@@ -1331,8 +1383,8 @@ fn engine(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
             "nothing is left: no process, no netns, no lab directory",
             "什么也没留下：没有进程、没有 netns、没有实验目录"
         ),
-        "nothing",
-        if left_names.is_empty() { "nothing".to_string() } else { left_names.join(" ") },
+        word(ctx, "nothing"),
+        if left_names.is_empty() { word(ctx, "nothing") } else { left_names.join(" ") },
         tr!("the undo journal lists every object the lab made", "撤销日志记下了实验创建的每个对象"),
     );
     state.remember("engine", format!("{} namespaces new, {}", new.len(), status));
@@ -1373,8 +1425,8 @@ fn summary(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     });
     ctx.expect(
         tr!("every step read its result back", "每一步都读回了它的结果"),
-        "all",
-        if missing.is_empty() { "all".to_string() } else { missing.join(" ") },
+        word(ctx, "all"),
+        if missing.is_empty() { word(ctx, "all") } else { missing.join(" ") },
         missing.is_empty(),
         tr!(
             "a step that acted but read nothing back would be a claim, not an observation",
