@@ -51,7 +51,8 @@ fn start(bin: &std::path::Path, moment: Moment) -> (Child, Vec<Undo>) {
         .stderr(log)
         .spawn()
         .expect("spawn labctl");
-    let deadline = Instant::now() + Duration::from_secs(30);
+    // The course VM emulates its CPU (TCG): a run takes minutes there.
+    let deadline = Instant::now() + Duration::from_secs(240);
     loop {
         let undo = journal_of(&run);
         if reached(&undo, moment) {
@@ -64,7 +65,9 @@ fn start(bin: &std::path::Path, moment: Moment) -> (Child, Vec<Undo>) {
             panic!("the run ended ({status}) before {moment:?}");
         }
         if Instant::now() > deadline {
-            let _ = run.kill();
+            // SIGTERM, so the run still undoes what it made.
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(run.id() as i32), Signal::SIGTERM);
+            let _ = run.wait();
             panic!("the run never reached {moment:?}");
         }
         std::thread::sleep(Duration::from_millis(20));
