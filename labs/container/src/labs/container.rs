@@ -426,12 +426,12 @@ fn overlay(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
 // ---------------------------------------------------------------------------------------
 // The bundle
 
-fn write_config(state: &State) -> anyhow::Result<Spec> {
-    let image = state.image()?.config.config().clone().unwrap_or_default();
+/// The bundle's config for the image's run config and the mounted rootfs.
+fn write_config(image: &oci_spec::image::Config, rootfs: &Path) -> anyhow::Result<Spec> {
     // `lcrun spec`'s default (runc's), then what docker changes.
     let mut spec = labruntime::config::default_spec(false);
     spec.set_hostname(Some(ID.to_string()));
-    spec.set_root(Some(RootBuilder::default().path(state.merged.clone()).readonly(false).build()?));
+    spec.set_root(Some(RootBuilder::default().path(rootfs.to_path_buf()).readonly(false).build()?));
     let mut process = spec.process().clone().unwrap_or_default();
     let mut args = image.entrypoint().clone().unwrap_or_default();
     args.extend(image.cmd().clone().unwrap_or_default());
@@ -460,7 +460,8 @@ fn write_config(state: &State) -> anyhow::Result<Spec> {
 }
 
 fn bundle(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
-    let spec = write_config(state)?;
+    let image = state.image()?.config.config().clone().unwrap_or_default();
+    let spec = write_config(&image, &state.merged)?;
     let dir = state.base.join("bundle");
     std::fs::create_dir_all(&dir).with_context(|| format!("mkdir {}", dir.display()))?;
     let path = dir.join("config.json");
@@ -1489,4 +1490,43 @@ fn read_memory_limit(pid: i32) -> Option<u64> {
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_config_runs_the_entrypoint_with_dockers_defaults_and_the_limits() {
+        let mut image = oci_spec::image::Config::default();
+        image.set_entrypoint(Some(ENTRYPOINT.iter().map(|s| s.to_string()).collect()));
+        image.set_env(Some(vec![labimage::import::DEFAULT_PATH.to_string()]));
+        let spec = write_config(&image, Path::new("/x/merged")).unwrap();
+        let process = spec.process().as_ref().unwrap();
+        assert_eq!(process.args().as_ref().unwrap().join(" "), ENTRYPOINT.join(" "));
+        assert_eq!(process.no_new_privileges(), Some(true));
+        assert_eq!(process.capabilities().as_ref().unwrap().effective().as_ref().unwrap().len(), 14);
+        assert_eq!(spec.root().as_ref().unwrap().path(), Path::new("/x/merged"));
+        let linux = spec.linux().as_ref().unwrap();
+        assert_eq!(linux.cgroups_path().as_deref(), Some(Path::new("/labctl/lcrun/lcmini")));
+        let resources = linux.resources().as_ref().unwrap();
+        assert_eq!(resources.memory().as_ref().unwrap().limit(), Some(MEMORY));
+        assert_eq!(resources.pids().as_ref().unwrap().limit(), PIDS);
+        assert_eq!(resources.cpu().as_ref().unwrap().quota(), Some(CPU_QUOTA));
+        assert!(linux.seccomp().is_some());
+        assert!(linux.masked_paths().as_ref().unwrap().iter().any(|p| p == "/proc/timer_list"));
+    }
+
+    #[test]
+    fn dockers_capability_mask_decodes_to_its_14_names() {
+        let names = cap_names("00000000a80425fb");
+        assert_eq!(names.len(), 14);
+        assert!(names.contains(&"CAP_NET_BIND_SERVICE".to_string()) && !names.contains(&"CAP_SYS_ADMIN".to_string()));
+    }
+
+    #[test]
+    fn only_the_options_of_the_lesson_are_shown_in_a_fixed_order() {
+        assert_eq!(key_options("rw,nosuid,nodev,noexec,relatime"), "rw,nosuid,nodev,noexec");
+        assert_eq!(key_options("ro,relatime"), "ro");
+    }
 }
