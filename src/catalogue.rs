@@ -11,6 +11,7 @@ pub fn load() -> anyhow::Result<Catalogue> {
         laboverlay::topic(),
         labnet::topic(),
         labimage::topic(),
+        labcontainer::topic(),
         labruntime::topic(),
     ];
     Ok(Catalogue::load(topics)?)
