@@ -12,6 +12,7 @@ pub fn load() -> anyhow::Result<Catalogue> {
         labnet::topic(),
         labimage::topic(),
         labruntime::topic(),
+        labcontainer::topic(),
     ];
     Ok(Catalogue::load(topics)?)
 }
