@@ -292,9 +292,17 @@ fn gather(lang: Lang) -> (Machine, Vec<Probe>) {
         if seccomp {
             t(lang, "SECCOMP_RET_ERRNO available", "支持 SECCOMP_RET_ERRNO")
         } else {
-            t(lang, "no errno action in /proc/sys/kernel/seccomp/actions_avail", "/proc/sys/kernel/seccomp/actions_avail 中没有 errno")
+            t(
+                lang,
+                "no errno action in /proc/sys/kernel/seccomp/actions_avail",
+                "/proc/sys/kernel/seccomp/actions_avail 中没有 errno",
+            )
         },
-        &t(lang, "a kernel with CONFIG_SECCOMP_FILTER (every distribution kernel has it)", "换一个启用了 CONFIG_SECCOMP_FILTER 的内核（各发行版的内核都有）"),
+        &t(
+            lang,
+            "a kernel with CONFIG_SECCOMP_FILTER (every distribution kernel has it)",
+            "换一个启用了 CONFIG_SECCOMP_FILTER 的内核（各发行版的内核都有）",
+        ),
     ));
     if !seccomp {
         runtime_missing.push("seccomp filters".to_string());

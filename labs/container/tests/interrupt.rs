@@ -46,7 +46,10 @@ fn assert_nothing_of(ids: &[String], children: &[i32], after: &str) {
     assert!(left.is_empty(), "{after}: mounts left: {left:#?}");
     for hierarchy in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
         for id in ids {
-            for dir in [hierarchy.path().join("labctl/containers").join(id), PathBuf::from("/sys/fs/cgroup/labctl/containers").join(id)] {
+            for dir in [
+                hierarchy.path().join("labctl/containers").join(id),
+                PathBuf::from("/sys/fs/cgroup/labctl/containers").join(id),
+            ] {
                 assert!(!dir.exists(), "{after}: {} is left", dir.display());
             }
         }
@@ -103,15 +106,19 @@ fn sigkill_then_the_journal_undone_leaves_nothing() {
     let pid = run.id() as i32;
     run.kill().unwrap();
     run.wait().unwrap();
-    assert!(children.iter().any(|p| !labkit::testing::process_gone(*p)), "SIGKILL cannot clean up: a container remains");
+    assert!(
+        children.iter().any(|p| !labkit::testing::process_gone(*p)),
+        "SIGKILL cannot clean up: a container remains"
+    );
     let bin = labkit::testing::workspace_labctl().unwrap();
     let check = Command::new(&bin).args(["clean", "--check"]).output().unwrap();
     let listed = String::from_utf8_lossy(&check.stdout).into_owned();
-    assert!(listed.contains("lclife-web") || listed.contains("container-lifecycle"), "clean --check must list the run's objects:\n{listed}");
-    let (path, journal) = labkit::cleanup::read_journals()
-        .into_iter()
-        .find(|(_, j)| j.pid == pid)
-        .expect("the killed run's journal");
+    assert!(
+        listed.contains("lclife-web") || listed.contains("container-lifecycle"),
+        "clean --check must list the run's objects:\n{listed}"
+    );
+    let (path, journal) =
+        labkit::cleanup::read_journals().into_iter().find(|(_, j)| j.pid == pid).expect("the killed run's journal");
     assert!(!journal.owner_alive(), "the killed run still counts as alive");
     for undo in journal.undo.iter().rev() {
         undo.run().unwrap_or_else(|e| panic!("undo {}: {e}", undo.describe()));
