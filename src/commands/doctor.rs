@@ -72,10 +72,7 @@ pub fn exec(args: Args) -> anyhow::Result<i32> {
     let lab_probes = probes.len();
 
     for entry in &catalogue.entries {
-        let mut missing = lab_missing(&entry.def.requirements, &machine);
-        if entry.def.seed_section == "Runtime" {
-            missing.extend(machine.runtime_missing.iter().cloned());
-        }
+        let missing = lab_needs(&entry.def.requirements, &entry.def.seed_section, &machine);
         let id = &entry.def.id;
         probes.push(Probe {
             check: t(text_lang, format!("lab {id}"), format!("实验 {id}")),
@@ -135,10 +132,8 @@ pub fn exec(args: Args) -> anyhow::Result<i32> {
         }
     }
     // Exit 0 only when every lab can run here.
-    let runtime_ok = machine.runtime_missing.is_empty();
-    let all_ready = catalogue.entries.iter().all(|e| {
-        lab_missing(&e.def.requirements, &machine).is_empty() && (runtime_ok || e.def.seed_section != "Runtime")
-    });
+    let all_ready =
+        catalogue.entries.iter().all(|e| lab_needs(&e.def.requirements, &e.def.seed_section, &machine).is_empty());
     Ok(if all_ready { 0 } else { 1 })
 }
 
@@ -348,7 +343,16 @@ fn gather(lang: Lang) -> (Machine, Vec<Probe>) {
     )
 }
 
-/// What a lab needs that this machine lacks.
+/// What a lab needs that this machine lacks: its requirements, and for the labs of the Runtime
+/// part (real containers of the runtime and the engine) what those need.
+fn lab_needs(req: &Requirements, part: &str, m: &Machine) -> Vec<String> {
+    let mut missing = lab_missing(req, m);
+    if part == "Runtime" {
+        missing.extend(m.runtime_missing.iter().cloned());
+    }
+    missing
+}
+
 /// What a lab needs that this machine lacks, as doctor names it.
 fn lab_missing(req: &Requirements, m: &Machine) -> Vec<String> {
     let mut missing = Vec::new();
@@ -525,5 +529,13 @@ mod tests {
             ["root", "user namespace", "cgroup memory (hybrid)", "overlay", "veth/bridge", "nft or iptables"]
         );
         assert!(lab_missing(&Requirements::default(), &m).is_empty());
+    }
+
+    #[test]
+    fn only_the_runtime_labs_need_busybox_seccomp_and_nsenter() {
+        let mut m = machine(true, &["cpu", "memory", "pids"]);
+        m.runtime_missing = vec!["static busybox".into()];
+        assert_eq!(lab_needs(&Requirements::default(), "Runtime", &m), ["static busybox"]);
+        assert!(lab_needs(&Requirements::default(), "Network", &m).is_empty());
     }
 }
