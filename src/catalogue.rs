@@ -11,8 +11,9 @@ pub fn load() -> anyhow::Result<Catalogue> {
         laboverlay::topic(),
         labnet::topic(),
         labimage::topic(),
-        labruntime::topic(),
+        // The engine's labs first: docker's commands, then what the runtime's defaults stop.
         labcontainer::topic(),
+        labruntime::topic(),
     ];
     Ok(Catalogue::load(topics)?)
 }
