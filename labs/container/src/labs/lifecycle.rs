@@ -50,25 +50,24 @@ const RECIPE: [&str; 5] = ["mnt", "uts", "ipc", "net", "pid"];
 #[derive(Default)]
 pub struct State {
     base: PathBuf,
-    docker: Option<Docker>,
+    docker: Option<EngineCli>,
     /// lclife-web: its id, the first run's init and namespaces, its upper dir.
     web_id: String,
     web_pid: i32,
     web_ns: Vec<(String, u64)>,
     upper: PathBuf,
     exec_pid: i32,
-    trap_pid: i32,
     ids: Vec<String>,
 }
 
 impl State {
-    fn docker(&self) -> anyhow::Result<&Docker> {
+    fn docker(&self) -> anyhow::Result<&EngineCli> {
         self.docker.as_ref().context("the image step has not run")
     }
 }
 
 /// `labctl container …` with the lab's state dirs: the engine's command line as a child process.
-struct Docker {
+struct EngineCli {
     exe: PathBuf,
     run: PathBuf,
     lib: PathBuf,
@@ -87,7 +86,7 @@ impl Answer {
     }
 }
 
-impl Docker {
+impl EngineCli {
     fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(&self.exe);
         cmd.arg("container")
@@ -337,7 +336,7 @@ fn image(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
         "importing busybox (the lab's image is made from busybox-static: sudo apt-get install busybox-static)",
     )?;
     let image = store.resolve("busybox").context("resolving busybox in the lab's store")?;
-    let docker = Docker {
+    let docker = EngineCli {
         exe: std::env::current_exe().context("finding labctl's own binary")?,
         run: base.join("run"),
         lib: lib.clone(),
@@ -823,7 +822,13 @@ fn logs(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
 /// `attach NAME` on a pseudo-terminal of the lab's own: types `line`, reads until `answer`
 /// appears, then detaches with Ctrl-P Ctrl-Q. Returns what the screen showed after the
 /// command and attach's exit code.
-fn attach_through_pty(ctx: &Ctx, docker: &Docker, name: &str, line: &str, answer: &str) -> anyhow::Result<(bool, i32)> {
+fn attach_through_pty(
+    ctx: &Ctx,
+    docker: &EngineCli,
+    name: &str,
+    line: &str,
+    answer: &str,
+) -> anyhow::Result<(bool, i32)> {
     use nix::fcntl::OFlag;
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
     use nix::pty::{grantpt, posix_openpt, ptsname_r, unlockpt};
@@ -1122,7 +1127,6 @@ fn stop(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
             "stop 会删除运行时中的容器：它的 cgroup 也随之删除"
         ),
     );
-    state.trap_pid = trap.pid;
     state.ids.push(trap.id);
     Ok(())
 }
