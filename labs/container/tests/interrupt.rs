@@ -3,10 +3,11 @@
 //! cgroup of its containers, no state directory. Uses the labctl binary of this workspace (or
 //! $LABCTL_BIN).
 
-use labkit::testing::{interrupt_run, kernel_lock, require_root, start_run_and_wait_for_children};
+use labkit::testing::{interrupt_run, kernel_lock, require_root};
 use nix::sys::signal::Signal;
 use std::path::PathBuf;
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 fn base() -> PathBuf {
     labkit::paths::run_dir().join("container-lifecycle")
@@ -23,13 +24,61 @@ fn container_ids() -> Vec<String> {
         .collect()
 }
 
+/// The processes the run's journal names (the supervisors and inits it registered).
+fn journaled_children(run: i32) -> Vec<i32> {
+    labkit::cleanup::read_journals()
+        .into_iter()
+        .filter(|(_, j)| j.pid == run)
+        .flat_map(|(_, j)| j.undo)
+        .filter_map(|u| match u {
+            labkit::Undo::Kill { pid, .. } => Some(pid),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Undoes the journal of run `pid` (dead by now) as `labctl clean` would, and removes it.
+fn undo_journal_of(pid: i32) {
+    let journals: Vec<_> = labkit::cleanup::read_journals().into_iter().filter(|(_, j)| j.pid == pid).collect();
+    assert!(!journals.is_empty(), "no journal of run {pid}");
+    for (path, journal) in journals {
+        assert!(!journal.owner_alive(), "the run {pid} still counts as alive");
+        for undo in journal.undo.iter().rev() {
+            undo.run().unwrap_or_else(|e| panic!("undo {}: {e}", undo.describe()));
+        }
+        std::fs::remove_file(&path).unwrap();
+    }
+}
+
+/// Starts the lab slowed down between steps and returns once its journal names the first
+/// container's processes. Importing the image and `run -d` take a while under QEMU's TCG (the
+/// course VM), hence a minute, not labkit's 10 s; on a timeout the run is killed and undone.
 fn start() -> (std::process::Child, Vec<i32>, Vec<String>) {
     let bin = labkit::testing::workspace_labctl().expect("the labctl binary");
-    let mut cmd = Command::new(&bin);
-    cmd.args(["run", "container-lifecycle", "--yes", "--format", "plain"]);
-    // Returns once the journal names the first container's supervisor and init.
-    let (run, children) = start_run_and_wait_for_children(cmd);
-    std::thread::sleep(std::time::Duration::from_millis(150));
+    let mut run = Command::new(&bin)
+        .args(["run", "container-lifecycle", "--yes", "--format", "plain"])
+        .env("LABCTL_STEP_DELAY_MS", "300")
+        .env("LABCTL_LEARNER_DIR", labkit::testing::scratch_learner_dir())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("spawn labctl");
+    let pid = run.id() as i32;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let children = loop {
+        let children = journaled_children(pid);
+        if !children.is_empty() {
+            break children;
+        }
+        if Instant::now() > deadline || run.try_wait().unwrap().is_some() {
+            let _ = run.kill();
+            let _ = run.wait();
+            undo_journal_of(pid);
+            panic!("the run never registered a container's processes in its journal");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    std::thread::sleep(Duration::from_millis(150));
     let ids = container_ids();
     assert!(!ids.is_empty(), "the run registered a process but made no container");
     (run, children, ids)
@@ -117,12 +166,6 @@ fn sigkill_then_the_journal_undone_leaves_nothing() {
         listed.contains("lclife-web") || listed.contains("container-lifecycle"),
         "clean --check must list the run's objects:\n{listed}"
     );
-    let (path, journal) =
-        labkit::cleanup::read_journals().into_iter().find(|(_, j)| j.pid == pid).expect("the killed run's journal");
-    assert!(!journal.owner_alive(), "the killed run still counts as alive");
-    for undo in journal.undo.iter().rev() {
-        undo.run().unwrap_or_else(|e| panic!("undo {}: {e}", undo.describe()));
-    }
-    std::fs::remove_file(&path).unwrap();
+    undo_journal_of(pid);
     assert_nothing_of(&ids, &children, "after SIGKILL and the journal's undo");
 }
