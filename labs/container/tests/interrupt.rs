@@ -37,6 +37,14 @@ fn journaled_children(run: i32) -> Vec<i32> {
         .collect()
 }
 
+/// The init of the lab's first container, once its record names one.
+fn first_init() -> Option<i32> {
+    let id = container_ids().into_iter().next()?;
+    let path = base().join("lib/containers").join(id).join("config.v2.json");
+    let record: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
+    record["State"]["Pid"].as_i64().map(|p| p as i32).filter(|p| *p > 0)
+}
+
 /// Undoes the journal of run `pid` (dead by now) as `labctl clean` would, and removes it.
 fn undo_journal_of(pid: i32) {
     let journals: Vec<_> = labkit::cleanup::read_journals().into_iter().filter(|(_, j)| j.pid == pid).collect();
@@ -65,9 +73,10 @@ fn start() -> (std::process::Child, Vec<i32>, Vec<String>) {
         .expect("spawn labctl");
     let pid = run.id() as i32;
     let deadline = Instant::now() + Duration::from_secs(60);
+    // The engine's clients are journaled while they run: wait for the first container's init.
     let children = loop {
         let children = journaled_children(pid);
-        if !children.is_empty() {
+        if first_init().is_some_and(|init| children.contains(&init)) {
             break children;
         }
         if Instant::now() > deadline || run.try_wait().unwrap().is_some() {

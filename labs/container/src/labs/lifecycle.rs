@@ -71,6 +71,8 @@ struct EngineCli {
     exe: PathBuf,
     run: PathBuf,
     lib: PathBuf,
+    /// The run's undo registry: each client is in it while it runs.
+    cleanup: labkit::cleanup::Cleanup,
 }
 
 /// What one engine command answered.
@@ -99,8 +101,19 @@ impl EngineCli {
     }
 
     fn run(&self, args: &[&str]) -> anyhow::Result<Answer> {
-        let out =
-            self.command(args).output().with_context(|| format!("running labctl container {}", args.join(" ")))?;
+        let what = || format!("running labctl container {}", args.join(" "));
+        let child = self.command(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().with_context(what)?;
+        // Journaled while it runs: an interrupt ends the client before the undo's `rm -f`, so a
+        // client still at work cannot make something after the undo has run.
+        let pid = child.id() as i32;
+        let undo = labkit::sys::process_start_time(pid).map(|start_time| Undo::Kill { pid, start_time });
+        if let Some(u) = &undo {
+            self.cleanup.register(u.clone());
+        }
+        let out = child.wait_with_output().with_context(what)?;
+        if let Some(u) = &undo {
+            self.cleanup.forget(u);
+        }
         Ok(Answer {
             code: out.status.code().unwrap_or(128),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -340,6 +353,7 @@ fn image(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
         exe: std::env::current_exe().context("finding labctl's own binary")?,
         run: base.join("run"),
         lib: lib.clone(),
+        cleanup: ctx.cleanup().clone(),
     };
     let listed = docker.ok(&["ps", "-aq"])?;
     let cmd = image.config.config().as_ref().and_then(|c| c.cmd().clone()).unwrap_or_default();
