@@ -11,6 +11,7 @@ pub fn load() -> anyhow::Result<Catalogue> {
         laboverlay::topic(),
         labnet::topic(),
         labimage::topic(),
+        // The engine's labs first: docker's commands, then what the runtime's defaults stop.
         labcontainer::topic(),
         labruntime::topic(),
     ];
