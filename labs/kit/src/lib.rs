@@ -27,6 +27,7 @@ pub mod signals;
 pub mod sys;
 pub mod testing;
 pub mod text;
+pub mod wrap;
 
 pub use catalogue::{Catalogue, Topic};
 pub use cleanup::{Cleanup, Undo};

@@ -224,6 +224,9 @@ pub struct RunOptions {
     /// Run up to this step (0-based), showing only it.
     pub only_step: Option<usize>,
     pub yes: bool,
+    /// Wrap prose to this many columns ([`crate::wrap::output_width`] on a terminal); none
+    /// leaves lines as they are (pipes, files, reference transcripts).
+    pub width: Option<usize>,
 }
 
 impl RunOptions {
@@ -238,6 +241,7 @@ impl RunOptions {
             explore: false,
             only_step: None,
             yes: true,
+            width: None,
         }
     }
 }
@@ -267,6 +271,7 @@ pub fn run_lab<W: Write>(
     let reader_gone = std::rc::Rc::new(std::cell::Cell::new(false));
     let out = UntilReaderGone { inner: out, gone: reader_gone.clone() };
     let mut renderer = Renderer::new(out, opts.format, opts.redact, lang);
+    renderer.width = opts.width;
     let at = crate::signals::StepTracker::default();
     let _signals = crate::signals::undo_on_signal_in(cleanup.clone(), opts.keep, lang, at.clone())?;
     renderer.lab_start(&def.id, def.title.get(lang), def.summary.get(lang))?;
@@ -337,15 +342,19 @@ pub fn run_lab<W: Write>(
         eprintln!("{}", no_checkpoint(lang, &def.id));
     }
     let undone: Vec<String> = if opts.keep {
-        cleanup.keep().iter().map(|u| if opts.redact { u.describe_redacted() } else { u.describe() }).collect()
+        cleanup
+            .keep()
+            .iter()
+            .map(|u| if opts.redact { u.describe_redacted_in(lang) } else { u.describe_in(lang) })
+            .collect()
     } else {
         let (done, failures) = cleanup.undo_all();
         if !failures.is_empty() {
             passed = false;
         }
         done.iter()
-            .map(|u| if opts.redact { u.describe_redacted() } else { u.describe() })
-            .chain(failures.into_iter().map(|f| format!("FAILED: {f}")))
+            .map(|u| if opts.redact { u.describe_redacted_in(lang) } else { u.describe_in(lang) })
+            .chain(failures.into_iter().map(|f| format!("{}: {f}", crate::render::word(lang, "undo_failed"))))
             .collect()
     };
     let stopped_at = stopped.then(|| reports.len() + 1);
