@@ -120,9 +120,12 @@ impl<W: Write> Renderer<W> {
                     writeln!(self.out, "{line}")?;
                 }
                 if let Some(cmd) = &step.command {
-                    // Commands are never wrapped: a broken line would not paste as one command.
+                    // Long commands continue with `\` so that they still paste as one command.
+                    let width = self.width.map(|w| w.min(crate::wrap::MAX_PROSE).saturating_sub(2));
                     for line in cmd.trim_end().lines() {
-                        writeln!(self.out, "  {}", format!("$ {line}").bold())?;
+                        for part in crate::wrap::command(line, width, "$ ", "    ") {
+                            writeln!(self.out, "  {}", part.bold())?;
+                        }
                     }
                 }
                 self.out.flush()

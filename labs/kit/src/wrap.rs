@@ -66,9 +66,68 @@ pub fn block(text: &str, width: Option<usize>, first: &str, rest: &str) -> Vec<S
     }
 }
 
+/// A shell command wrapped to `width` with `\` continuations, so the lines still paste as
+/// one command: breaks only at spaces outside quotes (a `\` newline inside single quotes
+/// would stay in the argument).
+pub fn command(cmd: &str, width: Option<usize>, first: &str, rest: &str) -> Vec<String> {
+    let Some(width) = width.filter(|w| display_width(first) + display_width(cmd) > *w) else {
+        return vec![format!("{first}{cmd}")];
+    };
+    let mut words: Vec<String> = Vec::new();
+    let (mut current, mut quote) = (String::new(), None::<char>);
+    for c in cmd.chars() {
+        match (c, quote) {
+            (' ', None) => words.push(std::mem::take(&mut current)),
+            ('\'' | '"', None) => {
+                quote = Some(c);
+                current.push(c);
+            }
+            (c, Some(q)) if c == q => {
+                quote = None;
+                current.push(c);
+            }
+            _ => current.push(c),
+        }
+    }
+    words.push(current);
+    let mut lines = Vec::new();
+    let mut line = first.to_string();
+    let mut empty = true;
+    for word in words.into_iter().filter(|w| !w.is_empty()) {
+        // Room for " word" and, unless it is the last, the " \\" that continues the line.
+        if !empty && display_width(&line) + 1 + display_width(&word) + 2 > width {
+            lines.push(format!("{line} \\"));
+            line = rest.to_string();
+            empty = true;
+        }
+        if !empty {
+            line.push(' ');
+        }
+        line.push_str(&word);
+        empty = false;
+    }
+    lines.push(line);
+    lines
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_commands_continue_with_a_backslash_outside_quotes() {
+        let cmd = r#"unshare -fp --mount-proc sh -c "sh -c 'sleep infinity &'; exec sleep infinity" &"#;
+        let lines = command(cmd, Some(60), "  $ ", "      ");
+        assert!(lines.len() > 1 && lines.iter().all(|l| display_width(l) <= 60), "{lines:#?}");
+        assert!(lines[..lines.len() - 1].iter().all(|l| l.ends_with(" \\")), "{lines:#?}");
+        let joined: String = lines
+            .iter()
+            .map(|l| l.trim_start_matches("  $ ").trim().trim_end_matches('\\').trim())
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert_eq!(joined, cmd, "the quoted script is whole");
+        assert_eq!(command("ls /proc", Some(60), "  $ ", "    "), vec!["  $ ls /proc"]);
+    }
 
     fn widest(lines: &[String]) -> usize {
         lines.iter().map(|l| display_width(l)).max().unwrap_or(0)
