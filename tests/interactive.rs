@@ -126,7 +126,7 @@ fn pause_in_chinese_and_ctrl_c_at_the_prompt_says_where_it_stopped() {
     screen.keys(&["C-c"]);
     let end = screen.wait_for("收到 SIGINT，实验停在这里。");
     assert!(end.contains("在步骤 2/"), "{end}");
-    assert!(end.contains("清理\n  - process"), "the Cleanup section lists what was removed:\n{end}");
+    assert!(end.contains("清理\n  - 进程"), "the Cleanup section lists what was removed:\n{end}");
     assert_eq!(screen.exit_status(), 130);
     assert_nothing_left("ns-pid after Ctrl-C");
 }

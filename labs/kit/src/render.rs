@@ -522,7 +522,11 @@ mod tests {
         }
     }
 
+    /// Colour is a process-wide switch (colored's override): tests that render take turns.
+    static COLOUR: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
     fn render(format: Format, redact: bool) -> String {
+        let _turn = COLOUR.lock().unwrap_or_else(|e| e.into_inner());
         let mut r = Renderer::new(Vec::new(), format, redact, Lang::En);
         r.step_start(&step()).unwrap();
         r.step_end(&step()).unwrap();
@@ -586,6 +590,7 @@ mod tests {
     }
 
     fn render_wide(lang: Lang, width: usize) -> String {
+        let _turn = COLOUR.lock().unwrap_or_else(|e| e.into_inner());
         let mut r = Renderer::new(Vec::new(), Format::Plain, false, lang);
         r.width = Some(width);
         r.step_start(&long_step()).unwrap();
@@ -627,6 +632,7 @@ mod tests {
 
     #[test]
     fn without_a_width_nothing_is_wrapped() {
+        let _turn = COLOUR.lock().unwrap_or_else(|e| e.into_inner());
         let mut r = Renderer::new(Vec::new(), Format::Plain, false, Lang::En);
         r.step_start(&long_step()).unwrap();
         r.step_end(&long_step()).unwrap();
