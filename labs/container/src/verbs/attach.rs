@@ -7,6 +7,7 @@ use std::time::Duration;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
+    /// The container, by name or id
     pub container: String,
 }
 

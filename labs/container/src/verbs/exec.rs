@@ -11,8 +11,10 @@ pub struct Args {
     /// Leave the process running in the background
     #[arg(short = 'd', long)]
     pub detach: bool,
+    /// Set an environment variable: KEY=VALUE (repeatable)
     #[arg(short = 'e', long = "env")]
     pub env: Vec<String>,
+    /// Working directory inside the container
     #[arg(short = 'w', long)]
     pub workdir: Option<String>,
     /// USER[:GROUP], names or numbers (resolved in the container)
@@ -24,7 +26,9 @@ pub struct Args {
     /// A pseudo-terminal (not built yet)
     #[arg(short = 't', long)]
     pub tty: bool,
+    /// The container, by name or id
     pub container: String,
+    /// The command and its arguments
     #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
     pub command: Vec<String>,
 }

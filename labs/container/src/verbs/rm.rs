@@ -10,6 +10,7 @@ pub struct Args {
     /// Kill a running container first
     #[arg(short = 'f', long)]
     pub force: bool,
+    /// Containers, by name or id (a unique prefix)
     #[arg(required = true)]
     pub containers: Vec<String>,
 }
