@@ -122,7 +122,7 @@ fn ask(quiz: &[QuizItem], lang: Lang) -> anyhow::Result<Vec<usize>> {
             .default(0)
             .interact()?;
         // Feedback at once, while the question is still in mind.
-        print!("{}\n", feedback(n, item, picked, lang));
+        println!("{}", feedback(n, item, picked, lang));
         answers.push(picked);
     }
     Ok(answers)
