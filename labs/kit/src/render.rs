@@ -412,6 +412,16 @@ pub fn header(lang: Lang, column: &str) -> String {
         "DEFAULTS" => "默认配置",
         "PRIVILEGED" => "特权模式",
         "ALLOCATED MiB" => "已分配 MiB",
+        "CONTENT" => "内容",
+        "DIRECTORY" => "目录",
+        "ENTRIES" => "条目",
+        // ip route's own words (via, dev, proto, scope, src) stay: they are what `ip route` prints.
+        "DESTINATION" => "目的地址",
+        "DEVICE" => "设备",
+        "TX PACKETS" => "TX 包数",
+        "TX BYTES" => "TX 字节",
+        "RX PACKETS" => "RX 包数",
+        "RX BYTES" => "RX 字节",
         _ => return column.to_string(),
     };
     zh.to_string()
