@@ -256,3 +256,30 @@ fn image_build_streams_run_output_while_it_runs_and_says_seconds() {
     assert!(run_layer.ends_with(" s)") && !run_layer.ends_with(" ms)"), "2 s are said in seconds: {run_layer}");
     assert_eq!(screen.exit_status(), 0, "{end}");
 }
+
+#[test]
+fn explore_opens_a_shell_inside_the_cgroup_and_in_the_merged_dir() {
+    if !require_root("--explore in a pty") {
+        return;
+    }
+    let _guard = kernel_lock();
+    let screen = Screen::start(&["run", "cgroup-pids", "--explore"], &[("SHELL", "/bin/bash")]);
+    let shell = screen.wait_for("(labctl cgroup-pids · cgroup labctl/pids-demo)");
+    assert!(shell.contains("--explore: a shell inside cgroup labctl/pids-demo"), "{shell}");
+    // v1: a line per hierarchy the group is in (pids, freezer); v2: the one line 0::/labctl/pids-demo.
+    screen.keys(&["grep pids-demo /proc/self/cgroup", "Enter"]);
+    screen.wait_for(":/labctl/pids-demo\n");
+    screen.keys(&["exit", "Enter"]);
+    let end = screen.wait_for("All checks passed.");
+    assert_eq!(screen.exit_status(), 0, "{end}");
+
+    let screen = Screen::start(&["run", "overlay", "--explore"], &[("SHELL", "/bin/bash")]);
+    screen.wait_for("(labctl overlay · merged)");
+    screen.keys(&["ls; pwd", "Enter"]);
+    let merged = screen.wait_for("/overlay-lab/merged\n");
+    assert!(merged.contains("in_both.txt") && merged.contains("in_lower.txt"), "the union of both layers:\n{merged}");
+    screen.keys(&["exit", "Enter"]);
+    let end = screen.wait_for("All checks passed.");
+    assert_eq!(screen.exit_status(), 0, "{end}");
+    assert_nothing_left("cgroup-pids and overlay after --explore");
+}
