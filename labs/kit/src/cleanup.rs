@@ -30,22 +30,34 @@ pub enum Undo {
 impl Undo {
     /// A short description, shown when cleaning.
     pub fn describe(&self) -> String {
+        self.describe_in(crate::Lang::En)
+    }
+
+    /// The description in the learner's language (kernel terms such as netns and cgroup stay).
+    pub fn describe_in(&self, lang: crate::Lang) -> String {
+        let zh = lang == crate::Lang::Zh;
         match self {
-            Undo::Kill { pid, .. } => format!("process {pid}"),
-            Undo::Unmount { path } => format!("mount {}", path.display()),
+            Undo::Kill { pid, .. } => format!("{} {pid}", if zh { "进程" } else { "process" }),
+            Undo::Unmount { path } => format!("{} {}", if zh { "挂载" } else { "mount" }, path.display()),
             Undo::Netns { name } => format!("netns {name}"),
             Undo::Cgroup { path } => format!("cgroup {}", path.display()),
-            Undo::RemoveDir { path } => format!("directory {}", path.display()),
+            Undo::RemoveDir { path } => format!("{} {}", if zh { "目录" } else { "directory" }, path.display()),
             Undo::Command { argv } => argv.join(" "),
         }
     }
 
     /// The same description with volatile parts hidden (for reference output).
     pub fn describe_redacted(&self) -> String {
+        self.describe_redacted_in(crate::Lang::En)
+    }
+
+    /// [`Undo::describe_redacted`] in the learner's language.
+    pub fn describe_redacted_in(&self, lang: crate::Lang) -> String {
+        let zh = lang == crate::Lang::Zh;
         match self {
-            Undo::Kill { .. } => "process [pid]".into(),
-            Undo::RemoveDir { .. } => "directory [path]".into(),
-            _ => self.describe(),
+            Undo::Kill { .. } => format!("{} [pid]", if zh { "进程" } else { "process" }),
+            Undo::RemoveDir { .. } => format!("{} [path]", if zh { "目录" } else { "directory" }),
+            _ => self.describe_in(lang),
         }
     }
 

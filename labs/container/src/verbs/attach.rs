@@ -6,6 +6,7 @@ use crate::error::{Error, Result};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
+    /// The container, by name or id
     pub container: String,
 }
 

@@ -13,6 +13,7 @@ pub struct Args {
     /// Remove the container's anonymous volumes too (`-v /ctr`, the image's VOLUMEs)
     #[arg(short = 'v', long)]
     pub volumes: bool,
+    /// Containers, by name or id (a unique prefix)
     #[arg(required = true)]
     pub containers: Vec<String>,
 }
