@@ -326,8 +326,13 @@ fn ns_table_row(ns: &str, cells: Vec<Fact>) -> Vec<Fact> {
     row
 }
 
-fn yes_no(b: bool) -> Fact {
-    Fact::text(if b { "yes" } else { "no" })
+fn yes_no(lang: labkit::Lang, b: bool) -> Fact {
+    Fact::text(match (lang, b) {
+        (labkit::Lang::Zh, true) => "是",
+        (labkit::Lang::Zh, false) => "否",
+        (_, true) => "yes",
+        (_, false) => "no",
+    })
 }
 
 // ---------------------------------------------------------------------------------------
@@ -574,7 +579,10 @@ fn nsenter(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
         } else {
             cgroup_ours = sh == ours && init != ours;
         }
-        rows.push(ns_table_row(ns, vec![Fact::Inode(ours), Fact::Inode(init), Fact::Inode(sh), yes_no(sh == init)]));
+        rows.push(ns_table_row(
+            ns,
+            vec![Fact::Inode(ours), Fact::Inode(init), Fact::Inode(sh), yes_no(ctx.lang(), sh == init)],
+        ));
     }
     ctx.observe(Observation::Table {
         title: tr!(
@@ -664,7 +672,7 @@ fn exec(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     for ns in NS {
         let (a, b) = (ns_inode(&init.to_string(), ns), ns_inode(&found.to_string(), ns));
         all_equal &= a == b && a != 0;
-        rows.push(ns_table_row(ns, vec![Fact::Inode(a), Fact::Inode(b), yes_no(a == b)]));
+        rows.push(ns_table_row(ns, vec![Fact::Inode(a), Fact::Inode(b), yes_no(ctx.lang(), a == b)]));
     }
     ctx.observe(Observation::Table {
         title: tr!("/proc/PID/ns of the init and of the exec'd process:", "init 与 exec 出来的进程的 /proc/PID/ns："),
@@ -923,7 +931,7 @@ fn attach(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
             ("init /proc/PID/fd/0".into(), Fact::text(fd0.clone())),
             ("supervisor fds on /dev/ptmx".into(), Fact::Number(supervisor_ptmx as i64)),
             ("typed".into(), Fact::text("echo $((6*7))")),
-            ("the container's sh answered 42".into(), yes_no(seen)),
+            ("the container's sh answered 42".into(), yes_no(ctx.lang(), seen)),
             ("Ctrl-P Ctrl-Q: attach exit code".into(), Fact::Number(code.into())),
             ("the container after the detach".into(), Fact::text(if alive { "running" } else { "gone" })),
         ],
@@ -1170,7 +1178,7 @@ fn cp_stopped(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
             ("State.Status".into(), Fact::text(status.trim())),
             ("ls UpperDir/tmp".into(), Fact::text(files.join(" "))),
             ("UpperDir/tmp/while-stopped.txt".into(), Fact::text(content.trim_end())),
-            ("MergedDir mounted now".into(), yes_no(mounted)),
+            ("MergedDir mounted now".into(), yes_no(ctx.lang(), mounted)),
         ],
     });
     ctx.expect_eq(
@@ -1217,7 +1225,7 @@ fn start(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
         own &= now != ours && now != 0;
         rows.push(ns_table_row(
             ns,
-            vec![Fact::Inode(*before), Fact::Inode(now), Fact::Inode(ours), yes_no(now != ours)],
+            vec![Fact::Inode(*before), Fact::Inode(now), Fact::Inode(ours), yes_no(ctx.lang(), now != ours)],
         ));
     }
     ctx.observe(Observation::Values {
