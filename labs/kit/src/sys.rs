@@ -392,6 +392,42 @@ pub fn default_sigpipe() {
     }
 }
 
+/// Every signal back to its default action and none blocked, as a fresh program expects: an
+/// ignored signal or a blocked mask survives execve, so a container's PID 1 would inherit
+/// whatever its launcher ignored (a multi-threaded launcher's SIG32/SIG33, a shell's SIGINT
+/// under `&`). Raw system calls: glibc's wrappers refuse its own internal signals 32 and 33.
+/// Only for a single-threaded process about to execve.
+pub fn default_all_signals() {
+    // The kernel's struct sigaction on x86_64 and aarch64: handler, flags, restorer, mask.
+    #[repr(C)]
+    struct KernelSigaction {
+        handler: usize,
+        flags: u64,
+        restorer: usize,
+        mask: u64,
+    }
+    let default = KernelSigaction { handler: libc::SIG_DFL, flags: 0, restorer: 0, mask: 0 };
+    let empty: u64 = 0;
+    let sigset_size = std::mem::size_of::<u64>();
+    // SAFETY: both structures live across the calls and have the kernel's layout and size;
+    // nothing of ours runs as a handler. SIGKILL/SIGSTOP are refused by the kernel, on purpose.
+    unsafe {
+        for sig in 1..=64 {
+            if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+                let null = std::ptr::null_mut::<KernelSigaction>();
+                libc::syscall(libc::SYS_rt_sigaction, sig, &default as *const KernelSigaction, null, sigset_size);
+            }
+        }
+        libc::syscall(
+            libc::SYS_rt_sigprocmask,
+            libc::SIG_SETMASK,
+            &empty as *const u64,
+            std::ptr::null_mut::<u64>(),
+            sigset_size,
+        );
+    }
+}
+
 /// Creates a new System V message queue with `key` in the calling thread's IPC namespace
 /// (`msgget(key, IPC_CREAT | IPC_EXCL | 0600)`, what `ipcmk -Q` does) and returns its id.
 /// EEXIST when that namespace already has a queue with this key.

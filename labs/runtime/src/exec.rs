@@ -164,6 +164,8 @@ fn become_process(
         crate::console::attach_new_pty(console, process)?;
     }
     let exec = init::prepare_exec(process)?;
+    // Before seccomp, which may refuse rt_sigaction: the process starts with default signals.
+    sys::default_all_signals();
     let no_new_privs = process.no_new_privileges().unwrap_or(false);
     if !no_new_privs {
         if let Some(f) = seccomp {
@@ -181,7 +183,6 @@ fn become_process(
     }
     chan.send(&Msg::Ready)?;
     sys::close_fds_from(3 + preserve_fds).map_err(|e| Error::io("closing inherited fds", e))?;
-    sys::default_sigpipe();
     let errno = exec.exec();
     Err(Error::sys("execve", errno))
 }

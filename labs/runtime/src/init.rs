@@ -117,6 +117,10 @@ pub fn container_init(mut plan: Plan, chan: &mut Channel) -> Result<()> {
     apply_rlimits(&process)?;
     check_cwd_inside_root(&process)?;
     let exec = prepare_exec(&process)?;
+    // An ignored signal or a blocked mask survives execve (Rust ignores SIGPIPE; a launcher may
+    // ignore more): the container's program starts with the defaults, before seccomp may refuse
+    // rt_sigaction. `yes | head` must end `yes`; PID 1 must see what it did not ask to ignore.
+    sys::default_all_signals();
     let no_new_privs = process.no_new_privileges().unwrap_or(false);
     if !no_new_privs {
         // Without no_new_privs only a process with CAP_SYS_ADMIN may install a filter: now.
@@ -132,9 +136,6 @@ pub fn container_init(mut plan: Plan, chan: &mut Channel) -> Result<()> {
     }
     crate::hooks::run_all(spec.hooks().as_ref().and_then(|h| h.start_container().as_ref()), &state)?;
     close_inherited_fds(plan.preserve_fds)?;
-    // Rust ignores SIGPIPE and an ignored signal stays ignored across execve: give the
-    // container's program the default (`yes | head` must end `yes`).
-    sys::default_sigpipe();
     let errno = exec.exec();
     Err(Error::sys(format!("execve {:?}", process.args().as_ref().and_then(|a| a.first())), errno))
 }
