@@ -1207,3 +1207,51 @@ fn init_is_pid_1_reaps_orphans_and_forwards_the_stop_signal() {
     assert_eq!(inspect(&lab, "with")["HostConfig"]["Init"], true);
     lab.finish();
 }
+
+#[test]
+fn network_cni_adds_at_start_and_deletes_at_stop() {
+    let lab = Lab::new();
+    // labctl's own CNI network: the reference plugins make bridge lccni0 in the test's "host".
+    let web = "mkdir /w && echo hello from cni > /w/index.html && exec httpd -f -p 80 -h /w";
+    lab.ok(&["run", "-d", "--name", "c1", "--network", "cni:labctl-cni", "-p", "8081:80", "busybox", "sh", "-c", web]);
+    let doc = inspect(&lab, "c1");
+    let ip = doc["NetworkSettings"]["IPAddress"].as_str().unwrap().to_string();
+    assert!(ip.starts_with("10.215.0."), "{doc:#}");
+    assert_eq!(doc["HostConfig"]["NetworkMode"], "cni:labctl-cni");
+    let inside = lab.ok(&["exec", "c1", "ip", "-4", "-o", "addr", "show", "eth0"]);
+    assert!(inside.contains(&format!("{ip}/24")), "{inside}");
+    assert!(lab.ok(&["exec", "c1", "cat", "/etc/hosts"]).contains(&ip));
+    let ping = lab.in_host(&["busybox", "ping", "-c", "1", "-W", "2", &ip]);
+    assert!(ping.status.success(), "the host side reaches the container: {}{}", text(&ping.stdout), text(&ping.stderr));
+    // -p through the portmap plugin's DNAT, from the test's "host".
+    let mut page = String::new();
+    wait_until("httpd behind 8081", Duration::from_secs(5), || {
+        page = text(&lab.in_host(&["timeout", "3", "busybox", "wget", "-qO-", "http://10.215.0.1:8081/"]).stdout);
+        page == "hello from cni\n"
+    });
+    let leases = lab.run_dir().join("cni/networks/labctl-cni");
+    assert!(leases.join(&ip).exists(), "host-local leased the address under our run dir");
+    // DEL at stop: the lease and the cached result go; a restart gets an address again.
+    lab.ok(&["stop", "-t", "0", "c1"]);
+    assert!(!leases.join(&ip).exists(), "the lease was given back");
+    let rules = text(&lab.in_host(&["iptables-save", "-t", "nat"]).stdout);
+    assert!(!rules.contains("dport 8081"), "portmap's DNAT left:\n{rules}");
+    let cached: Vec<_> = std::fs::read_dir(lab.run_dir().join("cni/results/labctl-cni")).unwrap().flatten().collect();
+    assert!(cached.is_empty(), "cached ADD results left: {cached:?}");
+    lab.ok(&["start", "c1"]);
+    assert!(inspect(&lab, "c1")["NetworkSettings"]["IPAddress"].as_str().unwrap().starts_with("10.215.0."));
+    lab.ok(&["rm", "-f", "c1"]);
+    let left: Vec<_> = std::fs::read_dir(&leases)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("10."))
+        .collect();
+    assert!(left.is_empty(), "rm -f gave the lease back: {left:?}");
+    let out = lab.lc(&["run", "--rm", "--network", "cni:nope", "busybox", "true"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(text(&out.stderr).contains("no CNI network \"nope\""), "{}", text(&out.stderr));
+    // The bridge plugin keeps its bridge for the next container (as labctl0 stays): it is no
+    // container's leftover, so it goes before the leak check looks for lc* links.
+    lab.in_host(&["ip", "link", "delete", "lccni0"]);
+    lab.finish();
+}
