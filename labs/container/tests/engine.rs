@@ -502,6 +502,19 @@ fn bad_input_is_refused_with_125_and_a_message_naming_the_fix() {
         (&["inspect", "--format", "{{.Nope", "taken"], "--format \"{{.Nope\""),
         (&["start", "gone"], "no such container: gone"),
         (&["kill", "stopped"], "is not running"),
+        (&["run", "--rm", "--memory", "64m", "--memory-swap", "32m", "busybox", "true"], "smaller than --memory"),
+        (&["run", "--rm", "--memory-swap", "128m", "busybox", "true"], "needs --memory too"),
+        (&["run", "--rm", "--memory", "lots", "busybox", "true"], "not a size"),
+        (&["run", "--rm", "--shm-size", "big", "busybox", "true"], "--shm-size \"big\": not a size"),
+        (&["run", "--rm", "--security-opt", "apparmor=x", "busybox", "true"], "not supported"),
+        (&["run", "--rm", "--env-file", "/nonexistent/env", "busybox", "true"], "--env-file /nonexistent/env"),
+        (&["run", "--rm", "-e", "=x", "busybox", "true"], "no variable name"),
+        (&["run", "-d", "-i", "busybox", "true"], "use -dit"),
+        (&["run", "--rm", "--network", "bogus", "busybox", "true"], "unknown network"),
+        (&["restart", "gone"], "no such container: gone"),
+        (&["commit", "gone", "x:1"], "no such container: gone"),
+        (&["exec", "-d", "-t", "taken", "true"], "leave -t out"),
+        (&["start", "-a", "taken"], "already running"),
     ];
     for (args, message) in cases {
         let out = lab.lc(args);
