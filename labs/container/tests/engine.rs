@@ -474,6 +474,7 @@ fn bad_input_is_refused_with_125_and_a_message_naming_the_fix() {
     let lab = Lab::new();
     lab.ok(&["run", "-d", "--name", "taken", "busybox", "sleep", "1000"]);
     lab.ok(&["run", "--name", "stopped", "busybox", "true"]);
+    lab.ok(&["run", "-d", "--rm", "--name", "auto", "busybox", "sleep", "1000"]);
     let cases: &[(&[&str], &str)] = &[
         (&["run", "--rm", "nosuchimage"], "labctl image import"),
         (&["run", "--rm", "--memory", "1k", "busybox", "true"], "minimum memory limit is 6m"),
@@ -512,6 +513,7 @@ fn bad_input_is_refused_with_125_and_a_message_naming_the_fix() {
         (&["run", "-d", "-i", "busybox", "true"], "use -dit"),
         (&["run", "--rm", "--network", "bogus", "busybox", "true"], "unknown network"),
         (&["restart", "gone"], "no such container: gone"),
+        (&["restart", "auto"], "was run with --rm"),
         (&["commit", "gone", "x:1"], "no such container: gone"),
         (&["exec", "-d", "-t", "taken", "true"], "leave -t out"),
         (&["start", "-a", "taken"], "already running"),
@@ -524,7 +526,7 @@ fn bad_input_is_refused_with_125_and_a_message_naming_the_fix() {
     let names = lab.ok(&["ps", "-a", "--format", "{{.Names}}"]);
     let mut names: Vec<&str> = names.lines().collect();
     names.sort();
-    assert_eq!(names, ["stopped", "taken"], "bad input created or removed nothing");
+    assert_eq!(names, ["auto", "stopped", "taken"], "bad input created or removed nothing");
     lab.finish();
 }
 
