@@ -276,7 +276,7 @@ fn write_files(dir: &std::path::Path, record: &Record) -> Result<()> {
          ff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n"
             .to_string()
     };
-    let resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let resolv = crate::resolv::for_container(host_network);
     for (name, text) in [("hostname", format!("{hostname}\n")), ("hosts", hosts), ("resolv.conf", resolv)] {
         write_atomic(&dir.join(name), text.as_bytes())?;
     }

@@ -20,6 +20,7 @@ const KERNEL_WORK_ENTRIES: [&str; 2] = ["work", "index"];
 pub struct Overlay {
     lowers: Vec<PathBuf>,
     upper: Option<(PathBuf, PathBuf)>,
+    volatile: bool,
 }
 
 /// Something that works, but not fully, on this upper filesystem.
@@ -48,13 +49,23 @@ impl std::fmt::Display for Warning {
 impl Overlay {
     /// A read-only overlay of `lowers`, top-most first.
     pub fn new<P: Into<PathBuf>>(lowers: impl IntoIterator<Item = P>) -> Overlay {
-        Overlay { lowers: lowers.into_iter().map(Into::into).collect(), upper: None }
+        Overlay { lowers: lowers.into_iter().map(Into::into).collect(), upper: None, volatile: false }
     }
 
     /// Adds the writable layer: `upper` receives every change, `work` is overlayfs's scratch
     /// directory (empty, on the same filesystem as `upper`).
     pub fn with_upper(mut self, upper: impl Into<PathBuf>, work: impl Into<PathBuf>) -> Overlay {
         self.upper = Some((upper.into(), work.into()));
+        self
+    }
+
+    /// Mounts with `volatile`: no sync of the upper filesystem, not at unmount either (which
+    /// otherwise writes back the whole filesystem holding upper, everyone's dirty data). For
+    /// an upper that is thrown away after one use (`run --rm`): after a crash its content may
+    /// be incomplete, and the kernel refuses to mount this workdir again until its
+    /// `work/incompat/volatile` marker is removed.
+    pub fn volatile(mut self) -> Overlay {
+        self.volatile = true;
         self
     }
 
@@ -88,6 +99,9 @@ impl Overlay {
             escape_into(&absolute(upper)?, &mut out)?;
             out.extend_from_slice(b",workdir=");
             escape_into(&absolute(work)?, &mut out)?;
+            if self.volatile {
+                out.extend_from_slice(b",volatile");
+            }
         }
         if out.len() > MAX_OPTIONS {
             return Err(Error::OptionsTooLong { len: out.len(), max: MAX_OPTIONS });
@@ -287,6 +301,10 @@ mod tests {
     fn options_list_lowers_top_first_then_upper_and_work() {
         let o = Overlay::new(["/l3", "/l2", "/l1"]).with_upper("/u", "/w");
         assert_eq!(o.options().unwrap(), "lowerdir=/l3:/l2:/l1,upperdir=/u,workdir=/w");
+        let v = Overlay::new(["/l"]).with_upper("/u", "/w").volatile();
+        assert_eq!(v.options().unwrap(), "lowerdir=/l,upperdir=/u,workdir=/w,volatile");
+        // Without an upper nothing is written, so there is nothing to sync.
+        assert_eq!(Overlay::new(["/l"]).volatile().options().unwrap(), "lowerdir=/l");
     }
 
     #[test]

@@ -13,8 +13,10 @@ pub struct Args {
     /// Leave the process running in the background
     #[arg(short = 'd', long)]
     pub detach: bool,
+    /// Set an environment variable: KEY=VALUE (repeatable)
     #[arg(short = 'e', long = "env")]
     pub env: Vec<String>,
+    /// Working directory inside the container
     #[arg(short = 'w', long)]
     pub workdir: Option<String>,
     /// USER[:GROUP], names or numbers (resolved in the container)
@@ -26,7 +28,9 @@ pub struct Args {
     /// A pseudo-terminal of its own (our terminal in raw mode, the window size followed)
     #[arg(short = 't', long)]
     pub tty: bool,
+    /// The container, by name or id
     pub container: String,
+    /// The command and its arguments
     #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
     pub command: Vec<String>,
 }

@@ -13,6 +13,7 @@ pub struct Args {
     /// Remove the container's anonymous volumes too (`-v /ctr`, the image's VOLUMEs)
     #[arg(short = 'v', long)]
     pub volumes: bool,
+    /// Containers, by name or id (a unique prefix)
     #[arg(required = true)]
     pub containers: Vec<String>,
 }
@@ -32,7 +33,7 @@ pub fn remove(engine: &Engine, record: &crate::record::Record, force: bool, volu
             ));
         }
         crate::host::stop(engine, record, Duration::ZERO, Some(nix::sys::signal::Signal::SIGKILL))?;
-    } else if !crate::host::wait_supervisor(engine, record, Duration::from_secs(10)) {
+    } else if !crate::host::wait_supervisor(engine, record, crate::host::SUPERVISOR_EXIT_LIMIT) {
         return Err(Error::state(record.bare_name(), "its supervisor is still finishing: try again"));
     }
     crate::host::release(engine, record)?;

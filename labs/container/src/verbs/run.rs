@@ -16,20 +16,25 @@ pub struct Args {
     /// Remove the container when it exits
     #[arg(long)]
     pub rm: bool,
+    /// A name for the container (default: a random one); other verbs accept it for the id
     #[arg(long)]
     pub name: Option<String>,
     /// KEY=VALUE (or KEY, taking our value)
     #[arg(short = 'e', long = "env")]
     pub env: Vec<String>,
+    /// Read KEY=VALUE lines from this file (repeatable)
     #[arg(long)]
     pub env_file: Vec<PathBuf>,
+    /// Working directory inside the container (default: the image's WorkingDir)
     #[arg(short = 'w', long)]
     pub workdir: Option<String>,
     /// USER[:GROUP], names or numbers
     #[arg(short = 'u', long)]
     pub user: Option<String>,
+    /// The container's hostname (its UTS namespace; default: the short id)
     #[arg(long)]
     pub hostname: Option<String>,
+    /// Replace the image's ENTRYPOINT with this program
     #[arg(long)]
     pub entrypoint: Option<String>,
     /// bridge (labctl0, the default), none (only lo), host (ours) or container:NAME (its)
@@ -53,6 +58,7 @@ pub struct Args {
     /// CPU limit (e.g. 0.5)
     #[arg(long, allow_hyphen_values = true)]
     pub cpus: Option<String>,
+    /// At most this many processes (the pids cgroup; 0 or -1: no limit)
     #[arg(long)]
     pub pids_limit: Option<i64>,
     /// Relative CPU weight (default 1024)
@@ -67,8 +73,10 @@ pub struct Args {
     /// Mount the root filesystem read-only
     #[arg(long)]
     pub read_only: bool,
+    /// Add a capability to the default set, e.g. NET_ADMIN (or ALL)
     #[arg(long)]
     pub cap_add: Vec<String>,
+    /// Drop a capability from the default set, e.g. CHOWN (or ALL)
     #[arg(long)]
     pub cap_drop: Vec<String>,
     /// Every capability, no seccomp, no masked paths, every device allowed
@@ -89,7 +97,9 @@ pub struct Args {
     /// A pseudo-terminal (our terminal in raw mode; Ctrl-P Ctrl-Q detaches)
     #[arg(short = 't', long)]
     pub tty: bool,
+    /// The image: a name from `labctl image ls`, or an id
     pub image: String,
+    /// The command and its arguments (default: the image's CMD)
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub command: Vec<String>,
 }

@@ -16,6 +16,7 @@ pub struct Args {
     /// Attach our stdin too
     #[arg(short = 'i', long)]
     pub interactive: bool,
+    /// Containers, by name or id (a unique prefix)
     #[arg(required = true)]
     pub containers: Vec<String>,
 }
