@@ -6,9 +6,8 @@
 
 use crate::error::{Error, Result};
 use crate::record::Record;
-use labkit::sys;
 use std::fs::File;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone)]
 pub struct Engine {
@@ -151,13 +150,17 @@ impl Engine {
     /// supervisor and init are both gone (SIGKILL, a reboot) has exited, whatever the record says.
     pub fn live(&self, record: &Record) -> Live {
         match record.state.status.as_str() {
-            "running" if self.init_alive(record) => {
-                let runtime = self.runtime();
-                match runtime.load(&record.id).map(|r| labruntime::container::status(&runtime, &r)) {
-                    Ok(labruntime::Status::Paused) => Live::Paused,
-                    _ => Live::Running,
+            "running" if self.init_alive(record) => match frozen(&record.id) {
+                Some(true) => Live::Paused,
+                Some(false) => Live::Running,
+                None => {
+                    let runtime = self.runtime();
+                    match runtime.load(&record.id).map(|r| labruntime::container::status(&runtime, &r)) {
+                        Ok(labruntime::Status::Paused) => Live::Paused,
+                        _ => Live::Running,
+                    }
                 }
-            }
+            },
             "running" if self.supervisor_alive(record) => Live::Running,
             "running" | "exited" => Live::Exited,
             _ if self.supervisor_alive(record) => Live::Created,
@@ -171,16 +174,25 @@ fn lock_file(path: PathBuf) -> Result<nix::fcntl::Flock<File>> {
     labkit::statefile::lock_exclusive(&path).map_err(|e| Error::io(format!("locking {}", path.display()), e))
 }
 
-/// `pid` is the process that had `start_time`, and has not exited.
-pub fn alive(pid: i32, start_time: u64) -> bool {
-    pid > 0 && sys::process_start_time(pid) == Some(start_time) && !zombie(pid)
+/// Whether the container's freezer holds it, read straight from its group's file where the
+/// engine puts it (`ps` asks this for every container: no mountinfo parse, no runtime state);
+/// None when that file cannot be read (an unusual cgroup layout: ask the runtime instead).
+fn frozen(id: &str) -> Option<bool> {
+    let group = crate::spec::cgroup_path(id);
+    let group = group.trim_start_matches('/');
+    if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        let events = std::fs::read_to_string(Path::new("/sys/fs/cgroup").join(group).join("cgroup.events")).ok()?;
+        Some(events.lines().any(|l| l.trim() == "frozen 1"))
+    } else {
+        let state =
+            std::fs::read_to_string(Path::new("/sys/fs/cgroup/freezer").join(group).join("freezer.state")).ok()?;
+        Some(state.trim() == "FROZEN")
+    }
 }
 
-fn zombie(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| s.rfind(')').and_then(|i| s[i + 1..].split_whitespace().next().map(|f| f == "Z" || f == "X")))
-        .unwrap_or(true)
+/// `pid` is the process that had `start_time`, and has not exited (one read of its stat).
+pub fn alive(pid: i32, start_time: u64) -> bool {
+    pid > 0 && labkit::process::stat(pid).is_ok_and(|s| s.start_time == start_time && s.state != 'Z' && s.state != 'X')
 }
 
 /// 64 hex digits from the kernel's random pool (docker's container ids).

@@ -32,7 +32,12 @@ pub fn since(rfc3339: &str) -> Duration {
 
 /// `ps`'s STATUS column.
 pub fn status(engine: &Engine, record: &Record) -> String {
-    match engine.live(record) {
+    status_of(engine.live(record), record)
+}
+
+/// `status` for a state already read (`ps` reads each container's once).
+pub fn status_of(live: Live, record: &Record) -> String {
+    match live {
         Live::Created => "Created".into(),
         Live::Running => format!("Up {}", duration(since(&record.state.started_at))),
         Live::Paused => format!("Up {} (Paused)", duration(since(&record.state.started_at))),

@@ -115,12 +115,12 @@ pub fn document(engine: &Engine, record: &Record) -> Value {
     })
 }
 
-/// docker's `NetworkSettings`: bridge mode's address, gateway, MAC and published ports while
+/// docker's `NetworkSettings`: bridge (or CNI) mode's address, gateway, MAC and published ports while
 /// the container runs; empty otherwise (docker clears them at stop too).
 fn network_settings(record: &Record, running: bool, pid: i32) -> Value {
     let n = &record.network;
     let mode = &record.host_config.network_mode;
-    let bridged = running && mode == "bridge" && !n.ip_address.is_empty();
+    let bridged = running && (mode == "bridge" || mode.starts_with("cni:")) && !n.ip_address.is_empty();
     let sandbox = if running && mode != "host" { json!(format!("/proc/{pid}/ns/net")) } else { json!("") };
     let ports = if bridged { crate::network::ports_document(n) } else { json!({}) };
     let (ip, gateway, prefix, mac) = if bridged {

@@ -1,7 +1,9 @@
 //! `--network`: docker's four modes on labnet's parts. `bridge` (the default) gives the
 //! container an address on labctl0 from labnet's allocator, a veth, NAT and the `-p` DNAT
 //! rules; `container:NAME` joins that container's network namespace; `host` shares ours;
-//! `none` leaves only lo. What bridge mode takes is given back when the container stops.
+//! `none` leaves only lo; `cni:NAME` hands the namespace to CNI plugins (the net-remote lab's
+//! runtime, the reference plugins in /usr/lib/cni): ADD when it starts, DEL when it stops.
+//! What bridge and CNI modes take is given back when the container stops.
 
 use crate::engine::{Engine, Live};
 use crate::error::{Error, Result};
@@ -21,13 +23,18 @@ pub fn mode(engine: &Engine, network: &str, publish: &[PortMap]) -> Result<Strin
             let target = joined(engine, other)?;
             format!("container:{}", target.id)
         }
+        other if other.starts_with("cni:") => {
+            cni_list(other)?;
+            other.to_string()
+        }
         other => {
             return Err(Error::Usage(format!(
-                "--network {other:?}: unknown network; use bridge (the default), none, host or container:NAME"
+                "--network {other:?}: unknown network; use bridge (the default), none, host, container:NAME or \
+                 cni:NAME"
             )))
         }
     };
-    if !publish.is_empty() && mode != "bridge" {
+    if !publish.is_empty() && mode != "bridge" && !mode.starts_with("cni:") {
         return Err(Error::Usage(format!(
             "-p {}: publishing ports needs --network bridge (the default), not --network {network}",
             publish[0]
@@ -167,12 +174,96 @@ pub fn disconnect(engine: &Engine, id: &str) -> Result<()> {
     if record.network.sandbox_key.is_empty() {
         return Ok(());
     }
+    if record.network.bridge.starts_with("cni:") {
+        // The namespace is gone by now (the init exited): the plugins delete by container id
+        // and their cached result, as the CNI spec asks of DEL.
+        let list = cni_list(&record.network.bridge)?;
+        labnet::cni::Runtime::new(None).del(&list, &cni_attachment(&record, &record.network.sandbox_key)).map_err(
+            |e| Error::state(record.bare_name(), format!("network {}: CNI DEL failed: {e}", record.network.bridge)),
+        )?;
+        engine.update(id, |r| r.network = Network::default())?;
+        return Ok(());
+    }
     match labnet::bridge::detach(&record.network.bridge, &record.network.sandbox_key) {
         Ok(_) | Err(labnet::bridge::Error::NotAttached { .. }) => {}
         Err(e) => return Err(net_error(&record, e)),
     }
     engine.update(id, |r| r.network = Network::default())?;
     Ok(())
+}
+
+/// Where `cni:NAME` looks for NAME's `.conflist`: `$CNI_CONF_DIR`, else /etc/cni/net.d.
+fn cni_conf_dir() -> std::path::PathBuf {
+    std::env::var_os("CNI_CONF_DIR").map(Into::into).unwrap_or_else(|| "/etc/cni/net.d".into())
+}
+
+/// The network configuration list of `cni:NAME`: labctl's own `labctl-cni` (bridge lccni0,
+/// 10.215.0.0/24, host-local, portmap, loopback), or the `.conflist` named NAME in the conf dir.
+pub fn cni_list(mode: &str) -> Result<labnet::cni::ConfList> {
+    let name = mode.trim_start_matches("cni:");
+    if name == labnet::cni::DEFAULT_NETWORK {
+        return Ok(labnet::cni::ConfList::labctl(name, "lccni0", "10.215.0.0/24", &labnet::cni::ipam_dir()));
+    }
+    let dir = cni_conf_dir();
+    for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.extension().is_none_or(|x| x != "conflist") {
+            continue;
+        }
+        let Ok(text) = std::fs::read_to_string(&path) else { continue };
+        if let Ok(list) = labnet::cni::ConfList::parse(&text, &path.display().to_string()) {
+            if list.name == name {
+                return Ok(list);
+            }
+        }
+    }
+    Err(Error::Usage(format!(
+        "--network {mode}: no CNI network {name:?}: none of the .conflist files in {} is named so; use \
+         cni:{} (labctl's own) or write a conflist there (CNI_CONF_DIR names another directory)",
+        dir.display(),
+        labnet::cni::DEFAULT_NETWORK
+    )))
+}
+
+fn cni_attachment(record: &Record, netns: &str) -> labnet::cni::Attachment {
+    labnet::cni::Attachment {
+        container_id: record.id.clone(),
+        netns: netns.into(),
+        ifname: "eth0".into(),
+        port_mappings: port_maps(&record.host_config).iter().map(Into::into).collect(),
+    }
+}
+
+/// `cni:NAME`, once the runtime made the namespace: the plugins' ADD (their result cached for
+/// DEL), the address in /etc/hosts. Returns what `inspect` shows.
+pub fn connect_cni(engine: &Engine, record: &Record, pid: i32) -> Result<Network> {
+    let mode = &record.host_config.network_mode;
+    let list = cni_list(mode)?;
+    let sandbox = format!("/proc/{pid}/ns/net");
+    let runtime = labnet::cni::Runtime::new(None);
+    let att = cni_attachment(record, &sandbox);
+    let result = runtime
+        .add(&list, &att)
+        .map_err(|e| Error::state(record.bare_name(), format!("network {mode}: CNI ADD failed: {e}")))?;
+    let Some((iface, ip)) = result.container_address() else {
+        let _ = runtime.del(&list, &att);
+        return Err(Error::state(record.bare_name(), format!("network {mode}: the plugins gave eth0 no address")));
+    };
+    let hosts = engine.dir(&record.id).join("hosts");
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&hosts)
+        .and_then(|mut f| writeln!(f, "{}\t{}", ip.address.ip, record.config.hostname))
+        .map_err(|e| Error::io(format!("writing {}", hosts.display()), e))?;
+    Ok(Network {
+        bridge: mode.clone(),
+        sandbox_key: sandbox,
+        ip_address: ip.address.ip.to_string(),
+        ip_prefix_len: ip.address.prefix,
+        gateway: ip.gateway.map(|g| g.to_string()).unwrap_or_default(),
+        mac_address: iface.mac.clone().unwrap_or_default(),
+        ports: port_maps(&record.host_config),
+    })
 }
 
 /// For `container:NAME`: the bundle's network namespace pointed at the target's, as it is now

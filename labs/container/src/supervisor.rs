@@ -193,6 +193,7 @@ fn supervise(engine: &Engine, id: &str, attach: Attach, report: &mut File) -> Re
         let me = std::process::id() as i32;
         let network = match record.host_config.network_mode.as_str() {
             "bridge" => crate::network::connect(engine, &record, created.pid)?,
+            m if m.starts_with("cni:") => crate::network::connect_cni(engine, &record, created.pid)?,
             _ => Default::default(),
         };
         engine.update(id, |r| {

@@ -474,6 +474,7 @@ fn bad_input_is_refused_with_125_and_a_message_naming_the_fix() {
     let lab = Lab::new();
     lab.ok(&["run", "-d", "--name", "taken", "busybox", "sleep", "1000"]);
     lab.ok(&["run", "--name", "stopped", "busybox", "true"]);
+    lab.ok(&["run", "-d", "--rm", "--name", "auto", "busybox", "sleep", "1000"]);
     let cases: &[(&[&str], &str)] = &[
         (&["run", "--rm", "nosuchimage"], "labctl image import"),
         (&["run", "--rm", "--memory", "1k", "busybox", "true"], "minimum memory limit is 6m"),
@@ -502,6 +503,20 @@ fn bad_input_is_refused_with_125_and_a_message_naming_the_fix() {
         (&["inspect", "--format", "{{.Nope", "taken"], "--format \"{{.Nope\""),
         (&["start", "gone"], "no such container: gone"),
         (&["kill", "stopped"], "is not running"),
+        (&["run", "--rm", "--memory", "64m", "--memory-swap", "32m", "busybox", "true"], "smaller than --memory"),
+        (&["run", "--rm", "--memory-swap", "128m", "busybox", "true"], "needs --memory too"),
+        (&["run", "--rm", "--memory", "lots", "busybox", "true"], "not a size"),
+        (&["run", "--rm", "--shm-size", "big", "busybox", "true"], "--shm-size \"big\": not a size"),
+        (&["run", "--rm", "--security-opt", "apparmor=x", "busybox", "true"], "not supported"),
+        (&["run", "--rm", "--env-file", "/nonexistent/env", "busybox", "true"], "--env-file /nonexistent/env"),
+        (&["run", "--rm", "-e", "=x", "busybox", "true"], "no variable name"),
+        (&["run", "-d", "-i", "busybox", "true"], "use -dit"),
+        (&["run", "--rm", "--network", "bogus", "busybox", "true"], "unknown network"),
+        (&["restart", "gone"], "no such container: gone"),
+        (&["restart", "auto"], "was run with --rm"),
+        (&["commit", "gone", "x:1"], "no such container: gone"),
+        (&["exec", "-d", "-t", "taken", "true"], "leave -t out"),
+        (&["start", "-a", "taken"], "already running"),
     ];
     for (args, message) in cases {
         let out = lab.lc(args);
@@ -511,7 +526,7 @@ fn bad_input_is_refused_with_125_and_a_message_naming_the_fix() {
     let names = lab.ok(&["ps", "-a", "--format", "{{.Names}}"]);
     let mut names: Vec<&str> = names.lines().collect();
     names.sort();
-    assert_eq!(names, ["stopped", "taken"], "bad input created or removed nothing");
+    assert_eq!(names, ["auto", "stopped", "taken"], "bad input created or removed nothing");
     lab.finish();
 }
 
@@ -1218,5 +1233,53 @@ fn init_is_pid_1_reaps_orphans_and_forwards_the_stop_signal() {
     assert!(t.elapsed() < Duration::from_secs(5), "the init did not forward SIGTERM");
     assert_eq!(lab.ok(&["inspect", "--format", "{{.State.ExitCode}}", "with"]), "143\n");
     assert_eq!(inspect(&lab, "with")["HostConfig"]["Init"], true);
+    lab.finish();
+}
+
+#[test]
+fn network_cni_adds_at_start_and_deletes_at_stop() {
+    let lab = Lab::new();
+    // labctl's own CNI network: the reference plugins make bridge lccni0 in the test's "host".
+    let web = "mkdir /w && echo hello from cni > /w/index.html && exec httpd -f -p 80 -h /w";
+    lab.ok(&["run", "-d", "--name", "c1", "--network", "cni:labctl-cni", "-p", "8081:80", "busybox", "sh", "-c", web]);
+    let doc = inspect(&lab, "c1");
+    let ip = doc["NetworkSettings"]["IPAddress"].as_str().unwrap().to_string();
+    assert!(ip.starts_with("10.215.0."), "{doc:#}");
+    assert_eq!(doc["HostConfig"]["NetworkMode"], "cni:labctl-cni");
+    let inside = lab.ok(&["exec", "c1", "ip", "-4", "-o", "addr", "show", "eth0"]);
+    assert!(inside.contains(&format!("{ip}/24")), "{inside}");
+    assert!(lab.ok(&["exec", "c1", "cat", "/etc/hosts"]).contains(&ip));
+    let ping = lab.in_host(&["busybox", "ping", "-c", "1", "-W", "2", &ip]);
+    assert!(ping.status.success(), "the host side reaches the container: {}{}", text(&ping.stdout), text(&ping.stderr));
+    // -p through the portmap plugin's DNAT, from the test's "host".
+    let mut page = String::new();
+    wait_until("httpd behind 8081", Duration::from_secs(5), || {
+        page = text(&lab.in_host(&["timeout", "3", "busybox", "wget", "-qO-", "http://10.215.0.1:8081/"]).stdout);
+        page == "hello from cni\n"
+    });
+    let leases = lab.run_dir().join("cni/networks/labctl-cni");
+    assert!(leases.join(&ip).exists(), "host-local leased the address under our run dir");
+    // DEL at stop: the lease and the cached result go; a restart gets an address again.
+    lab.ok(&["stop", "-t", "0", "c1"]);
+    assert!(!leases.join(&ip).exists(), "the lease was given back");
+    let rules = text(&lab.in_host(&["iptables-save", "-t", "nat"]).stdout);
+    assert!(!rules.contains("dport 8081"), "portmap's DNAT left:\n{rules}");
+    let cached: Vec<_> = std::fs::read_dir(lab.run_dir().join("cni/results/labctl-cni")).unwrap().flatten().collect();
+    assert!(cached.is_empty(), "cached ADD results left: {cached:?}");
+    lab.ok(&["start", "c1"]);
+    assert!(inspect(&lab, "c1")["NetworkSettings"]["IPAddress"].as_str().unwrap().starts_with("10.215.0."));
+    lab.ok(&["rm", "-f", "c1"]);
+    let left: Vec<_> = std::fs::read_dir(&leases)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("10."))
+        .collect();
+    assert!(left.is_empty(), "rm -f gave the lease back: {left:?}");
+    let out = lab.lc(&["run", "--rm", "--network", "cni:nope", "busybox", "true"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(text(&out.stderr).contains("no CNI network \"nope\""), "{}", text(&out.stderr));
+    // The bridge plugin keeps its bridge for the next container (as labctl0 stays): it is no
+    // container's leftover, so it goes before the leak check looks for lc* links.
+    lab.in_host(&["ip", "link", "delete", "lccni0"]);
     lab.finish();
 }

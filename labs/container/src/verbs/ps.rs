@@ -25,8 +25,7 @@ pub struct Args {
 }
 
 /// The fields a `ps --format` template sees, with docker's names.
-fn fields(engine: &Engine, r: &Record, no_trunc: bool) -> serde_json::Value {
-    let live = engine.live(r);
+fn fields(r: &Record, live: Live, no_trunc: bool) -> serde_json::Value {
     json!({
         "ID": if no_trunc { r.id.as_str() } else { r.short_id() },
         "Image": r.config.image,
@@ -35,7 +34,7 @@ fn fields(engine: &Engine, r: &Record, no_trunc: bool) -> serde_json::Value {
         "RunningFor": format!("{} ago", human::duration(human::since(&r.created))),
         "Ports": "",
         "State": live.as_str(),
-        "Status": human::status(engine, r),
+        "Status": human::status_of(live, r),
         "Names": r.bare_name(),
         "Labels": r.config.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","),
         "Mounts": "",
@@ -53,14 +52,19 @@ pub fn exec(engine: &Engine, args: Args) -> Result<i32> {
         Some(t) => (false, Some(Format::parse(&t.replace("\\t", "\t"))?)),
         None => (false, None),
     };
-    let records: Vec<Record> = engine
+    // Each container's state read once: the kernel is asked per container, and 100 add up.
+    let records: Vec<(Record, Live)> = engine
         .records()
         .into_iter()
-        .filter(|r| args.all || matches!(engine.live(r), Live::Running | Live::Paused))
+        .map(|r| {
+            let live = engine.live(&r);
+            (r, live)
+        })
+        .filter(|(_, live)| args.all || matches!(live, Live::Running | Live::Paused))
         .collect();
     let mut out = String::new();
     if args.quiet {
-        for r in &records {
+        for (r, _) in &records {
             out.push_str(if args.no_trunc { &r.id } else { r.short_id() });
             out.push('\n');
         }
@@ -75,8 +79,8 @@ pub fn exec(engine: &Engine, args: Args) -> Result<i32> {
             out.push_str(&format.render(&header)?);
             out.push('\n');
         }
-        for r in &records {
-            out.push_str(&format.render(&fields(engine, r, args.no_trunc))?);
+        for (r, live) in &records {
+            out.push_str(&format.render(&fields(r, *live, args.no_trunc))?);
             out.push('\n');
         }
         print!("{out}");
@@ -84,8 +88,8 @@ pub fn exec(engine: &Engine, args: Args) -> Result<i32> {
     }
     let rows: Vec<[String; 7]> = records
         .iter()
-        .map(|r| {
-            let f = fields(engine, r, args.no_trunc);
+        .map(|(r, live)| {
+            let f = fields(r, *live, args.no_trunc);
             let s = |k: &str| f[k].as_str().unwrap_or("").to_string();
             [s("ID"), s("Image"), s("Command"), s("RunningFor"), s("Status"), s("Ports"), s("Names")]
         })

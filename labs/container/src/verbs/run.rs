@@ -213,7 +213,8 @@ pub fn launch_and_follow(
         return Ok(0);
     }
     if let Some((stream, master)) = client {
-        if crate::tty::relay(stream, master)? == crate::tty::Ended::Detached {
+        // Without -i our keystrokes stay ours, as docker's `run -t` and `start -a` keep them.
+        if crate::tty::relay_from(stream, master, interactive)? == crate::tty::Ended::Detached {
             reap_later(reports.supervisor);
             return Ok(0);
         }
