@@ -387,6 +387,11 @@ fn image(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
 fn run(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     let docker = state.docker()?;
     let web = docker.run_detached(ctx, WEB, &[], &["sh", "-c", WEB_SCRIPT])?;
+    // `run -d` returns once the init runs; its script then execs sleep: read /proc after that.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while cmdline(web.pid) != "sleep 100000" && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let ppid: i32 = status_field(web.pid, "PPid").parse().unwrap_or(0);
     let comm = |pid: i32| std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default().trim().to_string();
     ctx.observe(Observation::Values {
