@@ -266,11 +266,8 @@ impl Bench {
         // What podman left mounted under the temp dir (its layers' merged dirs), deepest first,
         // so the temp dir can go.
         let base = self.dir.path().display().to_string();
-        let mut mounts: Vec<String> = labkit::mountinfo::of_self()
-            .into_iter()
-            .map(|m| m.mount_point)
-            .filter(|p| p.starts_with(&base))
-            .collect();
+        let mut mounts: Vec<String> =
+            labkit::mountinfo::of_self().into_iter().map(|m| m.mount_point).filter(|p| p.starts_with(&base)).collect();
         mounts.sort_by_key(|p| std::cmp::Reverse(p.len()));
         for m in mounts {
             let _ = labkit::sys::unmount(Path::new(&m));
