@@ -50,6 +50,33 @@ echo "== mdbook build"
 for lang in en zh; do
   mdbook build --dest-dir "$PWD/target/book/$lang" "book/$lang"
 done
+# Pagefind indexes each built book (it segments Chinese; mdBook's own search does not): from npm, into target/.
+PAGEFIND_VERSION=1.6.0
+pagefind=$PWD/target/tools/pagefind/node_modules/.bin/pagefind
+if ! command -v npm >/dev/null; then
+  echo "== installing nodejs and npm (for Pagefind)"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+fi
+if ! "$pagefind" --version 2>/dev/null | grep -qx "pagefind $PAGEFIND_VERSION"; then
+  echo "== installing pagefind $PAGEFIND_VERSION"
+  npm install --silent --no-audit --no-fund --prefix "$PWD/target/tools/pagefind" "pagefind@$PAGEFIND_VERSION" >/dev/null
+fi
+echo "== book search (Pagefind)"
+for lang in en zh; do
+  # Every page but print.html (the whole book again) and 404.html.
+  "$pagefind" --site "$PWD/target/book/$lang" --glob '{{[!p4]*,p[!r]*}.html,**/*/*.html}' >/dev/null
+done
+search_finds() { # BOOK QUERY PAGE: PAGE is among the first three results
+  local found
+  found=$(node scripts/book-search.mjs "target/book/$1" "$2" | head -3) || true
+  if ! grep -qx "/$3" <<<"$found"; then
+    printf 'book search: "%s" in the %s book does not find %s in its first three results:\n%s\n' "$2" "$1" "$3" "$found" >&2
+    exit 1
+  fi
+}
+search_finds zh 网络 labs/ns-net.html
+search_finds en "network namespace" labs/ns-net.html
 echo "== course VM (pure cgroup v2): doctor and every test binary, inside Debian's kernel under QEMU"
 env -u LABCTL_BIN tests/vm/run.sh
 echo "== leak check"

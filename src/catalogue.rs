@@ -11,6 +11,8 @@ pub fn load() -> anyhow::Result<Catalogue> {
         laboverlay::topic(),
         labnet::topic(),
         labimage::topic(),
+        // The engine's labs first: docker's commands, then what the runtime's defaults stop.
+        labcontainer::topic(),
         labruntime::topic(),
     ];
     Ok(Catalogue::load(topics)?)

@@ -317,6 +317,10 @@ fn challenge_check_reports_exactly_what_is_missing() {
     assert!(lo_down.contains("✗ lo in labctl-blue is UP: expected UP, found DOWN"), "{lo_down}");
     assert!(up.status.success(), "{}", text(&up));
     assert!(text(&up).contains("✓ lo in labctl-blue is UP"));
+    assert!(text(&up).contains("Challenge passed: ns-net is done."), "{}", text(&up));
+    assert!(!text(&up).contains("Hint 1/"), "no hints after a pass unless asked: {}", text(&up));
+    assert!(lo_down.contains("Hint 1/") && lo_down.contains("--hint 2"), "a nudge, and how to get more: {lo_down}");
+    assert!(!lo_down.contains("Hint 2/"), "{lo_down}");
 }
 
 #[test]
@@ -330,6 +334,10 @@ fn quiz_answers_are_scored_without_a_terminal() {
         labctl(&["quiz", "ns-net", "--answers", "a,a,a"]).env("LABCTL_LEARNER_DIR", state.path()).output().unwrap();
     assert_eq!(wrong.status.code(), Some(1));
     assert!(text(&wrong).contains("score: 1/3"));
+    assert!(text(&wrong).contains("✗ 1. ") && text(&wrong).contains("answer: b)"), "{}", text(&wrong));
+    assert!(text(&wrong).contains("try again: labctl quiz ns-net"), "{}", text(&wrong));
+    assert!(!text(&out).contains("try again"), "no retry hint at 3/3: {}", text(&out));
+    assert!(!text(&wrong).contains('\u{1b}'), "NO_COLOR and a pipe: no colour");
     let progress = labctl(&["progress"]).env("LABCTL_LEARNER_DIR", state.path()).output().unwrap();
     assert!(text(&progress).contains("3/3"), "the best score is kept: {}", text(&progress));
     let bad = labctl(&["quiz", "ns-net", "--answers", "b,z,b"]).output().unwrap();

@@ -49,9 +49,9 @@ mod tests {
         }
     }
 
-    /// The learner's verbs and the lab topics' tools; the runtime and the engine (lcrun's and
-    /// docker's verbs) are not held to it yet.
-    const VERBS: [&str; 13] = [
+    /// Every visible verb: the learner's, the lab topics' tools, the runtime (lcrun's verbs) and
+    /// the engine (docker's).
+    const VERBS: [&str; 15] = [
         "list",
         "run",
         "doctor",
@@ -65,6 +65,8 @@ mod tests {
         "overlay",
         "net",
         "image",
+        "runtime",
+        "container",
     ];
 
     #[test]

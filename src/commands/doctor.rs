@@ -59,6 +59,8 @@ struct Machine {
     overlay: Result<(), String>,
     bridge: bool,
     firewall: Option<&'static str>,
+    /// What the Runtime part's labs (their containers, the engine) need and this machine lacks.
+    runtime_missing: Vec<String>,
 }
 
 pub fn exec(args: Args) -> anyhow::Result<i32> {
@@ -70,7 +72,7 @@ pub fn exec(args: Args) -> anyhow::Result<i32> {
     let lab_probes = probes.len();
 
     for entry in &catalogue.entries {
-        let missing = lab_missing(&entry.def.requirements, &machine);
+        let missing = lab_needs(&entry.def.requirements, &entry.def.seed_section, &machine);
         let id = &entry.def.id;
         probes.push(Probe {
             check: t(text_lang, format!("lab {id}"), format!("实验 {id}")),
@@ -130,7 +132,8 @@ pub fn exec(args: Args) -> anyhow::Result<i32> {
         }
     }
     // Exit 0 only when every lab can run here.
-    let all_ready = catalogue.entries.iter().all(|e| lab_missing(&e.def.requirements, &machine).is_empty());
+    let all_ready =
+        catalogue.entries.iter().all(|e| lab_needs(&e.def.requirements, &e.def.seed_section, &machine).is_empty());
     Ok(if all_ready { 0 } else { 1 })
 }
 
@@ -257,6 +260,59 @@ fn gather(lang: Lang) -> (Machine, Vec<Probe>) {
         &t(lang, "sudo apt-get install nftables (or iptables)", "sudo apt-get install nftables（或 iptables）"),
     ));
 
+    // The Runtime part's labs make real containers: a busybox image, seccomp filters, nsenter.
+    let mut runtime_missing = Vec::new();
+    let busybox = labimage::import::find_static_busybox();
+    probes.push(probe(
+        t(lang, "static busybox (the labs' image)", "静态 busybox（实验用的镜像）"),
+        busybox.is_ok(),
+        match &busybox {
+            Ok(path) => Fact::Host(t(
+                lang,
+                format!("{} (labctl image import --busybox works)", path.display()),
+                format!("{}（labctl image import --busybox 可用）", path.display()),
+            )),
+            Err(e) => Fact::text(e.to_string()),
+        },
+        &t(lang, "sudo apt-get install busybox-static", "sudo apt-get install busybox-static"),
+    ));
+    if busybox.is_err() {
+        runtime_missing.push("static busybox".to_string());
+    }
+    let actions = std::fs::read_to_string("/proc/sys/kernel/seccomp/actions_avail").unwrap_or_default();
+    let seccomp = actions.split_whitespace().any(|a| a == "errno");
+    probes.push(probe(
+        t(lang, "seccomp filters", "seccomp 过滤器"),
+        seccomp,
+        if seccomp {
+            t(lang, "SECCOMP_RET_ERRNO available", "支持 SECCOMP_RET_ERRNO")
+        } else {
+            t(
+                lang,
+                "no errno action in /proc/sys/kernel/seccomp/actions_avail",
+                "/proc/sys/kernel/seccomp/actions_avail 中没有 errno",
+            )
+        },
+        &t(
+            lang,
+            "a kernel with CONFIG_SECCOMP_FILTER (every distribution kernel has it)",
+            "换一个启用了 CONFIG_SECCOMP_FILTER 的内核（各发行版的内核都有）",
+        ),
+    ));
+    if !seccomp {
+        runtime_missing.push("seccomp filters".to_string());
+    }
+    let nsenter = labkit::testing::have_program("nsenter");
+    probes.push(probe(
+        t(lang, "nsenter (util-linux)", "nsenter（util-linux）"),
+        nsenter,
+        if nsenter { t(lang, "on PATH", "在 PATH 中") } else { t(lang, "not on PATH", "不在 PATH 中") },
+        &t(lang, "sudo apt-get install util-linux", "sudo apt-get install util-linux"),
+    ));
+    if !nsenter {
+        runtime_missing.push("nsenter".to_string());
+    }
+
     // How / propagates depends on the init system (systemd makes it shared): a host fact.
     let propagation = root_propagation();
     let found = if propagation.starts_with("shared") {
@@ -281,12 +337,22 @@ fn gather(lang: Lang) -> (Machine, Vec<Probe>) {
             overlay,
             bridge: bridge.is_ok(),
             firewall,
+            runtime_missing,
         },
         probes,
     )
 }
 
-/// What a lab needs that this machine lacks.
+/// What a lab needs that this machine lacks: its requirements, and for the labs of the Runtime
+/// part (real containers of the runtime and the engine) what those need.
+fn lab_needs(req: &Requirements, part: &str, m: &Machine) -> Vec<String> {
+    let mut missing = lab_missing(req, m);
+    if part == "Runtime" {
+        missing.extend(m.runtime_missing.iter().cloned());
+    }
+    missing
+}
+
 /// What a lab needs that this machine lacks, as doctor names it.
 fn lab_missing(req: &Requirements, m: &Machine) -> Vec<String> {
     let mut missing = Vec::new();
@@ -418,6 +484,7 @@ mod tests {
             overlay: Ok(()),
             bridge: true,
             firewall: Some("nft"),
+            runtime_missing: Vec::new(),
         }
     }
 
@@ -462,5 +529,13 @@ mod tests {
             ["root", "user namespace", "cgroup memory (hybrid)", "overlay", "veth/bridge", "nft or iptables"]
         );
         assert!(lab_missing(&Requirements::default(), &m).is_empty());
+    }
+
+    #[test]
+    fn only_the_runtime_labs_need_busybox_seccomp_and_nsenter() {
+        let mut m = machine(true, &["cpu", "memory", "pids"]);
+        m.runtime_missing = vec!["static busybox".into()];
+        assert_eq!(lab_needs(&Requirements::default(), "Runtime", &m), ["static busybox"]);
+        assert!(lab_needs(&Requirements::default(), "Network", &m).is_empty());
     }
 }

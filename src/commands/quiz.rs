@@ -1,6 +1,7 @@
 //! `labctl quiz <lab>`: interactive on a terminal, or answered with `--answers b,a,c`.
 
 use anyhow::bail;
+use colored::Colorize;
 use labctl::catalogue;
 use labkit::manifest::QuizItem;
 use labkit::progress::Progress;
@@ -25,8 +26,16 @@ pub fn exec(args: Args) -> anyhow::Result<i32> {
     if quiz.is_empty() {
         bail!("lab {} has no quiz", entry.def.id);
     }
+    // Colour only on a terminal without NO_COLOR; marks and bold read on light and dark themes.
+    colored::control::set_override(labkit::Format::auto() == labkit::Format::Terminal);
     let answers = match &args.answers {
-        Some(list) => parse_answers(list, quiz)?,
+        Some(list) => {
+            let answers = parse_answers(list, quiz)?;
+            for (n, (item, answer)) in quiz.iter().zip(&answers).enumerate() {
+                print!("{}", feedback(n, item, *answer, lang));
+            }
+            answers
+        }
         None if labkit::interact::can_prompt() => ask(quiz, lang)?,
         None => bail!(
             "the quiz needs a terminal, or answers given as letters: labctl quiz {} --answers {}",
@@ -34,22 +43,21 @@ pub fn exec(args: Args) -> anyhow::Result<i32> {
             vec!["a"; quiz.len()].join(",")
         ),
     };
-    let mut correct = 0u32;
-    for (n, (item, answer)) in quiz.iter().zip(&answers).enumerate() {
-        let right = *answer == item.answer;
-        correct += u32::from(right);
-        let mark = if right { "✓" } else { "✗" };
-        println!("{mark} {}. {}", n + 1, item.question.get(lang));
-        if !right {
-            let label = if lang == Lang::Zh { "正确答案" } else { "answer" };
-            println!("   {label}: {}) {}", letter(item.answer), item.choices[item.answer].get(lang));
-        }
-        println!("   {}", item.why.get(lang));
-    }
+    let correct = quiz.iter().zip(&answers).filter(|(item, answer)| **answer == item.answer).count() as u32;
     let total = quiz.len() as u32;
-    match lang {
-        Lang::En => println!("\nscore: {correct}/{total}"),
-        Lang::Zh => println!("\n得分：{correct}/{total}"),
+    let score = match lang {
+        Lang::En => format!("score: {correct}/{total}"),
+        Lang::Zh => format!("得分：{correct}/{total}"),
+    };
+    if correct == total {
+        println!("\n{}", score.green().bold());
+    } else {
+        println!("\n{}", score.bold());
+        let retry = match lang {
+            Lang::En => format!("Read the explanations above, then try again: labctl quiz {}", entry.def.id),
+            Lang::Zh => format!("先读一读上面的解释，再试一次：labctl quiz {}", entry.def.id),
+        };
+        println!("{}", retry.dimmed());
     }
     let path = Progress::default_path();
     if let Ok(mut progress) = Progress::load(&path) {
@@ -57,6 +65,24 @@ pub fn exec(args: Args) -> anyhow::Result<i32> {
         let _ = progress.save(&path);
     }
     Ok(if correct == total { 0 } else { 1 })
+}
+
+/// What one answer earns: ✓ or ✗, the right answer when it was not picked, and why.
+fn feedback(n: usize, item: &QuizItem, answer: usize, lang: Lang) -> String {
+    let right = answer == item.answer;
+    let mark = if right { "✓".green().bold() } else { "✗".red().bold() };
+    let mut out = format!("{mark} {}. {}\n", n + 1, item.question.get(lang));
+    if !right {
+        let label = if lang == Lang::Zh { "正确答案" } else { "answer" };
+        out.push_str(&format!(
+            "   {}: {}) {}\n",
+            label.bold(),
+            letter(item.answer),
+            item.choices[item.answer].get(lang)
+        ));
+    }
+    out.push_str(&format!("   {}\n", item.why.get(lang)));
+    out
 }
 
 fn letter(i: usize) -> char {
@@ -95,6 +121,8 @@ fn ask(quiz: &[QuizItem], lang: Lang) -> anyhow::Result<Vec<usize>> {
             .items(&choices)
             .default(0)
             .interact()?;
+        // Feedback at once, while the question is still in mind.
+        println!("{}", feedback(n, item, picked, lang));
         answers.push(picked);
     }
     Ok(answers)

@@ -60,6 +60,7 @@ pub fn exec(args: Args) -> anyhow::Result<i32> {
         explore: args.explore,
         only_step,
         yes: args.yes,
+        width: labkit::wrap::output_width(),
     };
     let outcome = labkit::runner::run_lab(&entry.def, code, &opts, cleanup, std::io::stdout().lock())?;
     if outcome.passed && only_step.is_none() && !outcome.stopped {

@@ -49,6 +49,8 @@ impl TestHost {
         let mut cmd = Command::new("nsenter");
         cmd.arg(format!("--net=/run/netns/{}", self.name)).arg("--").arg(labctl_bin()).args(args);
         cmd.stdin(std::process::Stdio::null()).env("NO_COLOR", "1").env_remove("LANG").env_remove("LC_ALL");
+        // Reference transcripts are unwrapped: a COLUMNS from the caller must not wrap them.
+        cmd.env_remove("COLUMNS");
         cmd.env("LABCTL_LEARNER_DIR", labkit::testing::scratch_learner_dir());
         cmd
     }
@@ -64,6 +66,7 @@ impl Drop for TestHost {
 pub fn labctl(args: &[&str]) -> Command {
     let mut cmd = Command::new(labctl_bin());
     cmd.args(args).stdin(std::process::Stdio::null()).env("NO_COLOR", "1").env_remove("LANG").env_remove("LC_ALL");
+    cmd.env_remove("COLUMNS");
     // Progress goes to a scratch dir: the suite must not mark the machine's learner as done.
     cmd.env("LABCTL_LEARNER_DIR", labkit::testing::scratch_learner_dir());
     cmd

@@ -11,8 +11,8 @@ REPO=$(cd "$HERE/../.." && pwd -P)
 
 TARGET=$VM_CARGO_TARGET
 CACHE_ROOT=${LABCTL_VM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/labctl-vm}
-VM_TIMEOUT=${LABCTL_VM_TIMEOUT:-900}        # the whole VM, seconds
-TEST_TIMEOUT=${LABCTL_VM_TEST_TIMEOUT:-300} # each item inside the VM, seconds
+VM_TIMEOUT=${LABCTL_VM_TIMEOUT:-3600}       # the whole VM, seconds
+TEST_TIMEOUT=${LABCTL_VM_TEST_TIMEOUT:-900} # each item inside the VM, seconds (the engine's tests take ~7 min under TCG)
 VM_MEM=${LABCTL_VM_MEM:-1024}
 VM_CPUS=${LABCTL_VM_CPUS:-1}
 ACCEL=${LABCTL_VM_ACCEL:-auto}

@@ -17,6 +17,7 @@
 pub mod anywhere;
 pub mod cgroup;
 pub mod cli;
+pub mod devices;
 pub mod error;
 pub mod labs;
 pub mod layout;

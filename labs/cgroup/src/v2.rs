@@ -288,6 +288,10 @@ impl Driver for V2 {
             };
             apply_write(&self.place, &path, &step.value)?;
         }
+        if !resources.devices.is_empty() {
+            // No device files on v2: the rules become an eBPF program on the group.
+            crate::devices::attach(&self.dir(), &resources.devices)?;
+        }
         Ok(())
     }
 

@@ -212,3 +212,57 @@ fn the_undo_journal_kills_a_frozen_group_in_any_order() {
     assert!(!group.exists());
     labcgroup::cgroup::remove_empty_tops(&system);
 }
+
+/// Where cgroup2 is mounted: /sys/fs/cgroup (v2), /sys/fs/cgroup/unified (this hybrid machine).
+fn cgroup2_mount() -> std::path::PathBuf {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    info.lines()
+        .find_map(|l| {
+            let (left, right) = l.split_once(" - ")?;
+            (right.split(' ').next() == Some("cgroup2")).then(|| left.split(' ').nth(4).unwrap().into())
+        })
+        .expect("no cgroup2 mount: the kernel tests need one (hybrid or unified)")
+}
+
+#[test]
+fn the_ebpf_device_program_refuses_what_the_rules_do_not_allow_and_is_replaced_on_apply() {
+    use labcgroup::resources::DeviceRule;
+    if !require_root("the eBPF device program") {
+        return;
+    }
+    let _guard = kernel_lock();
+    let top = cgroup2_mount().join("labctl");
+    let dir = top.join(format!("devices-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cleanup = labkit::Cleanup::in_memory("devices-test");
+    cleanup.register(labkit::Undo::Cgroup { path: dir.clone() });
+    let rule =
+        |allow, kind, major, minor, access: &str| DeviceRule { allow, kind, major, minor, access: access.into() };
+    // docker's shape: deny everything, then /dev/null (c 1:3) only.
+    let rules = [rule(false, 'a', None, None, "rwm"), rule(true, 'c', Some(1), Some(3), "rwm")];
+    labcgroup::devices::attach(&dir, &rules).unwrap();
+    assert_eq!(labcgroup::devices::attached(&dir).unwrap().len(), 1);
+    let probe = |dir: &std::path::Path| {
+        let procs = std::fs::OpenOptions::new().write(true).open(dir.join("cgroup.procs")).unwrap();
+        let mut cmd = std::process::Command::new("sh");
+        cmd.arg("-c").arg(
+            "(: < /dev/null) 2>/dev/null && echo null=ok || echo null=refused; \
+             (: < /dev/zero) 2>/dev/null && echo zero=ok || echo zero=refused",
+        );
+        cmd.stdout(std::process::Stdio::piped());
+        let child = labkit::sys::spawn_in_cgroups(&mut cmd, vec![procs]).unwrap();
+        String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap()
+    };
+    assert_eq!(probe(&dir), "null=ok\nzero=refused\n");
+    // A second apply replaces the program: still one, now allowing /dev/zero (c 1:5) too.
+    let more = [rules[0].clone(), rules[1].clone(), rule(true, 'c', Some(1), Some(5), "r")];
+    labcgroup::devices::attach(&dir, &more).unwrap();
+    assert_eq!(labcgroup::devices::attached(&dir).unwrap().len(), 1);
+    assert_eq!(probe(&dir), "null=ok\nzero=ok\n");
+    // Allow-everything needs no program: the old one is detached.
+    labcgroup::devices::attach(&dir, &[rule(true, 'a', None, None, "rwm")]).unwrap();
+    assert!(labcgroup::devices::attached(&dir).unwrap().is_empty());
+    let (_, failures) = cleanup.undo_all();
+    assert!(failures.is_empty(), "{failures:?}");
+    let _ = std::fs::remove_dir(&top);
+}

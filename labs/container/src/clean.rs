@@ -47,7 +47,7 @@ pub fn scan(engine: &Engine) -> Vec<Leftover> {
 pub fn remove(engine: &Engine, id: &str) -> Result<()> {
     if engine.record_path(id).exists() {
         let record = crate::record::Record::load(&engine.record_path(id))?;
-        return crate::verbs::rm::remove(engine, &record, true);
+        return crate::verbs::rm::remove(engine, &record, true, true);
     }
     let root = engine.runtime();
     if root.container_dir(id).exists() {

@@ -19,6 +19,8 @@ pub enum Command {
     Stop(verbs::stop::Args),
     /// Start stopped containers
     Start(verbs::start::Args),
+    /// Stop containers, then start them again
+    Restart(verbs::restart::Args),
     /// Remove containers
     Rm(verbs::rm::Args),
     /// Run a command in a running container
@@ -33,6 +35,8 @@ pub enum Command {
     Top(verbs::inner::One),
     /// CPU, memory and pids of running containers, from their cgroups
     Stats(verbs::inner::StatsArgs),
+    /// A new image from a container's changes (its upper dir as a layer)
+    Commit(verbs::commit::Args),
     /// Files changed in a container's filesystem (its overlay's upper dir)
     Diff(verbs::inner::One),
     /// Freeze every process of containers (the freezer)
@@ -42,6 +46,9 @@ pub enum Command {
     /// What `labctl clean` does for engine containers, alone: remove every one
     #[command(hide = true)]
     Clean,
+    /// `--init`'s PID 1 inside a container: runs the command, forwards signals, reaps zombies
+    #[command(hide = true)]
+    Init(crate::init::Args),
     /// Manage volumes: create, ls, rm
     Volume(verbs::volume::Args),
     /// List a container's published ports
@@ -52,6 +59,11 @@ pub enum Command {
 
 /// Runs one verb; returns the exit code (docker's: 125 for an engine error).
 pub fn run(command: Command) -> i32 {
+    // Inside a container, as whatever user the container runs as: no engine state involved.
+    let command = match command {
+        Command::Init(args) => return crate::init::exec(args),
+        other => other,
+    };
     if !labkit::sys::is_root() {
         eprintln!("labctl container: needs root (namespaces, mounts, cgroups): run with sudo");
         return 125;
@@ -64,6 +76,7 @@ pub fn run(command: Command) -> i32 {
         Command::Logs(args) => verbs::logs::exec(&engine, args),
         Command::Stop(args) => verbs::stop::exec(&engine, args),
         Command::Start(args) => verbs::start::exec(&engine, args),
+        Command::Restart(args) => verbs::restart::exec(&engine, args),
         Command::Rm(args) => verbs::rm::exec(&engine, args),
         Command::Exec(args) => verbs::exec::exec(&engine, args),
         Command::Kill(args) => verbs::kill::exec(&engine, args),
@@ -72,10 +85,12 @@ pub fn run(command: Command) -> i32 {
         Command::Cp(args) => verbs::cp::exec(&engine, args),
         Command::Top(args) => verbs::inner::top(&engine, args),
         Command::Stats(args) => verbs::inner::stats(&engine, args),
+        Command::Commit(args) => verbs::commit::exec(&engine, args),
         Command::Diff(args) => verbs::inner::diff(&engine, args),
         Command::Pause(args) => verbs::inner::pause(&engine, args, true),
         Command::Unpause(args) => verbs::inner::pause(&engine, args, false),
         Command::Clean => crate::clean::exec(&engine),
+        Command::Init(_) => unreachable!("handled before the root check"),
         Command::Volume(args) => verbs::volume::exec(&engine, args),
         Command::Port(args) => verbs::port::exec(&engine, args),
     };

@@ -40,6 +40,10 @@ pub struct Request {
     pub tty: bool,
     pub open_stdin: bool,
     pub shm_size: i64,
+    pub init: bool,
+    pub cpu_shares: i64,
+    pub cpuset_cpus: String,
+    pub blkio_weight: u16,
 }
 
 fn image_error(name: &str, e: impl std::fmt::Display) -> Error {
@@ -83,8 +87,11 @@ pub fn create(engine: &Engine, req: &Request) -> Result<Record> {
         None => None,
     };
     check_security_opts(&req.security_opt)?;
-    let mounts: Vec<crate::volume::MountPoint> =
+    let mut mounts: Vec<crate::volume::MountPoint> =
         req.volumes.iter().map(|v| crate::volume::parse(engine, v)).collect::<Result<_>>()?;
+    // `-v /ctr` (no ':'): a volume of the container's own.
+    let mut anonymous: Vec<String> =
+        req.volumes.iter().zip(&mounts).filter(|(v, _)| !v.contains(':')).map(|(_, m)| m.name.clone()).collect();
     let mut tmpfs = BTreeMap::new();
     for t in &req.tmpfs {
         let (dest, opts) = crate::volume::parse_tmpfs(t)?;
@@ -108,6 +115,15 @@ pub fn create(engine: &Engine, req: &Request) -> Result<Record> {
     let lower = labimage::sandbox::unpack_rootfs(&store, image.manifest.layers(), &diff_ids)
         .map_err(|e| image_error(&req.image, format!("{e:#}")))?;
     let image_config = image.config.config().clone().unwrap_or_default();
+    // The image's VOLUMEs that no -v or --tmpfs covers become anonymous volumes, as in docker.
+    for dest in image_config.volumes().clone().unwrap_or_default() {
+        let dest = dest.trim_end_matches('/').to_string();
+        if !dest.is_empty() && !mounts.iter().any(|m| m.destination == dest) && !tmpfs.contains_key(&dest) {
+            let m = crate::volume::anonymous(engine, &dest)?;
+            anonymous.push(m.name.clone());
+            mounts.push(m);
+        }
+    }
 
     let (entrypoint, cmd) = match &req.entrypoint {
         Some(e) if e.is_empty() => (None, (!req.command.is_empty()).then(|| req.command.clone())),
@@ -205,6 +221,10 @@ pub fn create(engine: &Engine, req: &Request) -> Result<Record> {
             auto_remove: req.auto_remove,
             binds: req.volumes.clone(),
             tmpfs,
+            init: req.init,
+            cpu_shares: req.cpu_shares,
+            cpuset_cpus: req.cpuset_cpus.clone(),
+            blkio_weight: req.blkio_weight,
             port_bindings: crate::network::port_bindings(&req.publish),
             shm_size: if req.shm_size > 0 { req.shm_size } else { 64 << 20 },
         },
@@ -220,7 +240,7 @@ pub fn create(engine: &Engine, req: &Request) -> Result<Record> {
         mounts,
     };
     let dir = engine.dir(&id);
-    crate::volume::prepare(&record.mounts)?;
+    crate::volume::prepare(&record.mounts, &record.lower_dir, &anonymous)?;
     let result = (|| -> Result<()> {
         std::fs::create_dir_all(engine.bundle(&id)).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
         write_files(&dir, &record)?;
@@ -256,7 +276,7 @@ fn write_files(dir: &std::path::Path, record: &Record) -> Result<()> {
          ff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n"
             .to_string()
     };
-    let resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let resolv = crate::resolv::for_container(host_network);
     for (name, text) in [("hostname", format!("{hostname}\n")), ("hosts", hosts), ("resolv.conf", resolv)] {
         write_atomic(&dir.join(name), text.as_bytes())?;
     }

@@ -177,14 +177,7 @@ impl Engine {
 }
 
 fn lock_file(path: PathBuf) -> Result<nix::fcntl::Flock<File>> {
-    let file = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
-    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
-        .map_err(|(_, e)| Error::io(format!("locking {}", path.display()), e))
+    labkit::statefile::lock_exclusive(&path).map_err(|e| Error::io(format!("locking {}", path.display()), e))
 }
 
 /// `pid` is the process that had `start_time`, and has not exited.

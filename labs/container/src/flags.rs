@@ -81,6 +81,64 @@ pub fn parse_cpus(text: &str) -> Result<i64> {
     Ok(nano)
 }
 
+/// `--cpu-shares`: the relative CPU weight (1024 is everyone's default; 0 leaves it so).
+pub fn check_cpu_shares(shares: i64) -> Result<i64> {
+    if shares != 0 && !(2..=262_144).contains(&shares) {
+        return Err(Error::Usage(format!(
+            "--cpu-shares {shares}: the kernel takes 2 to 262144 (1024 is the default weight; 512 is half of it)"
+        )));
+    }
+    Ok(shares)
+}
+
+/// `--cpuset-cpus`: a list like `0-1,3`, every CPU one this machine has.
+pub fn parse_cpuset(text: &str) -> Result<String> {
+    let online = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let bad = |why: String| Error::Usage(format!("--cpuset-cpus {text:?}: {why}"));
+    let mut highest = 0usize;
+    for part in text.split(',') {
+        let (a, b) = part.split_once('-').unwrap_or((part, part));
+        let parse = |n: &str| {
+            n.trim().parse::<usize>().map_err(|_| bad("give CPU numbers and ranges, e.g. 0 or 0-1 or 0,2".into()))
+        };
+        let (a, b) = (parse(a)?, parse(b)?);
+        if a > b {
+            return Err(bad(format!("the range {part} runs backwards; write it low-high")));
+        }
+        highest = highest.max(b);
+    }
+    if highest >= online {
+        let available = if online == 1 { "0".to_string() } else { format!("0-{}", online - 1) };
+        return Err(bad(format!("requested CPUs are not available: this machine has {available}")));
+    }
+    Ok(text.to_string())
+}
+
+/// `--blkio-weight`: 10 to 1000 (0 leaves the default), docker's range.
+pub fn check_blkio_weight(weight: u16) -> Result<u16> {
+    if weight != 0 && !(10..=1000).contains(&weight) {
+        return Err(Error::Usage(format!("--blkio-weight {weight}: give 10 to 1000 (500 is the default)")));
+    }
+    Ok(weight)
+}
+
+/// Whether the kernel can weigh a container's block I/O: v1's `blkio.weight`, or on v2 the io
+/// controller with BFQ scheduling a disk (what `io.bfq.weight` needs).
+pub fn blkio_weight_supported() -> bool {
+    let v2 = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers");
+    if v2.exists() {
+        let io = std::fs::read_to_string(v2).is_ok_and(|c| c.split_whitespace().any(|w| w == "io"));
+        let bfq = std::fs::read_dir("/sys/block")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|d| std::fs::read_to_string(d.path().join("queue/scheduler")).is_ok_and(|s| s.contains("[bfq]")));
+        io && bfq
+    } else {
+        std::path::Path::new("/sys/fs/cgroup/blkio/blkio.weight").exists()
+    }
+}
+
 /// `--env-file`: KEY=VALUE lines; `#` comments and blank lines skipped; a bare KEY takes the
 /// value from our environment (and is left out when we have none), as docker does.
 pub fn read_env_file(path: &std::path::Path) -> Result<Vec<String>> {

@@ -45,6 +45,12 @@ pub fn mount_rootfs(engine: &Engine, record: &Record) -> Result<()> {
     } else {
         overlay.mount(&merged)?;
     }
+    // docker makes a missing working directory (`-w`, WORKDIR) inside the container's root.
+    let cwd = &record.config.working_dir;
+    if cwd.starts_with('/') {
+        let dir = labruntime::rootfs::resolve_in_root(&merged, Path::new(cwd))?;
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(format!("creating the working directory {cwd}"), e))?;
+    }
     Ok(())
 }
 
@@ -96,6 +102,11 @@ pub fn remove_files(engine: &Engine, id: &str) -> Result<()> {
         Err(e) => Err(Error::io(format!("removing {}", dir.display()), e)),
     }
 }
+
+/// How long a verb waits for a supervisor's exit work (unmount, network and cgroup release):
+/// fast on a host, but twenty containers removed at once in the emulated course VM took longer
+/// than 10 s.
+pub const SUPERVISOR_EXIT_LIMIT: Duration = Duration::from_secs(60);
 
 /// Waits until the supervisor has finished its work (recorded the exit, cleaned up).
 pub fn wait_supervisor(engine: &Engine, record: &Record, limit: Duration) -> bool {
@@ -160,10 +171,14 @@ pub fn stop(
             let _ = labruntime::kill(&root, &record.id, nix::sys::signal::Signal::SIGKILL, true);
         }
     }
-    if !wait_supervisor(engine, record, Duration::from_secs(10)) {
+    if !wait_supervisor(engine, record, SUPERVISOR_EXIT_LIMIT) {
         return Err(Error::state(
             record.bare_name(),
-            format!("its supervisor (pid {}) did not finish within 10 s", record.state.supervisor_pid),
+            format!(
+                "its supervisor (pid {}) did not finish within {} s",
+                record.state.supervisor_pid,
+                SUPERVISOR_EXIT_LIMIT.as_secs()
+            ),
         ));
     }
     if engine.record_path(&record.id).exists() {

@@ -68,6 +68,10 @@ pub fn document(engine: &Engine, record: &Record) -> Value {
             "MemorySwap": h.memory_swap,
             "NanoCpus": h.nano_cpus,
             "PidsLimit": h.pids_limit,
+            "CpuShares": h.cpu_shares,
+            "CpusetCpus": h.cpuset_cpus,
+            "BlkioWeight": h.blkio_weight,
+            "Init": h.init,
             "CgroupParent": "/labctl/containers",
         },
         "GraphDriver": {

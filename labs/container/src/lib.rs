@@ -12,10 +12,13 @@ pub mod error;
 pub mod flags;
 pub mod host;
 pub mod human;
+pub mod init;
 pub mod inspect;
+pub mod labs;
 pub mod logs;
 pub mod network;
 pub mod record;
+pub mod resolv;
 pub mod spec;
 pub mod supervisor;
 pub mod template;
@@ -26,3 +29,12 @@ pub mod volume;
 
 pub use engine::Engine;
 pub use error::{Error, Result};
+
+/// This topic's labs for the catalogue.
+pub fn topic() -> labkit::Topic {
+    labkit::Topic {
+        manifest_path: "labs/container/lab.yaml",
+        manifest_json: include_str!(concat!(env!("OUT_DIR"), "/lab.json")),
+        labs: labs::all(),
+    }
+}

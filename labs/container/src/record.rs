@@ -44,6 +44,18 @@ pub struct HostConfig {
     pub binds: Vec<String>,
     pub port_bindings: BTreeMap<String, serde_json::Value>,
     pub shm_size: i64,
+    /// `--cpu-shares` (0 = the default weight).
+    #[serde(default)]
+    pub cpu_shares: i64,
+    /// `--cpuset-cpus` (empty = every CPU).
+    #[serde(default)]
+    pub cpuset_cpus: String,
+    /// `--blkio-weight` (0 = the default weight).
+    #[serde(default)]
+    pub blkio_weight: u16,
+    /// `--init`: a minimal init as PID 1, the command its child.
+    #[serde(default)]
+    pub init: bool,
     /// `--tmpfs`: destination → mount options.
     #[serde(default)]
     pub tmpfs: BTreeMap<String, String>,
@@ -134,14 +146,9 @@ impl Record {
     }
 }
 
-/// Writes `bytes` to `path.tmp` and renames it over `path`: readers see the old file or the
-/// new one, never half of one.
+/// labkit's write-then-rename: readers see the old file or the new one, never half of one.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    std::fs::write(&tmp, bytes).map_err(|e| Error::io(format!("writing {}", tmp.display()), e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(format!("renaming {} into place", tmp.display()), e))
+    labkit::statefile::write_atomic(path, bytes).map_err(|e| Error::io(format!("writing {}", path.display()), e))
 }
 
 /// Now, RFC 3339 with nanoseconds in UTC (docker's `Created`, `StartedAt`).

@@ -64,7 +64,8 @@ pub fn build(inputs: &Inputs) -> Result<Spec> {
     ));
 
     let mut process = spec.process().clone().unwrap_or_default();
-    let mut args = vec![record.path.clone()];
+    let mut args = if host.init { crate::init::argv_prefix() } else { Vec::new() };
+    args.push(record.path.clone());
     args.extend(record.args.iter().cloned());
     process.set_args(Some(args));
     process.set_terminal(Some(config.tty));
@@ -111,6 +112,9 @@ pub fn build(inputs: &Inputs) -> Result<Spec> {
     for m in &record.mounts {
         mounts.push(bind(&m.source, &m.destination, !m.rw));
     }
+    if host.init {
+        mounts.push(bind(&crate::init::binary()?, crate::init::INIT_PATH, true));
+    }
     for (dest, options) in &host.tmpfs {
         let options: Vec<String> = options.split(',').map(String::from).collect();
         mounts.push(
@@ -155,10 +159,24 @@ pub fn build(inputs: &Inputs) -> Result<Spec> {
         }
         resources = resources.memory(memory.build().expect("memory"));
     }
-    if host.nano_cpus > 0 {
-        let period: u64 = 100_000;
-        let quota = (host.nano_cpus as i128 * period as i128 / 1_000_000_000) as i64;
-        resources = resources.cpu(LinuxCpuBuilder::default().quota(quota).period(period).build().expect("cpu"));
+    if host.nano_cpus > 0 || host.cpu_shares > 0 || !host.cpuset_cpus.is_empty() {
+        let mut cpu = LinuxCpuBuilder::default();
+        if host.nano_cpus > 0 {
+            let period: u64 = 100_000;
+            let quota = (host.nano_cpus as i128 * period as i128 / 1_000_000_000) as i64;
+            cpu = cpu.quota(quota).period(period);
+        }
+        if host.cpu_shares > 0 {
+            cpu = cpu.shares(host.cpu_shares as u64);
+        }
+        if !host.cpuset_cpus.is_empty() {
+            cpu = cpu.cpus(host.cpuset_cpus.clone());
+        }
+        resources = resources.cpu(cpu.build().expect("cpu"));
+    }
+    if host.blkio_weight > 0 {
+        let io = oci_spec::runtime::LinuxBlockIoBuilder::default().weight(host.blkio_weight).build().expect("blkio");
+        resources = resources.block_io(io);
     }
     if let Some(limit) = host.pids_limit.filter(|l| *l > 0) {
         resources = resources.pids(LinuxPidsBuilder::default().limit(limit).build().expect("pids"));

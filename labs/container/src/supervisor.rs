@@ -223,6 +223,7 @@ fn supervise(engine: &Engine, id: &str, attach: Attach, report: &mut File) -> Re
             });
             if record.host_config.auto_remove {
                 let _ = crate::host::remove_files(engine, id);
+                let _ = crate::volume::remove_anonymous(engine, &record);
             }
             return Err(e);
         }
@@ -255,6 +256,7 @@ fn supervise(engine: &Engine, id: &str, attach: Attach, report: &mut File) -> Re
     })?;
     if record.host_config.auto_remove {
         crate::host::remove_files(engine, id)?;
+        crate::volume::remove_anonymous(engine, &record)?;
     }
     let _ = writeln!(report, "exited {code}");
     Ok(())

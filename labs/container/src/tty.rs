@@ -104,7 +104,14 @@ pub fn attach(engine: &Engine, id: &str, name: &str) -> Result<Ended> {
 
 /// The client's loop: stdin → master (watching for Ctrl-P Ctrl-Q), stream → stdout, SIGWINCH
 /// → the master's window size.
-pub fn relay(mut stream: UnixStream, mut master: File) -> Result<Ended> {
+pub fn relay(stream: UnixStream, master: File) -> Result<Ended> {
+    relay_from(stream, master, true)
+}
+
+/// `relay` with the output read from `output` (the supervisor's stream, or for `exec -t` the
+/// master itself); stdin is read only when `input` (`-i`). EOF or EIO on `output` (every
+/// slave closed) ends it.
+pub fn relay_from<O: Read + AsFd>(mut output: O, mut master: File, input: bool) -> Result<Ended> {
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
     use nix::sys::signal::{SigSet, SigmaskHow, Signal};
     use nix::sys::signalfd::{SfdFlags, SignalFd};
@@ -120,9 +127,9 @@ pub fn relay(mut stream: UnixStream, mut master: File) -> Result<Ended> {
     let mut stdout = std::io::stdout();
     let mut buf = [0u8; 16 * 1024];
     let mut ctrl_p = false;
-    let mut stdin_open = true;
+    let mut stdin_open = input;
     loop {
-        let mut fds = vec![PollFd::new(stream.as_fd(), PollFlags::POLLIN), PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
+        let mut fds = vec![PollFd::new(output.as_fd(), PollFlags::POLLIN), PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
         if stdin_open {
             fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
         }
@@ -133,7 +140,7 @@ pub fn relay(mut stream: UnixStream, mut master: File) -> Result<Ended> {
         let ready: Vec<bool> = fds.iter().map(|f| f.revents().is_some_and(|r| !r.is_empty())).collect();
         drop(fds);
         if ready[0] {
-            match stream.read(&mut buf) {
+            match output.read(&mut buf) {
                 Ok(0) | Err(_) => return Ok(Ended::Exited),
                 Ok(n) => {
                     let _ = stdout.write_all(&buf[..n]);

@@ -8,6 +8,10 @@
 //!   are ambiguous, so give an absolute path.
 //! - The mode is `ro` or `rw` (default); `rw,ro` contradicts itself and is refused.
 //! - `--tmpfs /ctr[:OPTIONS]` mounts a fresh tmpfs (default `rw,nosuid,nodev,noexec`).
+//! - A volume that is empty when a container first mounts it gets the image's content at that
+//!   path copied in first (owners, modes and links kept), as docker does; a bind never does.
+//! - Every `VOLUME` of the image not covered by `-v`/`--tmpfs` becomes an anonymous volume.
+//!   Anonymous volumes carry a marker file and go with their container on `rm -v` and `--rm`.
 
 use crate::engine::Engine;
 use crate::error::{Error, Result};
@@ -123,12 +127,103 @@ pub fn parse(engine: &Engine, spec: &str) -> Result<MountPoint> {
     })
 }
 
+/// The marker docker keeps as a label: this volume was made for one container (`-v /ctr`, an
+/// image's VOLUME) and is removed with it.
+const ANONYMOUS: &str = "anonymous";
+
+/// An anonymous volume at `dest` (a fresh random name), for `-v /ctr` and image VOLUMEs.
+pub fn anonymous(engine: &Engine, dest: &str) -> Result<MountPoint> {
+    let name = crate::engine::new_id()?;
+    Ok(MountPoint {
+        typ: "volume".into(),
+        source: volume_data(engine, &name),
+        name,
+        destination: dest.into(),
+        rw: true,
+        mode: String::new(),
+    })
+}
+
 /// Makes what the mount points need: a missing host directory (docker's `-v` rule), a
-/// volume not created yet.
-pub fn prepare(mounts: &[MountPoint]) -> Result<()> {
+/// volume not created yet; an empty volume gets what the image has at its destination.
+/// `anonymous` names the volumes made for this container (`-v /ctr`, image VOLUMEs).
+pub fn prepare(mounts: &[MountPoint], image_root: &Path, anonymous: &[String]) -> Result<()> {
     for m in mounts {
         if !m.source.exists() {
             std::fs::create_dir_all(&m.source).map_err(|e| Error::io(format!("creating {}", m.source.display()), e))?;
+            if m.typ == "volume" && anonymous.contains(&m.name) {
+                let marker = m.source.parent().unwrap_or(&m.source).join(ANONYMOUS);
+                std::fs::write(&marker, b"").map_err(|e| Error::io(format!("writing {}", marker.display()), e))?;
+            }
+        }
+        if m.typ == "volume" {
+            populate(image_root, m)?;
+        }
+    }
+    Ok(())
+}
+
+/// docker's copy-up: an empty volume receives the image's files at its destination.
+fn populate(image_root: &Path, m: &MountPoint) -> Result<()> {
+    let empty = std::fs::read_dir(&m.source).map(|mut d| d.next().is_none()).unwrap_or(false);
+    if !empty {
+        return Ok(());
+    }
+    let Ok(from) = labruntime::rootfs::resolve_in_root(image_root, Path::new(&m.destination)) else {
+        return Ok(());
+    };
+    if !from.is_dir() {
+        return Ok(());
+    }
+    copy_owned(&from, &m.source).map_err(|e| {
+        Error::io(format!("copying the image's {} into volume {} (docker's copy-up)", m.destination, m.name), e)
+    })
+}
+
+/// A copy of `from` at `to` keeping owner, mode and symlinks (`to` may exist as a directory).
+fn copy_owned(from: &Path, to: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::symlink_metadata(from)?;
+    if meta.file_type().is_symlink() {
+        std::os::unix::fs::symlink(std::fs::read_link(from)?, to)?;
+    } else if meta.is_dir() {
+        if !to.is_dir() {
+            std::fs::create_dir(to)?;
+        }
+        for entry in std::fs::read_dir(from)? {
+            let entry = entry?;
+            copy_owned(&entry.path(), &to.join(entry.file_name()))?;
+        }
+    } else if meta.file_type().is_file() {
+        std::fs::copy(from, to)?;
+    } else {
+        // Device nodes, fifos and sockets in an image's volume dir are left out.
+        return Ok(());
+    }
+    std::os::unix::fs::lchown(to, Some(meta.uid()), Some(meta.gid()))?;
+    if !meta.file_type().is_symlink() {
+        std::fs::set_permissions(to, meta.permissions())?;
+    }
+    Ok(())
+}
+
+/// Whether volume `name` was made for one container (`-v /ctr`, an image VOLUME).
+pub fn is_anonymous(engine: &Engine, name: &str) -> bool {
+    volumes_dir(engine).join(name).join(ANONYMOUS).exists()
+}
+
+/// `rm -v` and `--rm`: the container's anonymous volumes go with it (named ones stay, and so
+/// does one another container still mounts).
+pub fn remove_anonymous(engine: &Engine, record: &Record) -> Result<()> {
+    for m in record.mounts.iter().filter(|m| m.typ == "volume" && is_anonymous(engine, &m.name)) {
+        if users(engine, &m.name).iter().any(|r| r.id != record.id) {
+            continue;
+        }
+        let dir = volumes_dir(engine).join(&m.name);
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io(format!("removing volume {}", dir.display()), e)),
         }
     }
     Ok(())

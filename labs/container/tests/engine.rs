@@ -557,10 +557,23 @@ fn bridge_mode_publishes_ports_shares_its_namespace_and_gives_everything_back() 
     // docker's three files, bind-mounted from the container's directory.
     assert!(lab.ok(&["exec", "web", "cat", "/etc/hosts"]).contains(&format!("{ip}\t{}", &id[..12])));
     assert_eq!(lab.ok(&["exec", "web", "cat", "/etc/hostname"]), format!("{}\n", &id[..12]));
-    assert_eq!(
-        lab.ok(&["exec", "web", "cat", "/etc/resolv.conf"]),
-        std::fs::read_to_string("/etc/resolv.conf").unwrap()
-    );
+    // resolv.conf: the host's nameservers less loopback ones (unreachable from another network
+    // namespace), or docker's 8.8.8.8 and 8.8.4.4 when none is left (a host without the file too).
+    let resolv = lab.ok(&["exec", "web", "cat", "/etc/resolv.conf"]);
+    let servers = |t: &str| -> Vec<String> {
+        t.lines().filter_map(|l| l.strip_prefix("nameserver ")).map(|a| a.trim().to_string()).collect()
+    };
+    let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let mut want: Vec<String> =
+        servers(&host_resolv).into_iter().filter(|a| !a.starts_with("127.") && a != "::1").collect();
+    if want.is_empty() && !servers(&host_resolv).iter().any(|a| a == "127.0.0.53") {
+        want = vec!["8.8.8.8".into(), "8.8.4.4".into()];
+    }
+    if !want.is_empty() {
+        assert_eq!(servers(&resolv), want, "{resolv}");
+    } else {
+        assert!(!servers(&resolv).iter().any(|a| a.starts_with("127.")), "{resolv}");
+    }
     let mounts = lab.ok(&["exec", "web", "cat", "/proc/self/mountinfo"]);
     for file in ["/etc/hosts", "/etc/hostname", "/etc/resolv.conf"] {
         assert!(mounts.lines().any(|l| l.split(' ').nth(4) == Some(file)), "{file} is not a mount:\n{mounts}");
@@ -924,5 +937,286 @@ fn clean_removes_every_engine_container_after_supervisors_are_sigkilled() {
     assert_eq!(lab.ok(&["clean"]), "", "a second clean finds nothing");
     assert_eq!(lab.ok(&["volume", "ls", "-q"]), "data\n", "volumes are data, not leftovers");
     lab.ok(&["volume", "rm", "data"]);
+    lab.finish();
+}
+
+#[test]
+fn exec_takes_env_workdir_user_and_detach_and_restart_and_start_a_follow_docker() {
+    let lab = Lab::new();
+    lab.ok(&["run", "-d", "--name", "ex", "-e", "A=from-run", "busybox", "sleep", "1000"]);
+    let out = lab.ok(&[
+        "exec",
+        "-e",
+        "B=2",
+        "-e",
+        "A=1",
+        "-w",
+        "/tmp",
+        "-u",
+        "nobody",
+        "ex",
+        "sh",
+        "-c",
+        "echo $A $B; pwd; id -u",
+    ]);
+    assert_eq!(out, "1 2\n/tmp\n65534\n");
+    assert_eq!(lab.ok(&["exec", "ex", "sh", "-c", "echo $A"]), "from-run\n", "-e of one exec does not stay");
+    // -d: exec returns at once, the process goes on in the container.
+    let t = Instant::now();
+    assert_eq!(lab.ok(&["exec", "-d", "ex", "sh", "-c", "sleep 1; echo late > /tmp/d"]), "");
+    assert!(t.elapsed() < Duration::from_secs(1), "exec -d waited for the process");
+    wait_until("the detached exec's file", Duration::from_secs(5), || {
+        lab.lc(&["exec", "ex", "cat", "/tmp/d"]).stdout == b"late\n"
+    });
+    let out = lab.lc(&["exec", "-d", "-t", "ex", "true"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(text(&out.stderr).contains("leave -t out"), "{}", text(&out.stderr));
+    let out = lab.lc(&["exec", "-u", "nosuchuser", "ex", "true"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(text(&out.stderr).contains("nosuchuser"), "{}", text(&out.stderr));
+
+    // restart: a new init (stop, then start), RestartCount counted, the upper dir kept.
+    lab.ok(&["exec", "ex", "touch", "/kept"]);
+    let before = lab.ok(&["inspect", "--format", "{{.State.Pid}}", "ex"]);
+    assert_eq!(lab.ok(&["restart", "-t", "1", "ex"]), "ex\n");
+    let doc = inspect(&lab, "ex");
+    assert_eq!(doc["State"]["Status"], "running");
+    assert_ne!(doc["State"]["Pid"].to_string(), before.trim(), "the init is new");
+    assert_eq!(doc["RestartCount"], 1);
+    assert_eq!(lab.lc(&["exec", "ex", "ls", "/kept"]).status.code(), Some(0));
+    lab.ok(&["stop", "-t", "0", "ex"]);
+    assert_eq!(lab.ok(&["restart", "ex"]), "ex\n", "restart of a stopped container starts it");
+    assert_eq!(lab.ok(&["inspect", "--format", "{{.State.Status}}", "ex"]), "running\n");
+
+    // start -a: our stdout and stderr are the container's again, its exit code ours.
+    assert_eq!(
+        lab.lc(&["run", "--name", "once", "busybox", "sh", "-c", "echo out; echo err >&2; exit 3"]).status.code(),
+        Some(3)
+    );
+    let out = lab.lc(&["start", "-a", "once"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "out\n");
+    assert_eq!(text(&out.stderr), "err\n");
+    let out = lab.lc(&["start", "-a", "ex"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(text(&out.stderr).contains("already running"), "{}", text(&out.stderr));
+    let out = lab.lc(&["start", "-a", "ex", "once"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(text(&out.stderr).contains("name only one"), "{}", text(&out.stderr));
+    lab.finish();
+}
+
+#[test]
+fn exec_t_gets_a_pty_of_its_own_that_follows_the_window() {
+    let lab = Lab::new();
+    lab.ok(&["run", "-d", "--name", "pt", "busybox", "sleep", "1000"]);
+    let tmux = Tmux::new();
+    tmux.start(&lab, "ex", &["exec", "-it", "pt", "sh"]);
+    tmux.wait_for("ex", "/ #");
+    tmux.tmux(&["send-keys", "-t", "ex", "tty; stty size; echo sum-$((40+2))", "Enter"]);
+    tmux.wait_for("ex", "sum-42");
+    let screen = tmux.screen("ex");
+    assert!(screen.contains("/dev/pts/"), "{screen}");
+    assert!(screen.contains("24 80"), "the window size reached the pty: {screen}");
+    tmux.tmux(&["resize-window", "-t", "ex", "-x", "100", "-y", "30"]);
+    std::thread::sleep(Duration::from_millis(300));
+    tmux.tmux(&["send-keys", "-t", "ex", "clear; stty size", "Enter"]);
+    tmux.wait_for("ex", "30 100");
+    tmux.tmux(&["send-keys", "-t", "ex", "exit 5", "Enter"]);
+    tmux.wait_for("ex", "exited=5");
+    assert_eq!(lab.ok(&["ps", "--format", "{{.Names}} {{.State}}"]), "pt running\n", "the container goes on");
+    // Without a terminal -it is refused, as docker refuses it.
+    let out = lab.lc(&["exec", "-it", "pt", "sh"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(text(&out.stderr).contains("not a TTY"), "{}", text(&out.stderr));
+    lab.finish();
+}
+
+#[test]
+fn volumes_get_the_images_content_image_volumes_are_anonymous_and_rm_v_removes_them() {
+    let lab = Lab::new();
+    // An image with a VOLUME: busybox's config with /etc declared one.
+    let store = labimage::Store::open(lab.lib_dir().join("images")).unwrap();
+    let base = store.resolve("busybox").unwrap();
+    let mut config = base.config.clone();
+    let mut inner = config.config().clone().unwrap_or_default();
+    inner.set_volumes(Some(vec!["/etc".to_string()]));
+    config.set_config(Some(inner));
+    store.commit_image("withvol:latest", &config, base.manifest.layers().clone()).unwrap();
+    let volumes = lab.lib_dir().join("volumes");
+    let count = || std::fs::read_dir(&volumes).map(|d| d.count()).unwrap_or(0);
+
+    // A new named volume over the image's /etc gets /etc's files (owners and modes kept).
+    let out = lab.ok(&["run", "--rm", "-v", "etcvol:/etc", "busybox", "sh", "-c", "head -1 /etc/passwd"]);
+    assert!(out.starts_with("root:"), "{out}");
+    let data = volumes.join("etcvol/_data");
+    let meta = std::fs::metadata(data.join("passwd")).unwrap();
+    let image_meta = std::fs::metadata(Path::new(base_rootfs(&lab).as_str()).join("etc/passwd")).unwrap();
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!((meta.mode(), meta.uid()), (image_meta.mode(), image_meta.uid()));
+    // A volume with content is not filled again: what the container wrote stays.
+    std::fs::write(data.join("passwd"), "mine\n").unwrap();
+    assert_eq!(lab.ok(&["run", "--rm", "-v", "etcvol:/etc", "busybox", "cat", "/etc/passwd"]), "mine\n");
+    assert_eq!(count(), 1, "--rm keeps a named volume");
+
+    // -v /ctr and the image's VOLUME: anonymous volumes, filled the same way; --rm removes them.
+    assert!(lab
+        .ok(&["run", "--rm", "-v", "/usr", "withvol", "sh", "-c", "ls /etc/passwd; grep -c ' /etc ' /proc/self/mounts"])
+        .starts_with("/etc/passwd\n1"));
+    assert_eq!(count(), 1, "--rm removed the anonymous volumes");
+    lab.ok(&["run", "-d", "--name", "av", "withvol", "sleep", "1000"]);
+    let doc = inspect(&lab, "av");
+    let mounts = doc["Mounts"].as_array().unwrap();
+    assert_eq!(mounts.len(), 1, "{mounts:?}");
+    assert_eq!(mounts[0]["Destination"], "/etc");
+    assert_eq!(mounts[0]["Type"], "volume");
+    let name = mounts[0]["Name"].as_str().unwrap().to_string();
+    assert_eq!(name.len(), 64, "{name}");
+    assert_eq!(count(), 2);
+    lab.ok(&["rm", "-f", "av"]);
+    assert!(volumes.join(&name).exists(), "rm without -v keeps the volume, as docker does");
+    lab.ok(&["run", "-d", "--name", "av2", "-v", "etcvol:/data", "withvol", "sleep", "1000"]);
+    let anon = inspect(&lab, "av2")["Mounts"].as_array().unwrap().iter().find(|m| m["Destination"] == "/etc").unwrap()
+        ["Name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(lab.ok(&["rm", "-f", "-v", "av2"]), "av2\n");
+    assert!(!volumes.join(&anon).exists(), "rm -v removed the anonymous volume");
+    assert!(data.exists(), "rm -v keeps a named volume");
+    lab.ok(&["volume", "rm", &name]);
+    lab.ok(&["volume", "rm", "etcvol"]);
+    lab.finish();
+}
+
+/// The unpacked busybox layers (the lower dir of every container of the lab).
+fn base_rootfs(lab: &Lab) -> String {
+    lab.ok(&["run", "-d", "--name", "probe", "busybox", "true"]);
+    let dir = inspect(lab, "probe")["GraphDriver"]["Data"]["LowerDir"].as_str().unwrap().to_string();
+    lab.ok(&["rm", "-f", "probe"]);
+    dir
+}
+
+#[test]
+fn commit_makes_an_image_whose_containers_see_the_changes_and_the_deletions() {
+    let lab = Lab::new();
+    lab.ok(&["run", "-d", "--name", "src", "-w", "/srv", "-e", "GREETING=hi", "busybox", "sleep", "1000"]);
+    lab.ok(&["exec", "src", "sh", "-c", "mkdir -p /srv && echo made > /srv/new.txt && rm /bin/vi && rm /etc/passwd"]);
+    let id = lab.ok(&["commit", "-m", "add new.txt", "-a", "Lab <lab@example.com>", "src", "mine:v1"]);
+    assert!(id.starts_with("sha256:") && id.trim().len() == 71, "{id}");
+    // The committed layer is the upper dir with OCI whiteouts for the deletions.
+    let store = labimage::Store::open(lab.lib_dir().join("images")).unwrap();
+    let image = store.resolve("mine:v1").unwrap();
+    let base = store.resolve("busybox").unwrap();
+    assert_eq!(image.manifest.layers().len(), base.manifest.layers().len() + 1);
+    let top = image.manifest.layers().last().unwrap();
+    let listed = labimage::layer::list_tar(labimage::sandbox::layer_reader(&store, top).unwrap()).unwrap();
+    let paths: Vec<String> = listed.iter().map(|l| l.path.clone()).collect();
+    assert!(paths.iter().any(|p| p.ends_with("srv/new.txt")), "{paths:?}");
+    assert!(paths.iter().any(|p| p.ends_with("bin/.wh.vi")), "the deletion is a whiteout: {paths:?}");
+    assert!(paths.iter().any(|p| p.ends_with("etc/.wh.passwd")), "{paths:?}");
+    let history = image.config.history();
+    assert_eq!(history.last().unwrap().comment().as_deref(), Some("add new.txt"));
+    assert_eq!(image.config.author().as_deref(), Some("Lab <lab@example.com>"));
+    // A container of the new image sees the change, not the deleted files, and the config.
+    let out = lab.ok(&[
+        "run",
+        "--rm",
+        "mine:v1",
+        "sh",
+        "-c",
+        "cat new.txt; pwd; echo $GREETING; ls /bin/vi /etc/passwd 2>&1 | wc -l",
+    ]);
+    assert_eq!(out, "made\n/srv\nhi\n2\n");
+    assert_eq!(lab.ok(&["inspect", "--format", "{{.State.Status}}", "src"]), "running\n", "unpaused after the commit");
+    let out = lab.lc(&["commit", "src", "Bad Name"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(text(&out.stderr).contains("not an image name"), "{}", text(&out.stderr));
+    let out = lab.lc(&["commit", "nosuch", "x:1"]);
+    assert_eq!(out.status.code(), Some(125));
+    lab.finish();
+}
+
+#[test]
+fn cpu_shares_cpuset_and_blkio_weight_land_in_the_cgroup_or_are_refused() {
+    let lab = Lab::new();
+    let id = lab.ok(&["run", "-d", "--cpu-shares", "512", "--cpuset-cpus", "0", "busybox", "sleep", "1000"]);
+    let id = id.trim();
+    let v2 = Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    let read = |controller: &str, file: &str| -> String {
+        let path = if v2 {
+            PathBuf::from("/sys/fs/cgroup/labctl/containers").join(id).join(file)
+        } else {
+            PathBuf::from("/sys/fs/cgroup").join(controller).join("labctl/containers").join(id).join(file)
+        };
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).trim().to_string()
+    };
+    // v2 has cpu.weight: runc's conversion of 512 shares is 20.
+    let (file, want) = if v2 { ("cpu.weight", "20") } else { ("cpu.shares", "512") };
+    assert_eq!(read("cpu", file), want);
+    assert_eq!(read("cpuset", "cpuset.cpus"), "0");
+    let out = lab.ok(&["exec", id, "grep", "Cpus_allowed_list", "/proc/self/status"]);
+    assert!(out.trim().ends_with("\t0") || out.trim().ends_with(" 0"), "{out}");
+    let doc = inspect(&lab, id);
+    assert_eq!(doc["HostConfig"]["CpuShares"], 512);
+    assert_eq!(doc["HostConfig"]["CpusetCpus"], "0");
+    // --blkio-weight: in the cgroup where the kernel can weigh I/O, else docker's warning.
+    let out = lab.lc(&["run", "--rm", "--blkio-weight", "300", "busybox", "true"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let weighs = if v2 {
+        std::fs::read_dir("/sys/block")
+            .unwrap()
+            .flatten()
+            .any(|d| std::fs::read_to_string(d.path().join("queue/scheduler")).is_ok_and(|s| s.contains("[bfq]")))
+    } else {
+        Path::new("/sys/fs/cgroup/blkio/blkio.weight").exists()
+    };
+    assert_eq!(!weighs, text(&out.stderr).contains("--blkio-weight discarded"), "{}", text(&out.stderr));
+    for (args, says) in [
+        (vec!["--cpu-shares", "1"], "2 to 262144"),
+        (vec!["--cpuset-cpus", "9999"], "not available"),
+        (vec!["--cpuset-cpus", "1-0"], "backwards"),
+        (vec!["--cpuset-cpus", "a"], "CPU numbers"),
+        (vec!["--blkio-weight", "5"], "10 to 1000"),
+    ] {
+        let mut argv = vec!["run", "--rm"];
+        argv.extend(&args);
+        argv.extend(["busybox", "true"]);
+        let out = lab.lc(&argv);
+        assert_eq!(out.status.code(), Some(125), "{args:?}");
+        assert!(text(&out.stderr).contains(says), "{args:?}: {}", text(&out.stderr));
+    }
+    lab.finish();
+}
+
+#[test]
+fn init_is_pid_1_reaps_orphans_and_forwards_the_stop_signal() {
+    let lab = Lab::new();
+    let out = lab.ok(&[
+        "run",
+        "--rm",
+        "--init",
+        "busybox",
+        "sh",
+        "-c",
+        "tr '\\0' ' ' < /proc/1/cmdline; echo; echo $$ $PPID",
+    ]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("/sbin/labctl-init ") && lines[0].contains(" init -- sh -c"), "{out}");
+    assert_eq!(lines[1], "2 1", "the command is PID 2, the init's child: {out}");
+    // An orphan's zombie: reaped by the init, left forever by a plain `sleep` as PID 1.
+    let script = "sh -c 'sleep 0.1 & exit'; exec sleep 1000";
+    lab.ok(&["run", "-d", "--init", "--name", "with", "busybox", "sh", "-c", script]);
+    lab.ok(&["run", "-d", "--name", "without", "busybox", "sh", "-c", script]);
+    std::thread::sleep(Duration::from_millis(800));
+    let zombies = |name: &str| lab.ok(&["exec", name, "sh", "-c", "ps -o stat | grep -c '^Z' || true"]);
+    assert_eq!(zombies("with").trim(), "0");
+    assert_eq!(zombies("without").trim(), "1", "the test shows what --init is for");
+    // stop: SIGTERM reaches the command through the init (sleep as PID 1 would ignore it).
+    let t = Instant::now();
+    lab.ok(&["stop", "-t", "10", "with"]);
+    assert!(t.elapsed() < Duration::from_secs(5), "the init did not forward SIGTERM");
+    assert_eq!(lab.ok(&["inspect", "--format", "{{.State.ExitCode}}", "with"]), "143\n");
+    assert_eq!(inspect(&lab, "with")["HostConfig"]["Init"], true);
     lab.finish();
 }

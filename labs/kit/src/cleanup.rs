@@ -30,22 +30,34 @@ pub enum Undo {
 impl Undo {
     /// A short description, shown when cleaning.
     pub fn describe(&self) -> String {
+        self.describe_in(crate::Lang::En)
+    }
+
+    /// The description in the learner's language (kernel terms such as netns and cgroup stay).
+    pub fn describe_in(&self, lang: crate::Lang) -> String {
+        let zh = lang == crate::Lang::Zh;
         match self {
-            Undo::Kill { pid, .. } => format!("process {pid}"),
-            Undo::Unmount { path } => format!("mount {}", path.display()),
+            Undo::Kill { pid, .. } => format!("{} {pid}", if zh { "进程" } else { "process" }),
+            Undo::Unmount { path } => format!("{} {}", if zh { "挂载" } else { "mount" }, path.display()),
             Undo::Netns { name } => format!("netns {name}"),
             Undo::Cgroup { path } => format!("cgroup {}", path.display()),
-            Undo::RemoveDir { path } => format!("directory {}", path.display()),
+            Undo::RemoveDir { path } => format!("{} {}", if zh { "目录" } else { "directory" }, path.display()),
             Undo::Command { argv } => argv.join(" "),
         }
     }
 
     /// The same description with volatile parts hidden (for reference output).
     pub fn describe_redacted(&self) -> String {
+        self.describe_redacted_in(crate::Lang::En)
+    }
+
+    /// [`Undo::describe_redacted`] in the learner's language.
+    pub fn describe_redacted_in(&self, lang: crate::Lang) -> String {
+        let zh = lang == crate::Lang::Zh;
         match self {
-            Undo::Kill { .. } => "process [pid]".into(),
-            Undo::RemoveDir { .. } => "directory [path]".into(),
-            _ => self.describe(),
+            Undo::Kill { .. } => format!("{} [pid]", if zh { "进程" } else { "process" }),
+            Undo::RemoveDir { .. } => format!("{} [path]", if zh { "目录" } else { "directory" }),
+            _ => self.describe_in(lang),
         }
     }
 
@@ -301,6 +313,31 @@ struct Inner {
     undo: Vec<Undo>,
     journal: Option<PathBuf>,
     lab: String,
+    /// A signal arrived: the signal thread owns the undo from now on (see [`Cleanup::interrupt`]).
+    interrupted: bool,
+    /// ... and has finished it.
+    undone: bool,
+}
+
+impl Inner {
+    fn new(lab: &str, journal: Option<PathBuf>) -> Inner {
+        Inner { undo: Vec::new(), journal, lab: lab.to_string(), interrupted: false, undone: false }
+    }
+}
+
+/// How long a signal waits for a command the run has in flight (a `runtime create` takes a few
+/// seconds in the emulated course VM) before killing it.
+const IN_FLIGHT_LIMIT: Duration = Duration::from_secs(20);
+/// How long no unregistered child must be seen before the run counts as settled (the step
+/// thread may start its next command right after one ends).
+const SETTLED: Duration = Duration::from_millis(100);
+
+/// The signal thread exits the process; a thread of the run that reaches the cleanup after a
+/// signal waits here for that, so it neither creates nor reports anything more.
+fn park_forever() -> ! {
+    loop {
+        std::thread::park();
+    }
 }
 
 /// The undo registry of one run; cheap to clone and shared with the signal thread.
@@ -318,24 +355,37 @@ impl Cleanup {
             .map_err(|e| format!("cannot create {}: {e} (labctl keeps its undo journal there)", dir.display()))?;
         let pid = std::process::id() as i32;
         let path = dir.join(format!("{lab}-{pid}.json"));
-        let cleanup = Cleanup {
-            inner: Arc::new(Mutex::new(Inner { undo: Vec::new(), journal: Some(path), lab: lab.to_string() })),
-        };
+        let cleanup = Cleanup { inner: Arc::new(Mutex::new(Inner::new(lab, Some(path)))) };
         cleanup.write_journal().map_err(|e| format!("cannot write the undo journal: {e}"))?;
         Ok(cleanup)
     }
 
     /// A registry without a journal (unit tests, throwaway probes).
     pub fn in_memory(lab: &str) -> Cleanup {
-        Cleanup { inner: Arc::new(Mutex::new(Inner { undo: Vec::new(), journal: None, lab: lab.to_string() })) }
+        Cleanup { inner: Arc::new(Mutex::new(Inner::new(lab, None))) }
     }
 
     /// Registers an undo. Call it before creating the object: undoing something that does not
     /// exist yet is harmless, while an object created but not registered would leak.
+    ///
+    /// After a signal the calling thread stops here for good (the signal thread exits the
+    /// process): what it registers is still undone (it may exist already, like a process just
+    /// started), but nothing more is created.
     pub fn register(&self, undo: Undo) {
-        self.lock().undo.push(undo);
+        let mut inner = self.lock();
+        if inner.undone {
+            drop(inner);
+            let _ = undo.run();
+            park_forever();
+        }
+        inner.undo.push(undo);
+        let interrupted = inner.interrupted;
+        drop(inner);
         if let Err(e) = self.write_journal() {
             eprintln!("labctl: warning: could not update the undo journal: {e}");
+        }
+        if interrupted {
+            park_forever();
         }
     }
 
@@ -361,9 +411,61 @@ impl Cleanup {
         self.lock().undo.clone()
     }
 
-    /// Undoes everything in reverse order; returns what was undone and any failures.
+    /// Undoes everything in reverse order; returns what was undone and any failures. After a
+    /// signal the signal thread does that and exits: the caller waits for it.
     pub fn undo_all(&self) -> (Vec<Undo>, Vec<String>) {
+        if self.lock().interrupted {
+            park_forever();
+        }
+        self.undo_everything(false)
+    }
+
+    /// The undo on SIGINT/SIGTERM, run by the signal thread while the run's own thread goes on.
+    /// First that thread is stopped at its next registration or undo; a command it has in
+    /// flight (a `runtime create`, a mount helper) is let finish, so what it makes exists and
+    /// its undo works; one still running after [`IN_FLIGHT_LIMIT`] is killed. Children that
+    /// are registered processes (`Undo::Kill`) are undone as usual.
+    pub fn interrupt(&self) -> (Vec<Undo>, Vec<String>) {
+        self.lock().interrupted = true;
+        let me = std::process::id() as i32;
+        let unregistered = || {
+            let registered: Vec<i32> = self
+                .lock()
+                .undo
+                .iter()
+                .filter_map(|u| match u {
+                    Undo::Kill { pid, .. } => Some(*pid),
+                    _ => None,
+                })
+                .collect();
+            crate::process::children(me).into_iter().filter(|c| !registered.contains(c)).collect::<Vec<i32>>()
+        };
+        let deadline = std::time::Instant::now() + IN_FLIGHT_LIMIT;
+        let mut quiet_since = std::time::Instant::now();
+        loop {
+            let now = std::time::Instant::now();
+            let left = unregistered();
+            if !left.is_empty() {
+                quiet_since = now;
+                if now > deadline {
+                    for pid in left {
+                        let _ =
+                            nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+                    }
+                    break;
+                }
+            } else if now.duration_since(quiet_since) >= SETTLED {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        self.undo_everything(true)
+    }
+
+    /// `last`: no registration counts after this one (set under the same lock, so none slips in).
+    fn undo_everything(&self, last: bool) -> (Vec<Undo>, Vec<String>) {
         let mut inner = self.lock();
+        inner.undone |= last;
         let mut done = Vec::new();
         let mut failures = Vec::new();
         while let Some(undo) = inner.undo.pop() {
@@ -396,6 +498,10 @@ impl Cleanup {
         let Some(path) = &inner.journal else {
             return Ok(());
         };
+        if inner.undone {
+            // The signal thread removed the journal: writing it again would name what is gone.
+            return Ok(());
+        }
         let journal = Journal {
             lab: inner.lab.clone(),
             pid: std::process::id() as i32,

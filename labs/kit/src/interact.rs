@@ -39,12 +39,52 @@ fn parse_pause_answer(line: &str) -> Pause {
     }
 }
 
+/// Where an `--explore` shell opens after a step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Checkpoint {
+    /// Every namespace of this process that differs from ours.
+    Namespaces(i32),
+    /// Inside a cgroup: the shell writes itself into each `cgroup.procs` before it starts.
+    Cgroup { name: String, procs: Vec<std::path::PathBuf> },
+    /// In a directory (an overlay's merged dir).
+    Dir(std::path::PathBuf),
+}
+
+/// Opens the checkpoint's interactive shell; the lab continues when the shell exits.
+pub fn explore(lang: Lang, lab: &str, checkpoint: &Checkpoint) -> anyhow::Result<()> {
+    match checkpoint {
+        Checkpoint::Namespaces(pid) => explore_shell(lang, lab, *pid),
+        Checkpoint::Cgroup { name, procs } => {
+            let files = procs
+                .iter()
+                .map(|p| {
+                    std::fs::OpenOptions::new().write(true).open(p).with_context(|| format!("opening {}", p.display()))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let said = match lang {
+                Lang::En => format!(
+                    "--explore: a shell inside cgroup {name} (cat /proc/self/cgroup); type exit to continue the lab"
+                ),
+                Lang::Zh => {
+                    format!("--explore：已进入 cgroup {name}（cat /proc/self/cgroup 可以看到）；输入 exit 继续实验")
+                }
+            };
+            shell(lab, &format!("cgroup {name}"), &said, |cmd| crate::sys::spawn_in_cgroups(cmd, files))
+        }
+        Checkpoint::Dir(dir) => {
+            let said = match lang {
+                Lang::En => format!("--explore: a shell in {}; type exit to continue the lab", dir.display()),
+                Lang::Zh => format!("--explore：已进入 {}；输入 exit 继续实验", dir.display()),
+            };
+            let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            shell(lab, &name, &said, |cmd| cmd.current_dir(dir).spawn())
+        }
+    }
+}
+
 /// Opens an interactive shell inside every namespace of `pid` that differs from ours; the lab
 /// continues when the shell exits.
 pub fn explore_shell(lang: Lang, lab: &str, pid: i32) -> anyhow::Result<()> {
-    if !can_prompt() {
-        bail!("--explore needs a terminal: run it interactively or drop --explore");
-    }
     let mut namespaces = Vec::new();
     let mut joined = Vec::new();
     for &crate::probe::NsType { name: kind, flag, .. } in crate::probe::in_setns_order() {
@@ -57,15 +97,30 @@ pub fn explore_shell(lang: Lang, lab: &str, pid: i32) -> anyhow::Result<()> {
             joined.push(kind);
         }
     }
-    let shell = std::env::var("SHELL").unwrap_or_else(|_| "/bin/sh".into());
-    match lang {
-        Lang::En => eprintln!(
+    let said = match lang {
+        Lang::En => format!(
             "--explore: a shell in the {} namespace(s) of pid {pid}; type exit to continue the lab",
             joined.join(", ")
         ),
-        Lang::Zh => eprintln!("--explore：已进入 pid {pid} 的 {} namespace，输入 exit 继续实验", joined.join("、")),
+        Lang::Zh => format!("--explore：已进入 pid {pid} 的 {} namespace，输入 exit 继续实验", joined.join("、")),
+    };
+    let place = if joined.is_empty() { "host".to_string() } else { joined.join(",") };
+    shell(lab, &place, &said, |cmd| crate::sys::spawn_in_namespaces(cmd, namespaces))
+}
+
+/// The learner's shell, its prompt naming the lab and the place, started by `spawn`.
+fn shell(
+    lab: &str,
+    place: &str,
+    said: &str,
+    spawn: impl FnOnce(&mut std::process::Command) -> std::io::Result<std::process::Child>,
+) -> anyhow::Result<()> {
+    if !can_prompt() {
+        bail!("--explore needs a terminal: run it interactively or drop --explore");
     }
-    let prompt = explore_prompt(lab, &joined);
+    let shell = std::env::var("SHELL").unwrap_or_else(|_| "/bin/sh".into());
+    eprintln!("{said}");
+    let prompt = explore_prompt(lab, place);
     let mut cmd = std::process::Command::new(&shell);
     // /etc/bash.bashrc sets PS1 after the environment does: bash gets an rcfile of ours that
     // sources the usual ones first, then sets the prompt. Other shells take PS1 as given.
@@ -77,7 +132,7 @@ pub fn explore_shell(lang: Lang, lab: &str, pid: i32) -> anyhow::Result<()> {
         std::fs::write(&rcfile, bash_rcfile(&prompt)).with_context(|| format!("writing {}", rcfile.display()))?;
         cmd.arg("--rcfile").arg(&rcfile).arg("-i");
     }
-    let spawned = crate::sys::spawn_in_namespaces(&mut cmd, namespaces).with_context(|| format!("starting {shell}"));
+    let spawned = spawn(&mut cmd).with_context(|| format!("starting {shell}"));
     let waited = spawned.and_then(|mut child| child.wait().context("waiting for the shell"));
     if is_bash {
         let _ = std::fs::remove_file(&rcfile);
@@ -86,9 +141,9 @@ pub fn explore_shell(lang: Lang, lab: &str, pid: i32) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `(labctl ns-net · net,uts)`: which lab, which namespaces the shell is in.
-fn explore_prompt(lab: &str, joined: &[&str]) -> String {
-    format!("(labctl {lab} · {})", if joined.is_empty() { "host".to_string() } else { joined.join(",") })
+/// `(labctl ns-net · net,uts)`: which lab, and where the shell is (namespaces, cgroup, dir).
+fn explore_prompt(lab: &str, place: &str) -> String {
+    format!("(labctl {lab} · {place})")
 }
 
 /// The user's usual bash start-up, then our prompt (single-quoted, so nothing in it expands).
@@ -113,7 +168,7 @@ mod tests {
 
     #[test]
     fn the_rcfile_sources_the_users_then_sets_the_prompt() {
-        let rc = bash_rcfile(&explore_prompt("ns-net", &["net", "uts"]));
+        let rc = bash_rcfile(&explore_prompt("ns-net", "net,uts"));
         assert_eq!(
             rc,
             "[ -r /etc/bash.bashrc ] && . /etc/bash.bashrc\n[ -r \"$HOME/.bashrc\" ] && . \"$HOME/.bashrc\"\n\

@@ -23,10 +23,12 @@ pub mod render;
 pub mod report;
 pub mod runner;
 pub mod signals;
+pub mod statefile;
 #[allow(unsafe_code)] // the one place for it: see the module's opening comment
 pub mod sys;
 pub mod testing;
 pub mod text;
+pub mod wrap;
 
 pub use catalogue::{Catalogue, Topic};
 pub use cleanup::{Cleanup, Undo};

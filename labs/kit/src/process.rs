@@ -10,6 +10,8 @@ pub struct Stat {
     pub comm: String,
     /// Field 3: `R`, `S`, `D`, `Z` (zombie), `X` (dead), …
     pub state: char,
+    /// Field 4, the parent's pid.
+    pub ppid: i32,
     /// Field 9, the kernel's PF_* flags.
     pub flags: u64,
     /// Field 22, clock ticks since boot: with the pid it names one process for good.
@@ -31,6 +33,7 @@ pub fn parse_stat(text: &str) -> Option<Stat> {
     Some(Stat {
         comm: text.get(open + 1..close)?.to_string(),
         state: fields.first()?.chars().next()?,
+        ppid: fields.get(1)?.parse().ok()?,
         flags: fields.get(6)?.parse().ok()?,
         start_time: fields.get(19)?.parse().ok()?,
     })
@@ -45,6 +48,21 @@ pub fn stat(pid: i32) -> io::Result<Stat> {
 /// True while `pid` is a process that has not exited (a zombie has).
 pub fn alive(pid: i32) -> bool {
     stat(pid).is_ok_and(|s| !s.is_zombie())
+}
+
+/// The processes whose parent is `pid` and that have not exited (zombies left out), found by
+/// scanning /proc (children started by any thread of `pid` count: the parent is the process).
+pub fn children(pid: i32) -> Vec<i32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut out: Vec<i32> = entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|child| stat(*child).is_ok_and(|s| s.ppid == pid && !s.is_zombie()))
+        .collect();
+    out.sort_unstable();
+    out
 }
 
 /// Polls `done` every 2 ms until it holds or `limit` passes; true if it held (the kernel
@@ -79,7 +97,7 @@ mod tests {
         let line =
             "4242 (a b) c) S 1 4242 4242 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 98765 1000 10 18446744073709551615";
         let s = parse_stat(line).unwrap();
-        assert_eq!((s.comm.as_str(), s.state, s.flags, s.start_time), ("a b) c", 'S', 4194560, 98765));
+        assert_eq!((s.comm.as_str(), s.state, s.ppid, s.flags, s.start_time), ("a b) c", 'S', 1, 4194560, 98765));
     }
 
     #[test]
@@ -87,6 +105,16 @@ mod tests {
         let s = stat(std::process::id() as i32).unwrap();
         assert!(!s.is_zombie() && s.start_time > 0, "{s:?}");
         assert!(alive(std::process::id() as i32));
+    }
+
+    #[test]
+    fn a_running_child_is_listed_and_a_reaped_one_is_not() {
+        let mut child = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+        let pid = child.id() as i32;
+        assert!(children(std::process::id() as i32).contains(&pid));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(!children(std::process::id() as i32).contains(&pid));
     }
 
     #[test]

@@ -57,6 +57,8 @@ pub(crate) fn word(lang: Lang, key: &str) -> &'static str {
         (Lang::Zh, "passed") => "所有检查均已通过。",
         (Lang::En, "failed") => "Some checks failed: see ✗ above.",
         (Lang::Zh, "failed") => "有检查未通过：见上面的 ✗。",
+        (Lang::En, "undo_failed") => "FAILED",
+        (Lang::Zh, "undo_failed") => "失败",
         (Lang::En, "kept") => "Kept (--keep); remove later with: sudo labctl clean",
         (Lang::Zh, "kept") => "已保留（--keep）；之后可用 sudo labctl clean 清理",
         _ => "?",
@@ -71,6 +73,8 @@ pub struct Renderer<W: Write> {
     pub lang: Lang,
     /// Suppresses step output (`--step N` runs earlier steps quietly).
     pub quiet: bool,
+    /// Wrap prose to this many columns (terminal output); none leaves lines as they are.
+    pub width: Option<usize>,
     collected: Vec<StepReport>,
 }
 
@@ -81,7 +85,7 @@ impl<W: Write> Renderer<W> {
         } else {
             colored::control::set_override(false);
         }
-        Renderer { out, format, redact, lang, quiet: false, collected: Vec::new() }
+        Renderer { out, format, redact, lang, quiet: false, width: None, collected: Vec::new() }
     }
 
     pub fn lab_start(&mut self, id: &str, title: &str, summary: &str) -> std::io::Result<()> {
@@ -89,7 +93,12 @@ impl<W: Write> Renderer<W> {
             Format::Terminal | Format::Plain => {
                 let line = format!("== {id} · {title} ==");
                 writeln!(self.out, "{}", line.bold())?;
-                writeln!(self.out, "{summary}")?;
+                if self.width.is_none() {
+                    writeln!(self.out, "{summary}")?;
+                }
+                for l in self.width.map(|_| self.prose(summary, "", "")).unwrap_or_default() {
+                    writeln!(self.out, "{l}")?;
+                }
                 writeln!(self.out)
             }
             Format::Markdown => writeln!(self.out, "# {id} · {title}\n\n{summary}\n"),
@@ -105,13 +114,18 @@ impl<W: Write> Renderer<W> {
         let header = format!("{} {}/{} · {}", word(self.lang, "step"), step.index, step.total, step.title);
         match self.format {
             Format::Terminal | Format::Plain => {
-                writeln!(self.out, "{}", header.bold().cyan())?;
-                for line in step.narration.trim_end().lines() {
-                    writeln!(self.out, "  {line}")?;
+                // Bold and the terminal's own foreground: readable on light and dark themes alike.
+                writeln!(self.out, "{}", header.bold().underline())?;
+                for line in self.prose(step.narration.trim_end(), "  ", "  ") {
+                    writeln!(self.out, "{line}")?;
                 }
                 if let Some(cmd) = &step.command {
+                    // Long commands continue with `\` so that they still paste as one command.
+                    let width = self.width.map(|w| w.min(crate::wrap::MAX_PROSE).saturating_sub(2));
                     for line in cmd.trim_end().lines() {
-                        writeln!(self.out, "  {}", format!("$ {line}").yellow())?;
+                        for part in crate::wrap::command(line, width, "$ ", "    ") {
+                            writeln!(self.out, "  {}", part.bold())?;
+                        }
                     }
                 }
                 self.out.flush()
@@ -142,7 +156,8 @@ impl<W: Write> Renderer<W> {
         }
         let md = self.format == Format::Markdown;
         for obs in &step.observations {
-            let lines = observation_lines(obs, self.redact, self.lang);
+            let inner = if md { None } else { self.width.map(|w| w.saturating_sub(4)) };
+            let lines = observation_lines_within(obs, self.redact, self.lang, inner);
             if md {
                 writeln!(self.out, "```text")?;
                 for l in &lines {
@@ -160,9 +175,8 @@ impl<W: Write> Renderer<W> {
             if md {
                 writeln!(self.out, "{explanation}\n")?;
             } else {
-                for (n, line) in explanation.lines().enumerate() {
-                    let lead = if n == 0 { "→" } else { " " };
-                    writeln!(self.out, "  {} {line}", lead.green())?;
+                for line in self.prose_marked(explanation, "→".green().to_string()) {
+                    writeln!(self.out, "{line}")?;
                 }
             }
         }
@@ -170,41 +184,42 @@ impl<W: Write> Renderer<W> {
             if md {
                 writeln!(self.out, "> {note}\n")?;
             } else {
-                writeln!(self.out, "  {} {note}", "·".dimmed())?;
+                self.item_at("  ", "·".dimmed().to_string(), note)?;
             }
         }
-        let lead = if md { "- " } else { "  " };
+        let found_word = word(self.lang, "found");
         for check in &step.checks {
             let found = check.found.show(self.redact);
             match check.outcome {
                 Outcome::Passed => {
-                    writeln!(self.out, "{lead}{} {} ({} {found})", "✓".green(), check.label, word(self.lang, "found"))?
+                    let body = format!("{} ({found_word} {found})", check.label);
+                    self.item("✓".green().to_string(), &body)?
                 }
-                Outcome::ExpectedFailure => writeln!(
-                    self.out,
-                    "{lead}{} {}: {found} — {}",
-                    "✓".green(),
-                    check.label,
-                    word(self.lang, "expected_failure")
-                )?,
+                Outcome::ExpectedFailure => {
+                    let body = format!("{}: {found} — {}", check.label, word(self.lang, "expected_failure"));
+                    self.item("✓".green().to_string(), &body)?
+                }
                 Outcome::Failed => {
-                    writeln!(
-                        self.out,
-                        "{lead}{} {}: {} {}, {} {found}",
-                        "✗".red().bold(),
+                    let body = format!(
+                        "{}: {} {}, {found_word} {found}",
                         check.label,
                         word(self.lang, "expected"),
-                        check.expected,
-                        word(self.lang, "found")
-                    )?;
+                        check.expected
+                    );
+                    self.item("✗".red().bold().to_string(), &body)?;
                     if let Some(hint) = &check.hint {
-                        writeln!(self.out, "{lead}  {}: {hint}", word(self.lang, "hint"))?;
+                        let lead = if md { "- " } else { "  " };
+                        let first = format!("{lead}  {}: ", word(self.lang, "hint"));
+                        for line in self.block(hint, &first, "      ") {
+                            writeln!(self.out, "{line}")?;
+                        }
                     }
                 }
             }
         }
         if let Some(error) = &step.error {
-            writeln!(self.out, "{lead}{} {}: {error}", "✗".red().bold(), word(self.lang, "error"))?;
+            let body = format!("{}: {error}", word(self.lang, "error"));
+            self.item("✗".red().bold().to_string(), &body)?;
         }
         writeln!(self.out)?;
         self.out.flush()
@@ -231,7 +246,9 @@ impl<W: Write> Renderer<W> {
                     writeln!(self.out, "  {}", word(self.lang, "nothing"))?;
                 }
                 for item in &report.cleanup {
-                    writeln!(self.out, "{}{item}", if md { "- " } else { "  - " })?;
+                    for line in self.block(item, if md { "- " } else { "  - " }, "    ") {
+                        writeln!(self.out, "{line}")?;
+                    }
                 }
                 writeln!(self.out)?;
                 if let Some(step) = report.stopped_at {
@@ -251,6 +268,47 @@ impl<W: Write> Renderer<W> {
         }
     }
 
+    /// Prose wrapped to the width (terminal and plain text; Markdown leaves it to the reader).
+    fn prose(&self, text: &str, first: &str, rest: &str) -> Vec<String> {
+        let width =
+            if self.format == Format::Markdown { None } else { self.width.map(|w| w.min(crate::wrap::MAX_PROSE)) };
+        crate::wrap::wrap(text, width, first, rest)
+    }
+
+    /// One block (a check, note, hint, cleanup item) wrapped like prose; unwrapped it is
+    /// printed exactly as given.
+    fn block(&self, text: &str, first: &str, rest: &str) -> Vec<String> {
+        let width =
+            if self.format == Format::Markdown { None } else { self.width.map(|w| w.min(crate::wrap::MAX_PROSE)) };
+        crate::wrap::block(text, width, first, rest)
+    }
+
+    /// Prose after a one-column mark (→), indented two and hanging under the text.
+    fn prose_marked(&self, text: &str, mark: String) -> Vec<String> {
+        let mut lines = self.prose(text, "    ", "    ");
+        if let Some(first) = lines.first_mut() {
+            *first = format!("  {mark} {}", first.strip_prefix("    ").unwrap_or(first));
+        }
+        lines
+    }
+
+    /// A check or error line: `  ✓ body` (or `- ✓ body` in Markdown), wrapped under the body.
+    fn item(&mut self, mark: String, body: &str) -> std::io::Result<()> {
+        let lead = if self.format == Format::Markdown { "- " } else { "  " };
+        self.item_at(lead, mark, body)
+    }
+
+    fn item_at(&mut self, lead: &str, mark: String, body: &str) -> std::io::Result<()> {
+        let mut lines = self.block(body, "    ", "    ");
+        if let Some(first) = lines.first_mut() {
+            *first = format!("{lead}{mark} {}", first.strip_prefix("    ").unwrap_or(first));
+        }
+        for line in lines {
+            writeln!(self.out, "{line}")?;
+        }
+        Ok(())
+    }
+
     pub fn into_inner(self) -> W {
         self.out
     }
@@ -258,6 +316,12 @@ impl<W: Write> Renderer<W> {
 
 /// Text lines for one observation (shared by the terminal, plain and Markdown renderers).
 pub fn observation_lines(obs: &Observation, redact: bool, lang: Lang) -> Vec<String> {
+    observation_lines_within(obs, redact, lang, None)
+}
+
+/// [`observation_lines`] fitted to `width` columns: titles and `key = value` values wrap with
+/// a hanging indent, a table's last column wraps under itself; file excerpts never wrap.
+pub fn observation_lines_within(obs: &Observation, redact: bool, lang: Lang, width: Option<usize>) -> Vec<String> {
     let show = |f: &Fact| f.show(redact);
     match obs {
         Observation::NsLink { owner, ns_type, inode } => {
@@ -270,13 +334,14 @@ pub fn observation_lines(obs: &Observation, redact: bool, lang: Lang) -> Vec<Str
         }
         Observation::Table { title, columns, rows } => {
             let cells: Vec<Vec<String>> = rows.iter().map(|r| r.iter().map(show).collect()).collect();
-            let mut out = vec![title.get(lang).to_string()];
-            out.extend(table(columns, &cells));
+            let mut out = crate::wrap::block(title.get(lang), width, "", "  ");
+            let columns: Vec<String> = columns.iter().map(|c| header(lang, c)).collect();
+            out.extend(table_within(&columns, &cells, width));
             out
         }
         Observation::Interfaces { title, interfaces } => {
             let columns: Vec<String> =
-                ["INDEX", "NAME", "STATE", "FLAGS", "MAC", "ADDRESSES"].iter().map(|s| s.to_string()).collect();
+                ["INDEX", "NAME", "STATE", "FLAGS", "MAC", "ADDRESSES"].iter().map(|s| header(lang, s)).collect();
             let rows: Vec<Vec<String>> = interfaces
                 .iter()
                 .map(|i| {
@@ -294,23 +359,98 @@ pub fn observation_lines(obs: &Observation, redact: bool, lang: Lang) -> Vec<Str
                     ]
                 })
                 .collect();
-            let mut out = vec![title.get(lang).to_string()];
-            out.extend(table(&columns, &rows));
+            let mut out = crate::wrap::block(title.get(lang), width, "", "  ");
+            out.extend(table_within(&columns, &rows, width));
             out
         }
         Observation::Values { title, values } => {
-            let mut out = vec![title.get(lang).to_string()];
-            let width = values.iter().map(|(k, _)| display_width(k)).max().unwrap_or(0);
+            let mut out = crate::wrap::block(title.get(lang), width, "", "  ");
+            let keys = values.iter().map(|(k, _)| display_width(k)).max().unwrap_or(0);
             for (k, v) in values {
-                out.push(format!("  {k}{} = {}", " ".repeat(width - display_width(k)), show(v)));
+                let first = format!("  {k}{} = ", " ".repeat(keys - display_width(k)));
+                let rest = " ".repeat(keys + 5);
+                // A value starting past the middle would wrap into a thin column: leave it.
+                let fit = width.filter(|w| keys + 5 <= w / 2);
+                out.extend(crate::wrap::block(&show(v), fit, &first, &rest));
             }
             out
         }
     }
 }
 
+/// A column header in the learner's language: the renderer's dictionary of the headers labs
+/// use; an unknown header (a file name such as MEMORY.MAX, a new lab's word) stays as written.
+pub fn header(lang: Lang, column: &str) -> String {
+    if lang == Lang::En {
+        return column.to_string();
+    }
+    let zh = match column {
+        "INDEX" => "序号",
+        "NAME" => "名称",
+        "STATE" => "状态",
+        "FLAGS" => "标志",
+        "ADDRESSES" => "地址",
+        "FILE" => "文件",
+        "VALUE" => "值",
+        "GROUP" => "组",
+        "TYPE" => "类型",
+        "OURS" => "我们的",
+        "CONTAINER" => "容器",
+        "STEP" => "步骤",
+        "INSTRUCTION" => "指令",
+        "RESULT" => "结果",
+        "CACHE" => "缓存",
+        "USAGE" => "用量",
+        "SHARE" => "占比",
+        "HIERARCHY" => "层级",
+        "ENABLED" => "已启用",
+        "FORKER" => "父进程",
+        "CHILD" => "子进程",
+        "HERE" => "本机",
+        "SEED" => "课程笔记",
+        "ATTEMPT" => "尝试",
+        "DEFAULTS" => "默认配置",
+        "PRIVILEGED" => "特权模式",
+        "ALLOCATED MiB" => "已分配 MiB",
+        "CONTENT" => "内容",
+        "DIRECTORY" => "目录",
+        "ENTRIES" => "条目",
+        // container-lifecycle (docker's own ps columns and /proc field names stay as printed).
+        "READ" => "读取",
+        "STOP TOOK" => "stop 用时",
+        "LAST LOG LINE" => "最后一行日志",
+        "THE INIT" => "init",
+        "EXEC'D SLEEP" => "exec 出的 sleep",
+        "SAME" => "相同",
+        "NSENTER'S SH" => "nsenter 的 sh",
+        "SAME AS THE INIT" => "与 init 相同",
+        "FIRST RUN" => "第一次运行",
+        "NOW" => "现在",
+        "OWN" => "自己的",
+        "PROCESS" => "进程",
+        "PIPE INODE / FILE" => "管道 inode / 文件",
+        "SigCgt (handled)" => "SigCgt（已处理）",
+        "SigIgn (ignored)" => "SigIgn（已忽略）",
+        // ip route's own words (via, dev, proto, scope, src) stay: they are what `ip route` prints.
+        "DESTINATION" => "目的地址",
+        "DEVICE" => "设备",
+        "TX PACKETS" => "TX 包数",
+        "TX BYTES" => "TX 字节",
+        "RX PACKETS" => "RX 包数",
+        "RX BYTES" => "RX 字节",
+        _ => return column.to_string(),
+    };
+    zh.to_string()
+}
+
 /// Aligned columns, two spaces apart; the last column is not padded.
 pub fn table(columns: &[String], rows: &[Vec<String>]) -> Vec<String> {
+    table_within(columns, rows, None)
+}
+
+/// [`table`] within `width` columns: when a row is wider, its last cell wraps under the last
+/// column (if that column still has a useful width); the other columns never break.
+pub fn table_within(columns: &[String], rows: &[Vec<String>], width: Option<usize>) -> Vec<String> {
     let mut widths: Vec<usize> = columns.iter().map(|c| display_width(c)).collect();
     for row in rows {
         for (i, cell) in row.iter().enumerate() {
@@ -329,8 +469,21 @@ pub fn table(columns: &[String], rows: &[Vec<String>]) -> Vec<String> {
         }
         s.trim_end().to_string()
     };
+    let last_at = 2 + widths.iter().take(widths.len().saturating_sub(1)).map(|w| w + 2).sum::<usize>();
+    let room = width.map(|w| w.saturating_sub(last_at)).filter(|room| *room >= 16);
     let mut out = vec![format!("  {}", line(columns))];
-    out.extend(rows.iter().map(|r| format!("  {}", line(r))));
+    for row in rows {
+        let whole = format!("  {}", line(row));
+        match room {
+            Some(room) if display_width(&whole) > last_at + room && row.len() == widths.len() => {
+                let head = format!("  {}", line(&[&row[..row.len() - 1], &[String::new()]].concat()));
+                let head = format!("{head}{}", " ".repeat(last_at.saturating_sub(display_width(&head))));
+                let indent = " ".repeat(last_at);
+                out.extend(crate::wrap::block(&row[row.len() - 1], Some(last_at + room), &head, &indent));
+            }
+            _ => out.push(whole),
+        }
+    }
     out
 }
 
@@ -395,7 +548,11 @@ mod tests {
         }
     }
 
+    /// Colour is a process-wide switch (colored's override): tests that render take turns.
+    static COLOUR: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
     fn render(format: Format, redact: bool) -> String {
+        let _turn = COLOUR.lock().unwrap_or_else(|e| e.into_inner());
         let mut r = Renderer::new(Vec::new(), format, redact, Lang::En);
         r.step_start(&step()).unwrap();
         r.step_end(&step()).unwrap();
@@ -434,6 +591,94 @@ mod tests {
         assert!(md.contains("```console\n$ nsenter"));
         assert!(md.contains("```text\n/proc/self/ns/net"));
         assert!(md.contains("- ✗ one interface"));
+    }
+
+    fn long_step() -> StepReport {
+        let mut s = step();
+        s.narration = "We clone a child with CLONE_NEWPID | CLONE_NEWNS. unshare(CLONE_NEWPID) would not do: it only moves the caller's future children into the new namespace, which is why `unshare -p` needs -f.".into();
+        s.explanation = "在外面，我们的子进程是进程 4242；在它的 pid namespace 里面，它是 PID 1。同一个进程，两个编号：外层 namespace 能看到内层的所有进程，只是用自己的编号。".into();
+        s.observations.push(Observation::Values {
+            title: Text::new("After SIGKILL to PID 1 alone:", "只向 PID 1 发送 SIGKILL 之后："),
+            values: vec![(
+                "decoded".into(),
+                Fact::text("CAP_CHOWN CAP_DAC_OVERRIDE CAP_FOWNER CAP_FSETID CAP_KILL CAP_SETGID CAP_SETUID CAP_SETPCAP CAP_NET_BIND_SERVICE CAP_NET_RAW"),
+            )],
+        });
+        s.observations.push(Observation::Table {
+            title: Text::new("Escapes", "逃逸"),
+            columns: vec!["ATTEMPT".into(), "RESULT".into()],
+            rows: vec![vec![
+                Fact::text("chroot jail (chroot rootfs)"),
+                Fact::text("read: it is the host's file, which a container must never see, nor write, nor list"),
+            ]],
+        });
+        s
+    }
+
+    fn render_wide(lang: Lang, width: usize) -> String {
+        let _turn = COLOUR.lock().unwrap_or_else(|e| e.into_inner());
+        let mut r = Renderer::new(Vec::new(), Format::Plain, false, lang);
+        r.width = Some(width);
+        r.step_start(&long_step()).unwrap();
+        r.step_end(&long_step()).unwrap();
+        String::from_utf8(r.into_inner()).unwrap()
+    }
+
+    #[test]
+    fn with_a_width_every_line_fits_in_both_languages() {
+        for lang in Lang::ALL {
+            for width in [80, 120] {
+                let text = render_wide(lang, width);
+                for line in text.lines() {
+                    assert!(
+                        display_width(line) <= width,
+                        "{lang} at {width}: {line:?} is {} wide\n{text}",
+                        display_width(line)
+                    );
+                }
+                assert!(text.contains("  → "), "{text}");
+            }
+        }
+    }
+
+    #[test]
+    fn wrapped_lines_hang_under_their_text() {
+        let text = render_wide(Lang::En, 80);
+        let lines: Vec<&str> = text.lines().collect();
+        let at = lines.iter().position(|l| l.starts_with("  We clone")).unwrap();
+        assert!(lines[at + 1].starts_with("  ") && !lines[at + 1].starts_with("   "), "{text}");
+        let cap = lines.iter().position(|l| l.contains("decoded = CAP_CHOWN")).unwrap();
+        let value_at = lines[cap].find("CAP_CHOWN").unwrap();
+        assert!(lines[cap + 1].starts_with(&" ".repeat(value_at)), "{text}");
+        assert!(lines[cap + 1].trim_start().starts_with("CAP_"), "{text}");
+        let row = lines.iter().position(|l| l.contains("chroot jail")).unwrap();
+        let cell_at = lines[row].find("read:").unwrap();
+        assert_eq!(lines[row + 1].len() - lines[row + 1].trim_start().len(), cell_at, "{text}");
+    }
+
+    #[test]
+    fn without_a_width_nothing_is_wrapped() {
+        let _turn = COLOUR.lock().unwrap_or_else(|e| e.into_inner());
+        let mut r = Renderer::new(Vec::new(), Format::Plain, false, Lang::En);
+        r.step_start(&long_step()).unwrap();
+        r.step_end(&long_step()).unwrap();
+        let text = String::from_utf8(r.into_inner()).unwrap();
+        assert!(text.lines().any(|l| l.starts_with("  We clone") && l.ends_with("needs -f.")), "{text}");
+    }
+
+    #[test]
+    fn zh_tables_have_chinese_headers_and_unknown_headers_stay() {
+        assert_eq!(header(Lang::Zh, "FILE"), "文件");
+        assert_eq!(header(Lang::Zh, "MEMORY.MAX"), "MEMORY.MAX");
+        assert_eq!(header(Lang::En, "FILE"), "FILE");
+        let lines = observation_lines(&step().observations[1], false, Lang::Zh);
+        assert!(lines[1].contains("序号") && lines[1].contains("MAC"), "{lines:?}");
+    }
+
+    #[test]
+    fn commands_are_bold_not_yellow() {
+        let text = render(Format::Terminal, false);
+        assert!(!text.contains("\u{1b}[33m"), "yellow vanishes on a light background: {text:?}");
     }
 
     #[test]

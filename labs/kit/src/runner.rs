@@ -71,12 +71,12 @@ pub struct Ctx {
     lang: Lang,
     cleanup: Cleanup,
     report: StepReport,
-    explore_pid: Option<i32>,
+    explore: Option<crate::interact::Checkpoint>,
 }
 
 impl Ctx {
     pub fn new(lang: Lang, cleanup: Cleanup) -> Ctx {
-        Ctx { lang, cleanup, report: blank_report(), explore_pid: None }
+        Ctx { lang, cleanup, report: blank_report(), explore: None }
     }
 
     pub fn lang(&self) -> Lang {
@@ -183,7 +183,18 @@ impl Ctx {
 
     /// Marks a process whose namespaces `--explore` opens a shell in after this step.
     pub fn explore_in(&mut self, pid: i32) {
-        self.explore_pid = Some(pid);
+        self.explore = Some(crate::interact::Checkpoint::Namespaces(pid));
+    }
+
+    /// `--explore` opens a shell inside a cgroup after this step: `name` as the learner knows it
+    /// (labctl/cpu-demo), `procs` its cgroup.procs file in each hierarchy (one on v2).
+    pub fn explore_cgroup(&mut self, name: &str, procs: Vec<std::path::PathBuf>) {
+        self.explore = Some(crate::interact::Checkpoint::Cgroup { name: name.to_string(), procs });
+    }
+
+    /// `--explore` opens a shell in this directory after this step (an overlay's merged dir).
+    pub fn explore_dir(&mut self, dir: impl Into<std::path::PathBuf>) {
+        self.explore = Some(crate::interact::Checkpoint::Dir(dir.into()));
     }
 
     pub fn checks(&self) -> &[Check] {
@@ -224,6 +235,9 @@ pub struct RunOptions {
     /// Run up to this step (0-based), showing only it.
     pub only_step: Option<usize>,
     pub yes: bool,
+    /// Wrap prose to this many columns ([`crate::wrap::output_width`] on a terminal); none
+    /// leaves lines as they are (pipes, files, reference transcripts).
+    pub width: Option<usize>,
 }
 
 impl RunOptions {
@@ -238,6 +252,7 @@ impl RunOptions {
             explore: false,
             only_step: None,
             yes: true,
+            width: None,
         }
     }
 }
@@ -267,6 +282,7 @@ pub fn run_lab<W: Write>(
     let reader_gone = std::rc::Rc::new(std::cell::Cell::new(false));
     let out = UntilReaderGone { inner: out, gone: reader_gone.clone() };
     let mut renderer = Renderer::new(out, opts.format, opts.redact, lang);
+    renderer.width = opts.width;
     let at = crate::signals::StepTracker::default();
     let _signals = crate::signals::undo_on_signal_in(cleanup.clone(), opts.keep, lang, at.clone())?;
     renderer.lab_start(&def.id, def.title.get(lang), def.summary.get(lang))?;
@@ -318,9 +334,9 @@ pub fn run_lab<W: Write>(
         passed &= step_ok;
         reports.push(shown);
         if opts.explore && !renderer.quiet {
-            if let Some(pid) = ctx.explore_pid.take() {
+            if let Some(checkpoint) = ctx.explore.take() {
                 explored = true;
-                crate::interact::explore_shell(lang, &def.id, pid)?;
+                crate::interact::explore(lang, &def.id, &checkpoint)?;
             }
         }
         if reader_gone.get() {
@@ -337,15 +353,19 @@ pub fn run_lab<W: Write>(
         eprintln!("{}", no_checkpoint(lang, &def.id));
     }
     let undone: Vec<String> = if opts.keep {
-        cleanup.keep().iter().map(|u| if opts.redact { u.describe_redacted() } else { u.describe() }).collect()
+        cleanup
+            .keep()
+            .iter()
+            .map(|u| if opts.redact { u.describe_redacted_in(lang) } else { u.describe_in(lang) })
+            .collect()
     } else {
         let (done, failures) = cleanup.undo_all();
         if !failures.is_empty() {
             passed = false;
         }
         done.iter()
-            .map(|u| if opts.redact { u.describe_redacted() } else { u.describe() })
-            .chain(failures.into_iter().map(|f| format!("FAILED: {f}")))
+            .map(|u| if opts.redact { u.describe_redacted_in(lang) } else { u.describe_in(lang) })
+            .chain(failures.into_iter().map(|f| format!("{}: {f}", crate::render::word(lang, "undo_failed"))))
             .collect()
     };
     let stopped_at = stopped.then(|| reports.len() + 1);
@@ -368,10 +388,12 @@ pub fn run_lab<W: Write>(
 fn no_checkpoint(lang: Lang, lab: &str) -> String {
     match lang {
         Lang::En => format!(
-            "--explore: {lab} has no checkpoint (no step leaves a process whose namespaces a shell could enter); \
-             use --keep and look around after the run"
+            "--explore: {lab} has no checkpoint (no step leaves a namespace, cgroup or directory a shell could \
+             enter); use --keep and look around after the run"
         ),
-        Lang::Zh => format!("--explore：{lab} 没有可进入的检查点（没有步骤留下可进入其 namespace 的进程）；可以用 --keep 在实验结束后查看"),
+        Lang::Zh => format!(
+            "--explore：{lab} 没有检查点（没有步骤留下可供 shell 进入的 namespace、cgroup 或目录）；可以用 --keep 在实验结束后查看"
+        ),
     }
 }
 

@@ -54,8 +54,8 @@ pub fn undo_on_signal_in(cleanup: Cleanup, keep: bool, lang: Lang, at: StepTrack
                 SIGHUP => "SIGHUP",
                 _ => "SIGTERM",
             };
-            let (removed, failures) = if keep { (cleanup.keep(), Vec::new()) } else { cleanup.undo_all() };
-            let items: Vec<String> = removed.iter().map(|u| u.describe()).collect();
+            let (removed, failures) = if keep { (cleanup.keep(), Vec::new()) } else { cleanup.interrupt() };
+            let items: Vec<String> = removed.iter().map(|u| u.describe_in(lang)).collect();
             eprint!("{}", interrupted_message(lang, name, at.current().as_deref(), keep, &items, &failures));
             std::process::exit(128 + signal);
         }

@@ -735,3 +735,117 @@ pub fn set_dont_fragment(socket: &impl std::os::fd::AsRawFd) -> io::Result<()> {
     }
     Ok(())
 }
+
+// ---- bpf(2): cgroup v2 device programs ----------------------------------------------------------
+// The numbers of linux/bpf.h (uapi, stable): commands, the program and attach types, the flag.
+const BPF_PROG_LOAD: libc::c_long = 5;
+const BPF_PROG_ATTACH: libc::c_long = 8;
+const BPF_PROG_DETACH: libc::c_long = 9;
+const BPF_PROG_GET_FD_BY_ID: libc::c_long = 13;
+const BPF_PROG_QUERY: libc::c_long = 16;
+const BPF_PROG_TYPE_CGROUP_DEVICE: u32 = 15;
+const BPF_CGROUP_DEVICE: u32 = 6;
+/// More programs may sit on the same group and its parents; every one must allow.
+const BPF_F_ALLOW_MULTI: u32 = 2;
+
+/// `union bpf_attr`, as raw bytes: each command fills the fields it reads; the rest stays zero,
+/// which the kernel requires.
+#[repr(C, align(8))]
+struct BpfAttr([u8; 128]);
+
+impl BpfAttr {
+    fn new() -> BpfAttr {
+        BpfAttr([0; 128])
+    }
+    fn u32(mut self, offset: usize, value: u32) -> BpfAttr {
+        self.0[offset..offset + 4].copy_from_slice(&value.to_ne_bytes());
+        self
+    }
+    fn u64(mut self, offset: usize, value: u64) -> BpfAttr {
+        self.0[offset..offset + 8].copy_from_slice(&value.to_ne_bytes());
+        self
+    }
+}
+
+fn bpf(cmd: libc::c_long, attr: &mut BpfAttr) -> io::Result<libc::c_long> {
+    // SAFETY: `attr` is a 128-byte, 8-aligned bpf_attr whose pointer fields (if any) point at
+    // buffers the caller keeps alive for the call; the kernel reads it and may write into it
+    // (PROG_QUERY's count) within those 128 bytes.
+    let ret = unsafe { libc::syscall(libc::SYS_bpf, cmd, attr.0.as_mut_ptr(), attr.0.len() as libc::c_uint) };
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+/// bpf(BPF_PROG_LOAD) of a BPF_PROG_TYPE_CGROUP_DEVICE program (`insns`: struct bpf_insn, each
+/// as its 8 bytes in a u64). A program the verifier refuses comes back with the verifier's log.
+pub fn bpf_load_device_program(insns: &[u64], license: &std::ffi::CStr) -> io::Result<std::os::fd::OwnedFd> {
+    let load = |log: &mut [u8]| {
+        let mut attr = BpfAttr::new()
+            .u32(0, BPF_PROG_TYPE_CGROUP_DEVICE)
+            .u32(4, insns.len() as u32)
+            .u64(8, insns.as_ptr() as u64)
+            .u64(16, license.as_ptr() as u64);
+        if !log.is_empty() {
+            attr = attr.u32(24, 1).u32(28, log.len() as u32).u64(32, log.as_mut_ptr() as u64);
+        }
+        bpf(BPF_PROG_LOAD, &mut attr)
+    };
+    match load(&mut []) {
+        Ok(fd) => Ok(owned_fd(fd as std::os::fd::RawFd)),
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EACCES) | Some(libc::EINVAL)) => {
+            let mut log = vec![0u8; 64 * 1024];
+            match load(&mut log) {
+                Ok(fd) => Ok(owned_fd(fd as std::os::fd::RawFd)),
+                Err(again) => {
+                    let end = log.iter().position(|b| *b == 0).unwrap_or(log.len());
+                    let text = String::from_utf8_lossy(&log[..end]);
+                    Err(io::Error::new(again.kind(), format!("{again}; the verifier said: {}", text.trim())))
+                }
+            }
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// bpf(BPF_PROG_ATTACH): `program` on the cgroup directory `cgroup` as BPF_CGROUP_DEVICE, with
+/// BPF_F_ALLOW_MULTI (as runc and crun attach).
+pub fn bpf_attach_device_program(
+    cgroup: std::os::fd::BorrowedFd<'_>,
+    program: std::os::fd::BorrowedFd<'_>,
+) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let mut attr = BpfAttr::new()
+        .u32(0, cgroup.as_raw_fd() as u32)
+        .u32(4, program.as_raw_fd() as u32)
+        .u32(8, BPF_CGROUP_DEVICE)
+        .u32(12, BPF_F_ALLOW_MULTI);
+    bpf(BPF_PROG_ATTACH, &mut attr).map(|_| ())
+}
+
+/// bpf(BPF_PROG_DETACH) of the program with id `id` from `cgroup` (BPF_PROG_GET_FD_BY_ID first).
+pub fn bpf_detach_device_program(cgroup: std::os::fd::BorrowedFd<'_>, id: u32) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let fd = owned_fd(bpf(BPF_PROG_GET_FD_BY_ID, &mut BpfAttr::new().u32(0, id))? as std::os::fd::RawFd);
+    let mut attr =
+        BpfAttr::new().u32(0, cgroup.as_raw_fd() as u32).u32(4, fd.as_raw_fd() as u32).u32(8, BPF_CGROUP_DEVICE);
+    bpf(BPF_PROG_DETACH, &mut attr).map(|_| ())
+}
+
+/// bpf(BPF_PROG_QUERY): the ids of the BPF_CGROUP_DEVICE programs attached to `cgroup` itself
+/// (not those inherited from its parents).
+pub fn bpf_device_programs(cgroup: std::os::fd::BorrowedFd<'_>) -> io::Result<Vec<u32>> {
+    use std::os::fd::AsRawFd;
+    let mut ids = vec![0u32; 64];
+    let mut attr = BpfAttr::new()
+        .u32(0, cgroup.as_raw_fd() as u32)
+        .u32(4, BPF_CGROUP_DEVICE)
+        .u64(16, ids.as_mut_ptr() as u64)
+        .u32(24, ids.len() as u32);
+    bpf(BPF_PROG_QUERY, &mut attr)?;
+    let count = u32::from_ne_bytes(attr.0[24..28].try_into().expect("4 bytes")) as usize;
+    ids.truncate(count.min(ids.len()));
+    Ok(ids)
+}

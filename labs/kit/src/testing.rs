@@ -87,10 +87,11 @@ pub fn start_run_and_wait_for_children(mut cmd: std::process::Command) -> (std::
 }
 
 /// Polls the undo journal of a running `labctl run` until it names the processes it started
-/// (killing the run and failing after 10 s).
+/// (killing the run and failing after 60 s: a lab's first steps import an image, which takes
+/// tens of seconds in the emulated course VM).
 pub fn wait_for_children(run: &mut std::process::Child) -> Vec<i32> {
     use std::time::{Duration, Instant};
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let children: Vec<i32> = crate::cleanup::read_journals()
             .into_iter()

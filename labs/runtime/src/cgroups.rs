@@ -19,9 +19,8 @@
 //!
 //! Devices: v1 writes `devices.deny`/`devices.allow` in order, followed by the devices every
 //! container gets (runc's list: /dev/null, zero, full, random, urandom, tty, console, ptmx,
-//! pts, net/tun, and mknod of any). On v2 the kernel filters devices only through an eBPF
-//! program, which lcrun does not load: a rule beyond deny-all and those defaults is refused
-//! with an error there (the defaults alone are accepted; on v2 they are not enforced).
+//! pts, net/tun, and mknod of any). v2 has no such files: the same list becomes an eBPF
+//! program attached to the group (labcgroup::devices), so a rule means the same in both worlds.
 
 use crate::error::{Error, Result};
 use labcgroup::resources::{DeviceRule, Resources, Throttle, ThrottleKind, WeightDevice};
@@ -95,9 +94,6 @@ impl ContainerCgroup {
     pub fn check(resources: &LinuxResources) -> Result<()> {
         let mapped = to_resources(resources)?;
         check_hugepage_sizes(&mapped)?;
-        if System::detect()?.version() == Version::V2 {
-            refuse_unenforceable_devices(&mapped.devices)?;
-        }
         Ok(())
     }
 
@@ -111,14 +107,6 @@ impl ContainerCgroup {
     /// Writes every limit; an error names the control file and the value.
     pub fn apply(&self, resources: &LinuxResources) -> Result<()> {
         let mapped = to_resources(resources)?;
-        if self.version() == Version::V2 {
-            refuse_unenforceable_devices(&mapped.devices)?;
-        }
-        let mut mapped = mapped;
-        if self.version() == Version::V2 {
-            // No device files on v2 (see the module note).
-            mapped.devices.clear();
-        }
         self.group()?.apply(&mapped)?;
         Ok(())
     }
@@ -179,26 +167,6 @@ fn default_devices() -> Vec<DeviceRule> {
         rule('c', Some(5), Some(2), "rwm"),    // /dev/ptmx
         rule('c', Some(10), Some(200), "rwm"), // /dev/net/tun
     ]
-}
-
-/// On v2 only deny-all, allow-all and the defaults need no eBPF filter.
-fn refuse_unenforceable_devices(rules: &[DeviceRule]) -> Result<()> {
-    let defaults = default_devices();
-    for rule in rules {
-        if rule.is_everything() || defaults.contains(rule) {
-            continue;
-        }
-        return Err(Error::config(
-            "linux.resources.devices",
-            format!(
-                "the rule {} {:?} needs cgroup v2's eBPF device filter, which lcrun does not load; \
-                 on cgroup v2 give only deny-all and the default devices (or run on cgroup v1)",
-                if rule.allow { "allow" } else { "deny" },
-                rule.to_v1()
-            ),
-        ));
-    }
-    Ok(())
 }
 
 /// Hugepage sizes the kernel has (`/sys/kernel/mm/hugepages/hugepages-2048kB` is `2MB`).
@@ -516,17 +484,6 @@ mod tests {
         assert!(lines.contains(&"c 1:3 rwm".to_string()), "/dev/null stays usable");
         // None at all: the group keeps what it inherits, nothing is added.
         assert!(to_resources(&resources("{}")).unwrap().devices.is_empty());
-    }
-
-    #[test]
-    fn v2_takes_only_rules_it_can_honour_without_ebpf() {
-        let deny_all = DeviceRule { allow: false, kind: 'a', major: None, minor: None, access: "rwm".into() };
-        let mut rules = vec![deny_all];
-        rules.extend(default_devices());
-        assert!(refuse_unenforceable_devices(&rules).is_ok());
-        rules.push(DeviceRule { allow: true, kind: 'b', major: Some(8), minor: Some(20), access: "rw".into() });
-        let err = refuse_unenforceable_devices(&rules).unwrap_err().to_string();
-        assert!(err.contains("\"b 8:20 rw\"") && err.contains("eBPF"), "{err}");
     }
 
     #[test]

@@ -35,11 +35,13 @@ pub struct Global {
     /// Directory for container state
     #[arg(long, global = true, default_value = DEFAULT_ROOT)]
     pub root: PathBuf,
-    /// Write errors (and with --debug, progress) to this file instead of stderr only
+    /// Also write errors to this file (containerd and podman read it)
     #[arg(long, global = true)]
     pub log: Option<PathBuf>,
+    /// How --log lines are written: text, or JSON lines as containerd reads runc's
     #[arg(long, global = true, value_enum, default_value = "text")]
     pub log_format: LogFormat,
+    /// Accepted for runc compatibility (containerd passes it); lcrun prints nothing more
     #[arg(long, global = true)]
     pub debug: bool,
     /// Cgroups through systemd (not supported: lcrun manages cgroupfs directly)
@@ -49,13 +51,17 @@ pub struct Global {
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
+    /// Plain lines
     Text,
+    /// One JSON object a line (level, msg, time)
     Json,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ListFormat {
+    /// Aligned columns
     Table,
+    /// A JSON array
     Json,
 }
 
@@ -79,6 +85,7 @@ pub struct CreateArgs {
     /// Pass this many fds after stdio (3, 4, …) into the container
     #[arg(long, default_value_t = 0)]
     pub preserve_fds: u32,
+    /// The container's id (no `/`, no `..`)
     pub id: String,
 }
 
@@ -86,43 +93,59 @@ pub struct CreateArgs {
 pub enum Command {
     /// Write a default config.json (runc spec)
     Spec {
+        /// A config for an unprivileged user: a user namespace mapping your uid, no cgroup limits
         #[arg(long)]
         rootless: bool,
+        /// The bundle directory to write config.json into
         #[arg(long, short = 'b', default_value = ".")]
         bundle: PathBuf,
     },
     /// Create a container: its init waits for `start`
     Create(CreateArgs),
     /// Start a created container
-    Start { id: String },
+    Start {
+        /// The container's id (see `list`)
+        id: String,
+    },
     /// Create and start a container, wait for it (unless --detach) and delete it
     Run {
         #[command(flatten)]
         create: CreateArgs,
+        /// Return once the container started; it runs on, `delete` removes it
         #[arg(long, short = 'd')]
         detach: bool,
     },
     /// Print a container's OCI state as JSON
-    State { id: String },
+    State {
+        /// The container's id (see `list`)
+        id: String,
+    },
     /// List containers
     List {
+        /// table or json
         #[arg(long, short = 'f', value_enum, default_value = "table")]
         format: ListFormat,
+        /// Only the ids
         #[arg(long, short = 'q')]
         quiet: bool,
     },
     /// Send a signal (default TERM) to a container's init, or with --all to all its processes
     Kill {
+        /// Signal every process in the container's cgroup, not only its init
         #[arg(long, short = 'a')]
         all: bool,
+        /// The container's id (see `list`)
         id: String,
+        /// A signal name (TERM, SIGKILL) or number (9)
         #[arg(default_value = "TERM")]
         signal: String,
     },
     /// Delete a container (--force kills a running one first)
     Delete {
+        /// Kill a running container (SIGKILL) before deleting it
         #[arg(long, short = 'f')]
         force: bool,
+        /// The container's id (see `list`)
         id: String,
     },
     /// Run a new process inside a running container
@@ -130,16 +153,22 @@ pub enum Command {
         /// A process.json (the config's `process` object) instead of ARGS
         #[arg(long, short = 'p')]
         process: Option<PathBuf>,
+        /// Give the process a pty (its master goes to --console-socket)
         #[arg(long, short = 't')]
         tty: bool,
+        /// Do not wait for the process to exit
         #[arg(long, short = 'd')]
         detach: bool,
+        /// Write the new process's pid here
         #[arg(long)]
         pid_file: Option<PathBuf>,
+        /// Unix socket that receives the pty master with --tty
         #[arg(long)]
         console_socket: Option<PathBuf>,
+        /// Working directory inside the container
         #[arg(long)]
         cwd: Option<PathBuf>,
+        /// Set an environment variable: -e KEY=VALUE (repeatable)
         #[arg(long, short = 'e')]
         env: Vec<String>,
         /// UID[:GID]
@@ -148,23 +177,36 @@ pub enum Command {
         /// Add a capability to the process's sets
         #[arg(long, short = 'c')]
         cap: Vec<String>,
+        /// Set no_new_privs: setuid binaries and file capabilities no longer raise privileges
         #[arg(long)]
         no_new_privs: bool,
+        /// Pass this many fds after stdio (3, 4, …) into the process
         #[arg(long, default_value_t = 0)]
         preserve_fds: u32,
+        /// The container's id (see `list`)
         id: String,
+        /// The command and its arguments (unless --process)
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
     /// Freeze every process of a container (cgroup freezer)
-    Pause { id: String },
+    Pause {
+        /// The container's id (see `list`)
+        id: String,
+    },
     /// Thaw a paused container
-    Resume { id: String },
+    Resume {
+        /// The container's id (see `list`)
+        id: String,
+    },
     /// List the processes of a container
     Ps {
+        /// table (a PID column) or json (an array of pids)
         #[arg(long, short = 'f', value_enum, default_value = "table")]
         format: ListFormat,
+        /// The container's id (see `list`)
         id: String,
+        /// Accepted for runc compatibility (ps options); lcrun lists the pids only
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         ps_args: Vec<String>,
     },

@@ -91,14 +91,7 @@ impl Root {
         std::fs::create_dir_all(&self.dir)
             .map_err(|e| Error::io(format!("creating the state root {}", self.dir.display()), e))?;
         let path = self.dir.join(format!("{id}.lock"));
-        let file = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
-        nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
-            .map_err(|(_, e)| Error::sys(format!("locking {}", path.display()), e))
+        labkit::statefile::lock_exclusive(&path).map_err(|e| Error::io(format!("locking {}", path.display()), e))
     }
 
     /// The lock of a container that must already exist (start, delete): no lock file is left
@@ -144,10 +137,8 @@ impl Root {
     /// either the old record or the new one, never half of one.
     pub fn save(&self, record: &Record) -> Result<()> {
         let path = self.state_file(&record.id);
-        let tmp = path.with_extension("json.tmp");
         let text = serde_json::to_vec(record).expect("a state record serialises");
-        std::fs::write(&tmp, text).map_err(|e| Error::io(format!("writing {}", tmp.display()), e))?;
-        std::fs::rename(&tmp, &path).map_err(|e| Error::io(format!("renaming {} into place", tmp.display()), e))
+        labkit::statefile::write_atomic(&path, &text).map_err(|e| Error::io(format!("writing {}", path.display()), e))
     }
 
     /// Every container id with a state file, sorted.

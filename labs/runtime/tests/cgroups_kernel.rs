@@ -60,10 +60,12 @@ fn a_container_cgroup_lives_limits_freezes_and_leaves_nothing() {
     let _guard = kernel_lock();
     let name = format!("lcrun-test-{}", std::process::id());
     let r = if v2() {
-        // What only v1 has is refused on v2 (unit-tested); the rest is the same.
+        // What only v1 has is refused on v2 (unit-tested); the rest is the same, devices included
+        // (an eBPF program there).
         resources(
             r#"{"memory":{"limit":50593792,"swap":50593792,"reservation":40000000},
-                "cpu":{"shares":512,"quota":50000,"period":100000,"cpus":"0","mems":"0"},"pids":{"limit":64}}"#,
+                "cpu":{"shares":512,"quota":50000,"period":100000,"cpus":"0","mems":"0"},"pids":{"limit":64},
+                "devices":[{"allow":false,"access":"rwm"},{"allow":true,"type":"c","major":10,"minor":229,"access":"rwm"}]}"#,
         )
     } else {
         resources(
@@ -89,6 +91,8 @@ fn a_container_cgroup_lives_limits_freezes_and_leaves_nothing() {
         assert_eq!(file("", &name, "cpu.weight"), "20");
         assert_eq!(file("", &name, "pids.max"), "64");
         assert_eq!(file("", &name, "cpuset.cpus"), "0");
+        let dir = Path::new("/sys/fs/cgroup/labctl").join(&name);
+        assert_eq!(labcgroup::devices::attached(&dir).unwrap().len(), 1, "one BPF_CGROUP_DEVICE program");
     } else {
         assert_eq!(file("memory", &name, "memory.limit_in_bytes"), "50593792");
         assert_eq!(file("memory", &name, "memory.memsw.limit_in_bytes"), "50593792");

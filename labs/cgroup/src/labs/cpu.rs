@@ -94,6 +94,8 @@ fn spinner(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
         tr!("a new group starts without a quota", "新建的 group 默认没有限额"),
     );
     state.system = Some(system);
+    // --explore: a shell inside this group (its limits apply to the shell too).
+    ctx.explore_cgroup(&group.path_name(), group.procs_files());
     state.group = Some(group);
     state.spinner = Some(worker);
     Ok(())

@@ -147,6 +147,8 @@ fn join(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
             "v1 需要把 pid 写进每个层级的 cgroup.procs"
         ),
     );
+    // --explore: a shell inside this group.
+    ctx.explore_cgroup(&group.path_name(), group.procs_files());
     state.group = Some(group);
     state.forker = Some(forker);
     Ok(())

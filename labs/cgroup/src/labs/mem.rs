@@ -68,6 +68,8 @@ fn limit(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
         ),
     );
     state.system = Some(system);
+    // --explore: a shell inside this group (its limits apply to the shell too).
+    ctx.explore_cgroup(&group.path_name(), group.procs_files());
     state.group = Some(group);
     state.worker = Some(worker);
     Ok(())

@@ -43,6 +43,8 @@ fn limit(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
         Fact::Number(limit.map_or(-1, |l| l as i64)),
         tr!("write a number, or max for no limit", "写入数字，或写 max 表示不限制"),
     );
+    // --explore: a shell inside this group (its limits apply to the shell too).
+    ctx.explore_cgroup(&group.path_name(), group.procs_files());
     state.group = Some(group);
     Ok(())
 }

@@ -3,10 +3,10 @@
 
 use crate::engine::{Engine, Live};
 use crate::error::{Error, Result};
-use std::time::Duration;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
+    /// The container, by name or id
     pub container: String,
 }
 
@@ -31,7 +31,7 @@ pub fn exec(engine: &Engine, args: Args) -> Result<i32> {
     match crate::tty::attach(engine, &record.id, &name)? {
         crate::tty::Ended::Detached => Ok(0),
         crate::tty::Ended::Exited => {
-            crate::host::wait_supervisor(engine, &record, Duration::from_secs(10));
+            crate::host::wait_supervisor(engine, &record, crate::host::SUPERVISOR_EXIT_LIMIT);
             Ok(crate::record::Record::load(&engine.record_path(&record.id)).map(|r| r.state.exit_code).unwrap_or(0))
         }
     }

@@ -8,11 +8,13 @@ use std::time::Duration;
 
 #[derive(clap::Args, Debug)]
 pub struct One {
+    /// The container, by name or id
     pub container: String,
 }
 
 #[derive(clap::Args, Debug)]
 pub struct Many {
+    /// Containers, by name or id (a unique prefix)
     #[arg(required = true)]
     pub containers: Vec<String>,
 }

@@ -9,6 +9,7 @@ pub struct Args {
     /// Go template, e.g. '{{.State.Pid}}'
     #[arg(short = 'f', long)]
     pub format: Option<String>,
+    /// Containers, by name or id (a unique prefix)
     #[arg(required = true)]
     pub containers: Vec<String>,
 }

@@ -5,8 +5,10 @@ use crate::error::{Error, Result};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
+    /// The signal: a name (KILL, SIGTERM) or a number
     #[arg(short = 's', long, default_value = "KILL")]
     pub signal: String,
+    /// Containers, by name or id (a unique prefix)
     #[arg(required = true)]
     pub containers: Vec<String>,
 }

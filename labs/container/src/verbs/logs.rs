@@ -9,6 +9,7 @@ use std::time::Duration;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
+    /// Keep printing new lines until the container exits
     #[arg(short = 'f', long)]
     pub follow: bool,
     /// Only the last N lines ("all" for every line)
@@ -17,6 +18,7 @@ pub struct Args {
     /// Each line with its time
     #[arg(short = 't', long)]
     pub timestamps: bool,
+    /// The container, by name or id
     pub container: String,
 }
 

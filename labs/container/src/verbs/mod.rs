@@ -1,6 +1,7 @@
 //! One file per verb (cargo's commands/ style): each has `Args` and `exec`.
 
 pub mod attach;
+pub mod commit;
 pub mod cp;
 pub mod exec;
 pub mod inner;
@@ -9,6 +10,7 @@ pub mod kill;
 pub mod logs;
 pub mod port;
 pub mod ps;
+pub mod restart;
 pub mod rm;
 pub mod run;
 pub mod start;

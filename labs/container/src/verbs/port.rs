@@ -6,6 +6,7 @@ use crate::error::{Error, Result};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
+    /// The container, by name or id
     pub container: String,
     /// Only this container port (80 or 80/tcp)
     pub private_port: Option<String>,

@@ -1,4 +1,4 @@
-//! `rm [-f] CONTAINER…`: a stopped container's files removed; a running one only with `-f`
+//! `rm [-f] [-v] CONTAINER…`: a stopped container's files removed; a running one only with `-f`
 //! (SIGKILL first). Also cleans up after a supervisor that was SIGKILLed.
 
 use crate::engine::{Engine, Live};
@@ -10,11 +10,15 @@ pub struct Args {
     /// Kill a running container first
     #[arg(short = 'f', long)]
     pub force: bool,
+    /// Remove the container's anonymous volumes too (`-v /ctr`, the image's VOLUMEs)
+    #[arg(short = 'v', long)]
+    pub volumes: bool,
+    /// Containers, by name or id (a unique prefix)
     #[arg(required = true)]
     pub containers: Vec<String>,
 }
 
-pub fn remove(engine: &Engine, record: &crate::record::Record, force: bool) -> Result<()> {
+pub fn remove(engine: &Engine, record: &crate::record::Record, force: bool, volumes: bool) -> Result<()> {
     let live = engine.live(record);
     if matches!(live, Live::Running | Live::Paused) {
         if !force {
@@ -29,13 +33,17 @@ pub fn remove(engine: &Engine, record: &crate::record::Record, force: bool) -> R
             ));
         }
         crate::host::stop(engine, record, Duration::ZERO, Some(nix::sys::signal::Signal::SIGKILL))?;
-    } else if !crate::host::wait_supervisor(engine, record, Duration::from_secs(10)) {
+    } else if !crate::host::wait_supervisor(engine, record, crate::host::SUPERVISOR_EXIT_LIMIT) {
         return Err(Error::state(record.bare_name(), "its supervisor is still finishing: try again"));
     }
     crate::host::release(engine, record)?;
-    crate::host::remove_files(engine, &record.id)
+    crate::host::remove_files(engine, &record.id)?;
+    if volumes {
+        crate::volume::remove_anonymous(engine, record)?;
+    }
+    Ok(())
 }
 
 pub fn exec(engine: &Engine, args: Args) -> Result<i32> {
-    super::each(engine, &args.containers, |r| remove(engine, r, args.force))
+    super::each(engine, &args.containers, |r| remove(engine, r, args.force, args.volumes))
 }

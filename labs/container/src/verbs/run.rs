@@ -16,20 +16,25 @@ pub struct Args {
     /// Remove the container when it exits
     #[arg(long)]
     pub rm: bool,
+    /// A name for the container (default: a random one); other verbs accept it for the id
     #[arg(long)]
     pub name: Option<String>,
     /// KEY=VALUE (or KEY, taking our value)
     #[arg(short = 'e', long = "env")]
     pub env: Vec<String>,
+    /// Read KEY=VALUE lines from this file (repeatable)
     #[arg(long)]
     pub env_file: Vec<PathBuf>,
+    /// Working directory inside the container (default: the image's WorkingDir)
     #[arg(short = 'w', long)]
     pub workdir: Option<String>,
     /// USER[:GROUP], names or numbers
     #[arg(short = 'u', long)]
     pub user: Option<String>,
+    /// The container's hostname (its UTS namespace; default: the short id)
     #[arg(long)]
     pub hostname: Option<String>,
+    /// Replace the image's ENTRYPOINT with this program
     #[arg(long)]
     pub entrypoint: Option<String>,
     /// bridge (labctl0, the default), none (only lo), host (ours) or container:NAME (its)
@@ -53,13 +58,25 @@ pub struct Args {
     /// CPU limit (e.g. 0.5)
     #[arg(long, allow_hyphen_values = true)]
     pub cpus: Option<String>,
+    /// At most this many processes (the pids cgroup; 0 or -1: no limit)
     #[arg(long)]
     pub pids_limit: Option<i64>,
+    /// Relative CPU weight (default 1024)
+    #[arg(short = 'c', long, allow_hyphen_values = true)]
+    pub cpu_shares: Option<i64>,
+    /// CPUs the container may run on (e.g. 0-1, 0,2)
+    #[arg(long)]
+    pub cpuset_cpus: Option<String>,
+    /// Relative block I/O weight, 10 to 1000
+    #[arg(long)]
+    pub blkio_weight: Option<u16>,
     /// Mount the root filesystem read-only
     #[arg(long)]
     pub read_only: bool,
+    /// Add a capability to the default set, e.g. NET_ADMIN (or ALL)
     #[arg(long)]
     pub cap_add: Vec<String>,
+    /// Drop a capability from the default set, e.g. CHOWN (or ALL)
     #[arg(long)]
     pub cap_drop: Vec<String>,
     /// Every capability, no seccomp, no masked paths, every device allowed
@@ -71,13 +88,18 @@ pub struct Args {
     /// Size of /dev/shm (default 64m)
     #[arg(long)]
     pub shm_size: Option<String>,
+    /// Run a minimal init as PID 1 that forwards signals and reaps zombies
+    #[arg(long)]
+    pub init: bool,
     /// Keep stdin open (the container reads ours)
     #[arg(short = 'i', long)]
     pub interactive: bool,
     /// A pseudo-terminal (our terminal in raw mode; Ctrl-P Ctrl-Q detaches)
     #[arg(short = 't', long)]
     pub tty: bool,
+    /// The image: a name from `labctl image ls`, or an id
     pub image: String,
+    /// The command and its arguments (default: the image's CMD)
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub command: Vec<String>,
 }
@@ -128,6 +150,20 @@ pub fn request(args: &Args) -> Result<Request> {
         auto_remove: args.rm,
         tty: args.tty,
         open_stdin: args.interactive,
+        init: args.init,
+        cpu_shares: flags::check_cpu_shares(args.cpu_shares.unwrap_or(0))?,
+        cpuset_cpus: args.cpuset_cpus.as_deref().map(flags::parse_cpuset).transpose()?.unwrap_or_default(),
+        blkio_weight: match flags::check_blkio_weight(args.blkio_weight.unwrap_or(0))? {
+            w if w > 0 && !flags::blkio_weight_supported() => {
+                // docker's answer too: a warning, and the weight discarded.
+                eprintln!(
+                    "WARNING: this kernel cannot weigh block I/O (no blkio.weight; on cgroup v2 BFQ must schedule \
+                     a disk): --blkio-weight discarded"
+                );
+                0
+            }
+            w => w,
+        },
         shm_size: args.shm_size.as_deref().map(|s| flags::parse_size("--shm-size", s)).transpose()?.unwrap_or(0),
     })
 }
@@ -135,10 +171,22 @@ pub fn request(args: &Args) -> Result<Request> {
 pub fn exec(engine: &Engine, args: Args) -> Result<i32> {
     let request = request(&args)?;
     let record = create(engine, &request)?;
+    launch_and_follow(engine, &record, args.interactive, args.tty, args.detach)
+}
+
+/// Starts a created (or exited) container through a new supervisor; detached, prints its id;
+/// in the foreground (`run`, `start -a`), our stdio (or with `-t` our terminal) is the
+/// container's until it exits, and its exit code is ours.
+pub fn launch_and_follow(
+    engine: &Engine,
+    record: &crate::record::Record,
+    interactive: bool,
+    tty: bool,
+    detach: bool,
+) -> Result<i32> {
     let name = record.bare_name().to_string();
-    let tty_client = args.tty && !args.detach;
-    let attach =
-        Attach { stdin: args.interactive && !args.detach && !args.tty, output: !args.detach && !args.tty, tty_client };
+    let tty_client = tty && !detach;
+    let attach = Attach { stdin: interactive && !detach && !tty, output: !detach && !tty, tty_client };
     let mut reports = launch(engine, &record.id, attach)?;
     let mut first = reports.read();
     let mut client = None;
@@ -160,7 +208,7 @@ pub fn exec(engine: &Engine, args: Args) -> Result<i32> {
             return Err(Error::state(&name, "its supervisor died before the container started"));
         }
     }
-    if args.detach {
+    if detach {
         println!("{}", record.id);
         return Ok(0);
     }
@@ -170,7 +218,7 @@ pub fn exec(engine: &Engine, args: Args) -> Result<i32> {
             return Ok(0);
         }
     }
-    let code = crate::verbs::forward_signals_until_exit(engine, &record, &mut reports)?;
+    let code = crate::verbs::forward_signals_until_exit(engine, record, &mut reports)?;
     reap(reports.supervisor);
     Ok(code)
 }

@@ -12,6 +12,7 @@ pub struct Args {
     /// Signal to send first (default: the image's StopSignal, else TERM)
     #[arg(short = 's', long)]
     pub signal: Option<String>,
+    /// Containers, by name or id (a unique prefix)
     #[arg(required = true)]
     pub containers: Vec<String>,
 }

@@ -7,7 +7,10 @@ use crate::error::Result;
 #[derive(clap::Subcommand, Debug)]
 pub enum Action {
     /// Create a volume (a random name when none is given)
-    Create { name: Option<String> },
+    Create {
+        /// The volume's name
+        name: Option<String>,
+    },
     /// List volumes
     #[command(alias = "list")]
     Ls {
@@ -18,6 +21,7 @@ pub enum Action {
     /// Remove volumes (refused while a container uses one)
     #[command(alias = "remove")]
     Rm {
+        /// The volumes' names
         #[arg(required = true)]
         names: Vec<String>,
     },

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
+    /// Containers, by name or id (a unique prefix)
     #[arg(required = true)]
     pub containers: Vec<String>,
 }

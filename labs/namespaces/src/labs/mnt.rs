@@ -227,6 +227,8 @@ fn private(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
         at(&ours, &target).is_none() && at(&theirs, &target).is_some(),
         tr!("private mounts send no events", "private 挂载点不发送任何事件"),
     );
+    // --explore: a shell in the private copy (findmnt shows from-b here, not on the host).
+    ctx.explore_in(b.pid);
     state.children.push(b);
     Ok(())
 }

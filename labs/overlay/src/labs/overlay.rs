@@ -127,6 +127,8 @@ fn seed_experiment(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     let overlay = Overlay::new([root.join("lower")]).with_upper(root.join("upper"), root.join("work"));
     mount(ctx, &overlay, &root.join("merged"))?;
     state.root = Some(root.clone());
+    // --explore: a shell in merged/ (ls, cat, and a look at lower/ and upper/ beside it).
+    ctx.explore_dir(root.join("merged"));
 
     let mut rows = Vec::new();
     for name in names(&root.join("merged")) {

@@ -746,11 +746,7 @@ fn devices(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
             ("device (stat / on the host, else loop0)".into(), Fact::Host(format!("b {major}:{minor}"))),
             ("open on the host".into(), Fact::text(state.block_on_host.clone())),
             (format!("mknod {NODE} b MAJOR MINOR"), Fact::text(get(&results, "mknod"))),
-            // On v2 the answer depends on the device's driver, not on the cgroup.
-            (
-                format!("open({NODE}, O_RDONLY)"),
-                if v2 { Fact::Host(get(&results, "open").to_string()) } else { Fact::text(get(&results, "open")) },
-            ),
+            (format!("open({NODE}, O_RDONLY)"), Fact::text(get(&results, "open"))),
         ],
     });
     let dir = cgroup_dir(pid, v2);
@@ -780,24 +776,42 @@ fn devices(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
             .map(|e| e.file_name().to_string_lossy().into_owned())
             .filter(|n| n.starts_with("devices."))
             .collect();
+        let programs = match &dir {
+            Some(d) => {
+                labcgroup::devices::attached(d).map(|ids| ids.len().to_string()).unwrap_or_else(|e| e.to_string())
+            }
+            None => "(no cgroup found)".to_string(),
+        };
         ctx.observe(Observation::Values {
             title: tr!("The container's cgroup (v2):", "容器的 cgroup（v2）："),
-            values: vec![(
-                "devices.* files".into(),
-                Fact::text(if files.is_empty() { "none".to_string() } else { files.join(" ") }),
-            )],
+            values: vec![
+                (
+                    "devices.* files".into(),
+                    Fact::text(if files.is_empty() { "none".to_string() } else { files.join(" ") }),
+                ),
+                ("BPF_CGROUP_DEVICE programs (BPF_PROG_QUERY)".into(), Fact::text(programs.clone())),
+            ],
         });
         ctx.expect(
             tr!(
-                "on cgroup v2 nothing in the cgroup refuses the open: lcrun loads no eBPF device program",
-                "在 cgroup v2 上，cgroup 里没有任何东西拒绝这次 open：lcrun 不加载 eBPF 设备程序"
+                "lcrun attached one eBPF device program to the container's cgroup",
+                "lcrun 给容器的 cgroup 挂上了一个 eBPF 设备程序"
             ),
-            "not EPERM",
-            Fact::Host(open.clone()),
-            open != "EPERM",
+            "1",
+            programs.clone(),
+            programs == "1",
             tr!(
-                "a program attached with BPF_CGROUP_DEVICE (runc, crun) would answer EPERM",
-                "用 BPF_CGROUP_DEVICE 挂上的程序（runc、crun）会返回 EPERM"
+                "on v2 the device rules are compiled to a BPF_PROG_TYPE_CGROUP_DEVICE program and attached with BPF_F_ALLOW_MULTI",
+                "在 v2 上，设备规则被编译成 BPF_PROG_TYPE_CGROUP_DEVICE 程序，并以 BPF_F_ALLOW_MULTI 挂上"
+            ),
+        );
+        ctx.expect_failure(
+            tr!("open of the block device (the eBPF device program)", "打开这个块设备（eBPF 设备程序）"),
+            Failure::Errno(Errno::EPERM),
+            answered(&open),
+            tr!(
+                "the program allows b *:* m only, as devices.list does on v1: mknod, never read or write",
+                "这个程序只允许 b *:* m，和 v1 上的 devices.list 一样：能 mknod，不能读写"
             ),
         );
     } else {
@@ -1097,9 +1111,7 @@ fn privileged(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     });
     let mut rows = Vec::new();
     for ((attempt, default), privileged) in state.defaults.iter().zip(privileged_answers) {
-        let default =
-            if *attempt == "open the host's disk" { Fact::Host(default.clone()) } else { Fact::text(default.clone()) };
-        rows.push(vec![Fact::text(*attempt), default, privileged]);
+        rows.push(vec![Fact::text(*attempt), Fact::text(default.clone()), privileged]);
     }
     ctx.observe(Observation::Table {
         title: tr!("Each attempt, with the defaults and privileged:", "每次尝试，默认设置下与特权模式下："),
