@@ -494,6 +494,21 @@ impl Cgroup {
 
 /// Removes `labctl` top directories that have no groups left (another run may still use them:
 /// then rmdir fails with EBUSY and we leave them).
+/// Runs a group's creation again when a parent vanished under it (mkdir: ENOENT): whoever
+/// removes its last group also removes the empty `labctl` parents, and may do so between our
+/// mkdir of a parent and of the group. Gives up after a few rounds with the error.
+pub(crate) fn retry_vanished_parents(mut create: impl FnMut() -> Result<()>) -> Result<()> {
+    let mut left = 20;
+    loop {
+        match create() {
+            Err(Error::Io { op: "mkdir", source, .. }) if source.kind() == std::io::ErrorKind::NotFound && left > 0 => {
+                left -= 1;
+            }
+            other => return other,
+        }
+    }
+}
+
 pub fn remove_empty_tops(system: &System) {
     for top in system.subtree_tops() {
         let _ = std::fs::remove_dir(top);

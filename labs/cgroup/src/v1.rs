@@ -294,10 +294,12 @@ impl Driver for V1 {
     }
 
     fn create_all(&self) -> Result<()> {
-        for dir in self.all_hierarchy_dirs() {
-            std::fs::create_dir_all(&dir).map_err(|source| Error::Io { op: "mkdir", path: dir.clone(), source })?;
-        }
-        self.fill_cpuset()
+        crate::cgroup::retry_vanished_parents(|| {
+            for dir in self.all_hierarchy_dirs() {
+                std::fs::create_dir_all(&dir).map_err(|source| Error::Io { op: "mkdir", path: dir.clone(), source })?;
+            }
+            self.fill_cpuset()
+        })
     }
 
     fn apply(&self, resources: &Resources) -> Result<()> {

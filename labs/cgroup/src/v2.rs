@@ -264,16 +264,18 @@ impl Driver for V2 {
     }
 
     fn create_all(&self) -> Result<()> {
-        for dir in self.chain().iter().skip(1) {
-            std::fs::create_dir_all(dir).map_err(|source| Error::Io { op: "mkdir", path: dir.clone(), source })?;
-        }
-        let offered = read(&self.mount.join("cgroup.controllers")).unwrap_or_default();
-        for c in RUNTIME_CONTROLLERS.iter().filter(|c| words(&offered).any(|w| w == **c)) {
-            // A controller the parent cannot pass down is left out; a limit on it then says so.
-            let _ = self.delegate(c);
-        }
-        let dir = self.dir();
-        std::fs::create_dir_all(&dir).map_err(|source| Error::Io { op: "mkdir", path: dir.clone(), source })
+        crate::cgroup::retry_vanished_parents(|| {
+            for dir in self.chain().iter().skip(1) {
+                std::fs::create_dir_all(dir).map_err(|source| Error::Io { op: "mkdir", path: dir.clone(), source })?;
+            }
+            let offered = read(&self.mount.join("cgroup.controllers")).unwrap_or_default();
+            for c in RUNTIME_CONTROLLERS.iter().filter(|c| words(&offered).any(|w| w == **c)) {
+                // A controller the parent cannot pass down is left out; a limit on it then says so.
+                let _ = self.delegate(c);
+            }
+            let dir = self.dir();
+            std::fs::create_dir_all(&dir).map_err(|source| Error::Io { op: "mkdir", path: dir.clone(), source })
+        })
     }
 
     fn apply(&self, resources: &Resources) -> Result<()> {

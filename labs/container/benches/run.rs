@@ -305,11 +305,14 @@ fn parent(pid: i32) -> i32 {
 struct Memory {
     rss_kib: u64,
     pss_kib: u64,
+    /// Private_Dirty: what this process alone holds (heap, stacks, written data); the rest
+    /// of RSS is clean file pages (program text), shared page cache.
+    dirty_kib: u64,
 }
 
 impl Memory {
     fn show(&self) -> String {
-        format!("RSS {} KiB, PSS {} KiB", self.rss_kib, self.pss_kib)
+        format!("RSS {} KiB, PSS {} KiB, private dirty {} KiB", self.rss_kib, self.pss_kib, self.dirty_kib)
     }
 }
 
@@ -322,5 +325,5 @@ fn memory(pid: i32) -> Result<Memory, String> {
             .and_then(|v| v.parse().ok())
             .unwrap_or(0)
     };
-    Ok(Memory { rss_kib: field("Rss:"), pss_kib: field("Pss:") })
+    Ok(Memory { rss_kib: field("Rss:"), pss_kib: field("Pss:"), dirty_kib: field("Private_Dirty:") })
 }

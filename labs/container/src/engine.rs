@@ -1,8 +1,9 @@
 //! Where containers live: `<run>/containers/<id>/` is the runtime's state (labruntime's root,
 //! gone at reboot), `<lib>/containers/<id>/` the engine's: `config.v2.json` (the [`Record`]),
-//! `<id>-json.log`, `bundle/config.json`, and the overlay's `diff` (upper), `work` and
-//! `merged` directories. `<run>` is `/run/labctl` and `<lib>` `/var/lib/labctl`, or
-//! `$LABCTL_RUN_DIR` and `$LABCTL_STATE_DIR` (tests point both into a temp dir).
+//! `<id>-json.log`, the OCI bundle's `config.json` (the container's directory is the
+//! bundle), and the overlay's `diff` (upper), `work` and `merged` directories. `<run>` is
+//! `/run/labctl` and `<lib>` `/var/lib/labctl`, or `$LABCTL_RUN_DIR` and `$LABCTL_STATE_DIR`
+//! (tests point both into a temp dir).
 
 use crate::error::{Error, Result};
 use crate::record::Record;
@@ -56,8 +57,16 @@ impl Engine {
     pub fn log_path(&self, id: &str) -> PathBuf {
         self.dir(id).join(format!("{id}-json.log"))
     }
+    /// The container's directory itself: one directory fewer to make and remove per container
+    /// (removing one costs a disk discard on some hosts). Containers made before keep their
+    /// `bundle/` subdirectory.
     pub fn bundle(&self, id: &str) -> PathBuf {
-        self.dir(id).join("bundle")
+        let old = self.dir(id).join("bundle");
+        if old.join("config.json").exists() {
+            old
+        } else {
+            self.dir(id)
+        }
     }
     pub fn upper(&self, id: &str) -> PathBuf {
         self.dir(id).join("diff")

@@ -264,18 +264,17 @@ impl Firewall {
         let (proto, host) = (map.proto.to_string(), map.host.to_string());
         match self.backend {
             Backend::Nft => {
+                // Both rules in one `nft -f -`: one transaction, one process (each spawn of nft
+                // is most of a port map's cost).
+                let mut script = String::new();
                 for chain in ["prerouting", "output"] {
-                    let mut args = vec!["add", "rule", "inet", NFT_TABLE, chain];
-                    if chain == "output" {
-                        args.extend(["ip", "daddr", "!=", "127.0.0.0/8"]);
-                    }
-                    let comment = format!("\"{tag}\"");
-                    args.extend([
-                        "fib", "daddr", "type", "local", &proto, "dport", &host, "dnat", "ip", "to", &dest, "comment",
-                        &comment,
-                    ]);
-                    self.run(&args, None)?;
+                    let local = if chain == "output" { "ip daddr != 127.0.0.0/8 " } else { "" };
+                    script.push_str(&format!(
+                        "add rule inet {NFT_TABLE} {chain} {local}fib daddr type local {proto} dport {host} dnat ip to \
+                         {dest} comment \"{tag}\"\n"
+                    ));
                 }
+                self.run(&["-f", "-"], Some(&script))?;
             }
             Backend::Iptables => {
                 for chain in [IPT_PREROUTING, IPT_OUTPUT] {
@@ -290,13 +289,17 @@ impl Firewall {
     pub fn remove_port_map(&self, map: &PortMap, to: Ipv4Addr, tag: &str) -> Result<()> {
         match self.backend {
             Backend::Nft => {
-                for chain in ["prerouting", "output"] {
-                    let Ok(listing) = self.run(&["-a", "-j", "list", "chain", "inet", NFT_TABLE, chain], None) else {
-                        continue;
-                    };
-                    for handle in rule_handles_with_comment(&listing, tag) {
-                        self.run(&["delete", "rule", "inet", NFT_TABLE, chain, "handle", &handle.to_string()], None)?;
-                    }
+                // One listing of the table and one transaction deleting every rule of the tag.
+                let Ok(listing) = self.run(&["-a", "-j", "list", "table", "inet", NFT_TABLE], None) else {
+                    return Ok(());
+                };
+                let script: String = rules_with_comment(&listing, tag)
+                    .into_iter()
+                    .filter(|(chain, _)| chain == "prerouting" || chain == "output")
+                    .map(|(chain, handle)| format!("delete rule inet {NFT_TABLE} {chain} handle {handle}\n"))
+                    .collect();
+                if !script.is_empty() {
+                    self.run(&["-f", "-"], Some(&script))?;
                 }
             }
             Backend::Iptables => {
@@ -399,6 +402,11 @@ fn ipt_map_rule<'a>(
 
 /// Handles of the rules in an `nft -a -j list chain` listing whose comment is `tag`.
 pub fn rule_handles_with_comment(json: &str, tag: &str) -> Vec<u64> {
+    rules_with_comment(json, tag).into_iter().map(|(_, handle)| handle).collect()
+}
+
+/// The (chain, handle) of every rule tagged `tag` in `nft -a -j list table …` output.
+pub fn rules_with_comment(json: &str, tag: &str) -> Vec<(String, u64)> {
     let Ok(value) = serde_json::from_str::<serde_json::Value>(json) else {
         return Vec::new();
     };
@@ -409,7 +417,7 @@ pub fn rule_handles_with_comment(json: &str, tag: &str) -> Vec<u64> {
                 .iter()
                 .filter_map(|i| i.get("rule"))
                 .filter(|r| r["comment"].as_str() == Some(tag))
-                .filter_map(|r| r["handle"].as_u64())
+                .filter_map(|r| Some((r["chain"].as_str()?.to_string(), r["handle"].as_u64()?)))
                 .collect()
         })
         .unwrap_or_default()
@@ -426,6 +434,18 @@ mod tests {
             {"rule":{"chain":"prerouting","handle":7,"comment":"labctl-b"}}]}"#;
         assert_eq!(rule_handles_with_comment(json, "labctl-b"), vec![7]);
         assert!(rule_handles_with_comment("not json", "x").is_empty());
+    }
+
+    #[test]
+    fn a_table_listing_gives_each_tagged_rule_with_its_chain() {
+        let json = r#"{"nftables":[{"table":{"name":"labctl"}},
+            {"rule":{"chain":"prerouting","handle":4,"comment":"labctl-a"}},
+            {"rule":{"chain":"postrouting","handle":5}},
+            {"rule":{"chain":"output","handle":9,"comment":"labctl-a"}}]}"#;
+        assert_eq!(
+            rules_with_comment(json, "labctl-a"),
+            vec![("prerouting".to_string(), 4), ("output".to_string(), 9)]
+        );
     }
 
     #[test]
