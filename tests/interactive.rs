@@ -165,6 +165,8 @@ fn the_quiz_asks_in_a_terminal_and_scores() {
     assert!(first_feedback < second_question, "{end}");
     assert!(end[first_feedback..].contains("answer: b)"), "{end}");
     assert!(end.contains("try again: labctl quiz ns-net"), "a retry hint at the end:\n{end}");
+    assert!(!end.contains("?:"), "a question ends with its own mark, no colon after it:\n{end}");
+    assert!(end.contains("? → a)"), "the chosen answer follows the question:\n{end}");
 }
 
 /// Every line on a `cols`-wide screen, soft wraps joined back (capture-pane -J), fits in it.

@@ -111,12 +111,25 @@ fn parse_answers(list: &str, quiz: &[QuizItem]) -> anyhow::Result<Vec<usize>> {
         .collect()
 }
 
+/// dialoguer's default theme ends a prompt with ":", which reads "?:" after a question.
+struct QuizTheme;
+
+impl dialoguer::theme::Theme for QuizTheme {
+    fn format_select_prompt(&self, f: &mut dyn std::fmt::Write, prompt: &str) -> std::fmt::Result {
+        write!(f, "{prompt}")
+    }
+
+    fn format_select_prompt_selection(&self, f: &mut dyn std::fmt::Write, prompt: &str, sel: &str) -> std::fmt::Result {
+        write!(f, "{prompt} → {sel}")
+    }
+}
+
 fn ask(quiz: &[QuizItem], lang: Lang) -> anyhow::Result<Vec<usize>> {
     let mut answers = Vec::new();
     for (n, item) in quiz.iter().enumerate() {
         let choices: Vec<String> =
             item.choices.iter().enumerate().map(|(i, c)| format!("{}) {}", letter(i), c.get(lang))).collect();
-        let picked = dialoguer::Select::new()
+        let picked = dialoguer::Select::with_theme(&QuizTheme)
             .with_prompt(format!("{}. {}", n + 1, item.question.get(lang)))
             .items(&choices)
             .default(0)

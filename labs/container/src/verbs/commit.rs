@@ -18,6 +18,7 @@ pub struct Args {
     /// The author (e.g. "Jane Doe <jane@example.com>")
     #[arg(short = 'a', long)]
     pub author: Option<String>,
+    /// The container whose changes become the new layer, by name or id (a unique prefix)
     pub container: String,
     /// The new image's name, REPO[:TAG] (TAG defaults to latest)
     pub repository: String,

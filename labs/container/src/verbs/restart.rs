@@ -11,6 +11,7 @@ pub struct Args {
     /// Seconds to wait before SIGKILL
     #[arg(short = 't', long = "time", default_value_t = 10)]
     pub time: u64,
+    /// Containers, by name or id (a unique prefix)
     #[arg(required = true)]
     pub containers: Vec<String>,
 }
