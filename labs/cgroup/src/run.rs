@@ -172,7 +172,14 @@ fn run_in(
                     }),
                     _ => anyhow::Error::new(e).context(format!("starting {program} in {}", group.path_name())),
                 })?;
-            let status = child.wait()?;
+            let status = match child.wait() {
+                // The signal thread's kill of the group reaps what it kills (so the group can
+                // empty), our child included: it died by that SIGKILL.
+                Err(e) if e.raw_os_error() == Some(libc::ECHILD) && interrupted.load(Ordering::SeqCst) != 0 => {
+                    std::process::ExitStatus::from_raw(libc::SIGKILL)
+                }
+                other => other?,
+            };
             // Stats before removal: the counters die with the group.
             Ok((status, group.stats()?))
         })();

@@ -63,10 +63,21 @@ impl Undo {
 
     /// Undoes the object. Already gone is success.
     pub fn run(&self) -> Result<(), String> {
+        self.run_reaping(true)
+    }
+
+    /// `reap: false` (an interrupt's undo, on the signal thread): a killed child is waited for
+    /// but left for the run's own thread, which may be blocked in its wait — reaping it here
+    /// would hand that thread ECHILD. The process exits right after, so no zombie stays.
+    fn run_reaping(&self, reap: bool) -> Result<(), String> {
         match self {
             Undo::Kill { pid, start_time } => {
                 if sys::signal_if_same(*pid, *start_time, nix::sys::signal::Signal::SIGKILL) {
-                    sys::wait_gone(*pid, *start_time, Duration::from_secs(5));
+                    if reap {
+                        sys::wait_gone(*pid, *start_time, Duration::from_secs(5));
+                    } else {
+                        sys::wait_exited(*pid, *start_time, Duration::from_secs(5));
+                    }
                 }
                 Ok(())
             }
@@ -469,7 +480,7 @@ impl Cleanup {
         let mut done = Vec::new();
         let mut failures = Vec::new();
         while let Some(undo) = inner.undo.pop() {
-            if let Err(e) = undo.run() {
+            if let Err(e) = undo.run_reaping(!last) {
                 failures.push(e);
             }
             done.push(undo);

@@ -136,6 +136,30 @@ pub fn wait_gone(pid: i32, start_time: u64, limit: std::time::Duration) {
     }
 }
 
+/// [`wait_gone`] without reaping: returns once `pid` has exited (a zombie still waiting for its
+/// parent's wait counts), is reaped by someone else, or `limit` passes.
+pub fn wait_exited(pid: i32, start_time: u64, limit: std::time::Duration) {
+    use nix::sys::wait::{waitid, Id, WaitPidFlag};
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
+        match waitid(Id::Pid(Pid::from_raw(pid)), flags) {
+            Ok(nix::sys::wait::WaitStatus::StillAlive) => {}
+            Ok(_) => return,
+            Err(Errno::ECHILD) => {
+                if process_start_time(pid) != Some(start_time) || is_zombie(pid) {
+                    return;
+                }
+            }
+            Err(_) => return,
+        }
+        if std::time::Instant::now() > deadline {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+}
+
 /// A process that has exited but is not reaped yet: state Z (zombie) or X (dead) in /proc/PID/stat.
 pub fn is_zombie(pid: i32) -> bool {
     crate::process::stat(pid).is_ok_and(|s| s.is_zombie())
