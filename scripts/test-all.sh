@@ -50,9 +50,11 @@ echo "== mdbook build"
 for lang in en zh; do
   mdbook build --dest-dir "$PWD/target/book/$lang" "book/$lang"
 done
-# Pagefind indexes each built book (it segments Chinese; mdBook's own search does not): from npm, into target/.
+# Pagefind indexes each built book (it segments Chinese; mdBook's own search does not): from npm, into a
+# cache outside the checkout, keyed by version.
 PAGEFIND_VERSION=1.6.0
-pagefind=$PWD/target/tools/pagefind/node_modules/.bin/pagefind
+pagefind_dir=$HOME/.cache/labctl-tools/pagefind-$PAGEFIND_VERSION
+pagefind=$pagefind_dir/node_modules/.bin/pagefind
 if ! command -v npm >/dev/null; then
   echo "== installing nodejs and npm (for Pagefind)"
   apt-get update -qq
@@ -60,7 +62,7 @@ if ! command -v npm >/dev/null; then
 fi
 if ! "$pagefind" --version 2>/dev/null | grep -qx "pagefind $PAGEFIND_VERSION"; then
   echo "== installing pagefind $PAGEFIND_VERSION"
-  npm install --silent --no-audit --no-fund --prefix "$PWD/target/tools/pagefind" "pagefind@$PAGEFIND_VERSION" >/dev/null
+  npm install --silent --no-audit --no-fund --prefix "$pagefind_dir" "pagefind@$PAGEFIND_VERSION" >/dev/null
 fi
 echo "== book search (Pagefind)"
 for lang in en zh; do
