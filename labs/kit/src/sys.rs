@@ -116,33 +116,23 @@ pub fn signal_if_same(pid: i32, start_time: u64, signal: Signal) -> bool {
 
 /// Reaps `pid` if it is our child; otherwise waits (up to `limit`) for it to disappear.
 pub fn wait_gone(pid: i32, start_time: u64, limit: std::time::Duration) {
-    use nix::sys::wait::{waitpid, WaitPidFlag};
-    let deadline = std::time::Instant::now() + limit;
-    loop {
-        match waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG)) {
-            Ok(nix::sys::wait::WaitStatus::StillAlive) => {}
-            Ok(_) => return,
-            Err(Errno::ECHILD) => {
-                if process_start_time(pid) != Some(start_time) || is_zombie(pid) {
-                    return;
-                }
-            }
-            Err(_) => return,
-        }
-        if std::time::Instant::now() > deadline {
-            return;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(2));
-    }
+    wait_for_exit(pid, start_time, limit, true);
 }
 
 /// [`wait_gone`] without reaping: returns once `pid` has exited (a zombie still waiting for its
 /// parent's wait counts), is reaped by someone else, or `limit` passes.
 pub fn wait_exited(pid: i32, start_time: u64, limit: std::time::Duration) {
+    wait_for_exit(pid, start_time, limit, false);
+}
+
+fn wait_for_exit(pid: i32, start_time: u64, limit: std::time::Duration, reap: bool) {
     use nix::sys::wait::{waitid, Id, WaitPidFlag};
+    let mut flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG;
+    if !reap {
+        flags |= WaitPidFlag::WNOWAIT;
+    }
     let deadline = std::time::Instant::now() + limit;
     loop {
-        let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
         match waitid(Id::Pid(Pid::from_raw(pid)), flags) {
             Ok(nix::sys::wait::WaitStatus::StillAlive) => {}
             Ok(_) => return,
