@@ -28,6 +28,7 @@ pub mod statefile;
 pub mod sys;
 pub mod testing;
 pub mod text;
+pub mod words;
 pub mod wrap;
 
 pub use catalogue::{Catalogue, Topic};

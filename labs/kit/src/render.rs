@@ -45,6 +45,10 @@ pub(crate) fn word(lang: Lang, key: &str) -> &'static str {
         (Lang::Zh, "found") => "实际",
         (Lang::En, "hint") => "hint",
         (Lang::Zh, "hint") => "提示",
+        (Lang::En, "colon") => ": ",
+        (Lang::Zh, "colon") => "：",
+        (Lang::En, "comma") => ", ",
+        (Lang::Zh, "comma") => "，",
         (Lang::En, "expected_failure") => "fails, as expected",
         (Lang::Zh, "expected_failure") => "按预期失败",
         (Lang::En, "error") => "error",
@@ -192,19 +196,25 @@ impl<W: Write> Renderer<W> {
             let found = check.found.show(self.redact);
             match check.outcome {
                 Outcome::Passed => {
-                    let body = format!("{} ({found_word} {found})", check.label);
+                    let body = match self.lang {
+                        Lang::En => format!("{} ({found_word} {found})", check.label),
+                        Lang::Zh => format!("{}（{found_word} {found}）", check.label),
+                    };
                     self.item("✓".green().to_string(), &body)?
                 }
                 Outcome::ExpectedFailure => {
-                    let body = format!("{}: {found} — {}", check.label, word(self.lang, "expected_failure"));
+                    let (colon, ending) = (word(self.lang, "colon"), word(self.lang, "expected_failure"));
+                    let body = format!("{}{colon}{found} — {ending}", check.label);
                     self.item("✓".green().to_string(), &body)?
                 }
                 Outcome::Failed => {
                     let body = format!(
-                        "{}: {} {}, {found_word} {found}",
+                        "{}{}{} {}{}{found_word} {found}",
                         check.label,
+                        word(self.lang, "colon"),
                         word(self.lang, "expected"),
-                        check.expected
+                        check.expected,
+                        word(self.lang, "comma"),
                     );
                     self.item("✗".red().bold().to_string(), &body)?;
                     if let Some(hint) = &check.hint {
@@ -218,7 +228,7 @@ impl<W: Write> Renderer<W> {
             }
         }
         if let Some(error) = &step.error {
-            let body = format!("{}: {error}", word(self.lang, "error"));
+            let body = format!("{}{}{error}", word(self.lang, "error"), word(self.lang, "colon"));
             self.item("✗".red().bold().to_string(), &body)?;
         }
         writeln!(self.out)?;
@@ -325,7 +335,9 @@ pub fn observation_lines_within(obs: &Observation, redact: bool, lang: Lang, wid
     let show = |f: &Fact| f.show(redact);
     match obs {
         Observation::NsLink { owner, ns_type, inode } => {
-            vec![format!("/proc/{}/ns/{ns_type} -> {ns_type}:[{}]", show(owner), show(inode))]
+            // A redacted inode is already in brackets: `net:[inode]`, not `net:[[inode]]`.
+            let inode = if redact && inode.is_volatile() { show(inode) } else { format!("[{}]", show(inode)) };
+            vec![format!("/proc/{}/ns/{ns_type} -> {ns_type}:{inode}", show(owner))]
         }
         Observation::Excerpt { path, lines } => {
             let mut out = vec![format!("# {}", show(path))];

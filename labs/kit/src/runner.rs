@@ -88,6 +88,16 @@ impl Ctx {
         text.get(self.lang).to_string()
     }
 
+    /// A value word from the shared vocabulary ([`crate::words`]) in the current language.
+    pub fn word(&self, en: &str) -> String {
+        crate::words::word(self.lang, en)
+    }
+
+    /// `true`/`false` as an observed value, in the current language.
+    pub fn boolean(&self, b: bool) -> String {
+        crate::words::boolean(self.lang, b)
+    }
+
     pub fn cleanup(&self) -> &Cleanup {
         &self.cleanup
     }
@@ -177,7 +187,10 @@ impl Ctx {
                 true
             }
             Err(e) => self.expect(label, expected, crate::failure::describe(&e), false, hint),
-            Ok(_) => self.expect(label, expected, "succeeded", false, hint),
+            Ok(_) => {
+                let succeeded = self.word("succeeded");
+                self.expect(label, expected, succeeded, false, hint)
+            }
         }
     }
 
