@@ -5,8 +5,9 @@ use std::path::PathBuf;
 #[derive(clap::Subcommand, Debug)]
 pub enum Command {
     /// Fail when a manifest step lacks its function (or the reverse), a text lacks en or zh, a lab
-    /// lacks its reference snapshot or a book chapter, or a lab's code is not in
-    /// labs/<topic>/src/labs/<id suffix>.rs
+    /// lacks its reference snapshot or a book chapter, a lab's code is not in
+    /// labs/<topic>/src/labs/<id suffix>.rs, or a Chinese transcript shows English words
+    /// (outside tests/zh-terms.txt) in its values, checks or notes
     Check {
         /// The repository root (default: the current directory)
         #[arg(long, default_value = ".")]
@@ -42,6 +43,7 @@ pub fn exec(cmd: Command) -> anyhow::Result<i32> {
                     problems.push(format!("lab {id}: book/zh/src/SUMMARY.md does not list {link}"));
                 }
             }
+            problems.extend(zh_transcript_problems(&root));
             for p in &problems {
                 println!("✗ {p}");
             }
@@ -73,4 +75,154 @@ fn disk_manifest_problems(root: &std::path::Path) -> Vec<String> {
             labkit::Manifest::parse(&path.display().to_string(), &yaml).err().map(|e| e.to_string())
         })
         .collect()
+}
+
+/// The list of English words a Chinese transcript may show: terms, commands, tools' verbatim output.
+const ZH_TERMS: &str = "tests/zh-terms.txt";
+
+/// English words in the values, tables, checks and notes of every Chinese reference transcript,
+/// where labs write plain strings (narration and titles are `tr!` texts, checked elsewhere).
+fn zh_transcript_problems(root: &std::path::Path) -> Vec<String> {
+    let terms = match std::fs::read_to_string(root.join(ZH_TERMS)) {
+        Ok(text) => text,
+        Err(e) => return vec![format!("{ZH_TERMS}: {e}")],
+    };
+    let terms: std::collections::HashSet<&str> =
+        terms.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).collect();
+    let Ok(dir) = std::fs::read_dir(root.join("tests/snapshots")) else {
+        return vec!["tests/snapshots: cannot read it (pass --root REPO)".into()];
+    };
+    let mut files: Vec<PathBuf> = dir
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.contains("_zh") && n.ends_with(".snap")))
+        .collect();
+    files.sort();
+    let mut problems = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap_or_default();
+        for (line, words) in english_in_zh(&text) {
+            let unknown: Vec<&str> = words.iter().map(String::as_str).filter(|w| !terms.contains(w)).collect();
+            if !unknown.is_empty() {
+                problems.push(format!(
+                    "{}:{line}: English in a Chinese transcript: {} — translate it where the lab writes it \
+                     (tr!, ctx.word), or list a term, command or tool output that stays English in {ZH_TERMS}",
+                    file.strip_prefix(root).unwrap_or(&file).display(),
+                    unknown.join(", ")
+                ));
+            }
+        }
+    }
+    problems
+}
+
+/// (line number, English words) of a transcript's observation lines (indented 4+), check lines
+/// (✓ ✗ !: what was found or expected) and notes (·). Commands, ns links, file excerpts, paths,
+/// `code`, [redactions] and identifiers (CapEff, memory.max, EPERM) are skipped.
+fn english_in_zh(transcript: &str) -> Vec<(usize, Vec<String>)> {
+    let mut out = Vec::new();
+    let mut excerpt: Option<usize> = None;
+    for (n, line) in transcript.lines().enumerate().skip(3) {
+        let s = line.trim();
+        let indent = line.len() - line.trim_start().len();
+        if s.is_empty() {
+            excerpt = None;
+            continue;
+        }
+        if excerpt.is_some_and(|i| indent >= i) {
+            continue;
+        }
+        excerpt = None;
+        if s.starts_with("# ") && indent >= 4 {
+            excerpt = Some(indent);
+            continue;
+        }
+        if s.starts_with("$ ") || (s.starts_with("/proc/") && s.contains(" -> ")) {
+            continue;
+        }
+        let checked = s.starts_with(['✓', '✗', '!']);
+        if !(indent >= 4 || checked || s.starts_with('·')) {
+            continue;
+        }
+        let part = if checked {
+            if s.contains("按预期失败") {
+                continue; // a tool's own error, quoted as the lesson
+            }
+            match (s.rfind("（实际 "), s.find("期望 ")) {
+                (Some(i), _) => &s[i + "（实际 ".len()..],
+                (None, Some(i)) => &s[i..],
+                _ => continue,
+            }
+        } else {
+            s
+        };
+        let words = english_words(part);
+        if !words.is_empty() {
+            out.push((n + 1, words));
+        }
+    }
+    out
+}
+
+/// Lower-case English words of `text`: `the`, `gone`, `container's`; not paths, not `code`, not
+/// [placeholders], not identifiers with capitals inside, digits, dots, dashes or underscores.
+fn english_words(text: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut in_code = false;
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        if c == '`' {
+            in_code = !in_code;
+            rest = &rest[1..];
+            continue;
+        }
+        let token_len = rest
+            .char_indices()
+            .find(|(_, ch)| !(ch.is_ascii_alphanumeric() || "_.-'/~$[]:@%+{}=".contains(*ch)))
+            .map_or(rest.len(), |(i, _)| i);
+        if token_len == 0 {
+            rest = &rest[c.len_utf8()..];
+            continue;
+        }
+        let token = &rest[..token_len];
+        rest = &rest[token_len..];
+        if in_code || token.starts_with(['/', '~', '$', '[', '{']) {
+            continue;
+        }
+        let token = token.trim_end_matches(['.', ':', '\'', ',']).trim_start_matches('\'');
+        let mut parts = token.splitn(2, '\'');
+        let stem = parts.next().unwrap_or("");
+        let suffix_ok = parts.next().is_none_or(|s| s.chars().all(|c| c.is_ascii_lowercase()));
+        let mut chars = stem.chars();
+        let word = chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+            && stem.len() >= 2
+            && chars.all(|c| c.is_ascii_lowercase())
+            && suffix_ok;
+        if word {
+            words.push(token.to_string());
+        }
+    }
+    words
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn english_words_skip_paths_identifiers_and_code() {
+        let words =
+            english_words("outside lists us = true, /proc/PID/status CapEff memory.max `ip link` [pid] EPERM it's");
+        assert_eq!(words, ["outside", "lists", "us", "true", "it's"]);
+    }
+
+    #[test]
+    fn a_zh_transcript_is_scanned_where_labs_write_plain_strings() {
+        let transcript = "---\nsource: x\n---\n== lab ==\n  里面 the narration\n  $ echo hello\n    # /etc/hostname\n    hello\n    orphan alive = false\n  ✓ 孤儿进程随 PID 1 一起死亡（实际 gone）\n  ✓ rmdir：EBUSY: Device busy — 按预期失败\n";
+        let found = english_in_zh(transcript);
+        assert_eq!(
+            found,
+            vec![(9, vec!["orphan".into(), "alive".into(), "false".into()]), (10, vec!["gone".to_string()])]
+        );
+    }
 }
