@@ -96,10 +96,34 @@ fn remove_empty_parent_groups() {
 /// Removes the container's directory (record, log, bundle, upper dir).
 pub fn remove_files(engine: &Engine, id: &str) -> Result<()> {
     let dir = engine.dir(id);
-    match std::fs::remove_dir_all(&dir) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(Error::io(format!("removing {}", dir.display()), e)),
+    let prefix = format!("{}/", dir.display());
+    let mounted_inside = || -> Vec<String> {
+        labkit::mountinfo::of_self().into_iter().map(|m| m.mount_point).filter(|p| p.starts_with(&prefix)).collect()
+    };
+    let mut attempt = 0;
+    loop {
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            // EBUSY: a mount inside (the merged dir whose unmount raced, a mount propagated in):
+            // detach what is there and try again for a moment.
+            Err(e) if e.raw_os_error() == Some(nix::errno::Errno::EBUSY as i32) && attempt < 20 => {
+                for point in mounted_inside() {
+                    let _ = laboverlay::unmount(Path::new(&point));
+                }
+                attempt += 1;
+                std::thread::sleep(Duration::from_millis(5 * attempt as u64));
+            }
+            Err(e) => {
+                let mounted = mounted_inside();
+                let what = if mounted.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (still mounted: {})", mounted.join(", "))
+                };
+                return Err(Error::io(format!("removing {}{what}", dir.display()), e));
+            }
+        }
     }
 }
 

@@ -59,6 +59,8 @@ pub fn forward_signals_until_exit(engine: &Engine, record: &Record, reports: &mu
         if report_ready {
             return match reports.read() {
                 Report::Exited(code) => Ok(code),
+                // Its work after the exit failed (an unmount, a removal): say what, not just "died".
+                Report::Failed { code, why } => Err(crate::verbs::run::failure(record.bare_name(), code, why)),
                 _ => {
                     // The supervisor died: the record (or the kernel) tells what happened.
                     let now = crate::record::Record::load(&engine.record_path(&record.id));
