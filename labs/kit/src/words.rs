@@ -57,6 +57,9 @@ const WORDS: &[(&str, &str)] = &[
     ("unchanged", "未改变"),
     ("yes", "是"),
     // The namespace labs.
+    ("a different inode", "另一个 inode"),
+    ("found", "找到了"),
+    ("none found", "一个也没找到"),
     ("nothing holds it", "没有东西持有它"),
     ("still held", "仍被持有"),
     // The cgroup, overlay, image and network labs.

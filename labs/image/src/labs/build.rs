@@ -133,15 +133,15 @@ fn base_image(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     ctx.observe(Observation::Values {
         title: tr!("The base image, imported from the host:", "从主机导入的基础镜像："),
         values: vec![
-            ("store".into(), Fact::TempPath(store.root().display().to_string())),
+            (ctx.t(&tr!("store", "store（镜像存储）")), Fact::TempPath(store.root().display().to_string())),
             // The host's busybox, and so everything made from it, differs between machines.
-            ("busybox".into(), Fact::Host(busybox.display().to_string())),
-            ("image".into(), Fact::text(image.name.clone())),
+            (ctx.t(&tr!("busybox", "busybox 程序")), Fact::Host(busybox.display().to_string())),
+            (ctx.t(&tr!("image", "镜像")), Fact::text(image.name.clone())),
             ("manifest".into(), Fact::Host(descriptor.digest().to_string())),
-            ("layers".into(), Fact::Number(image.manifest.layers().len() as i64)),
-            ("layer entries".into(), Fact::Host(entries.len().to_string())),
-            ("applet symlinks".into(), Fact::Host(symlinks.to_string())),
-            ("layer size (gzip)".into(), Fact::Bytes(layer.size())),
+            (ctx.t(&tr!("layers", "层数")), Fact::Number(image.manifest.layers().len() as i64)),
+            (ctx.t(&tr!("layer entries", "层里的条目数")), Fact::Host(entries.len().to_string())),
+            (ctx.t(&tr!("applet symlinks", "applet 符号链接数")), Fact::Host(symlinks.to_string())),
+            (ctx.t(&tr!("layer size (gzip)", "层大小（gzip）")), Fact::Bytes(layer.size())),
         ],
     });
     ctx.set("applets", Fact::Host(symlinks.to_string()));
@@ -156,7 +156,7 @@ fn base_image(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     ctx.expect(
         tr!("/bin/sh is in it (a busybox applet)", "里面有 /bin/sh（busybox 的一个 applet）"),
         "bin/sh",
-        if has_sh { "bin/sh" } else { "missing" },
+        if has_sh { "bin/sh".to_string() } else { ctx.word("missing") },
         has_sh,
         tr!("busybox --list-full should name bin/sh", "busybox --list-full 应当列出 bin/sh"),
     );
@@ -190,7 +190,7 @@ fn context(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn steps_table(report: &BuildReport) -> Observation {
+fn steps_table(ctx: &Ctx, report: &BuildReport) -> Observation {
     let rows = report
         .steps
         .iter()
@@ -199,13 +199,16 @@ fn steps_table(report: &BuildReport) -> Observation {
                 Fact::Number(s.index as i64),
                 Fact::text(s.text.clone()),
                 Fact::text(match &s.layer {
-                    Some(l) => format!("layer {}", short(l.digest().as_ref())),
-                    None => "config".to_string(),
+                    Some(l) => {
+                        let d = short(l.digest().as_ref());
+                        ctx.t(&tr!(format!("layer {d}"), format!("层 {d}")))
+                    }
+                    None => ctx.t(&tr!("config", "配置")),
                 }),
                 Fact::text(match (&s.layer, s.cached) {
-                    (None, _) => "-",
-                    (Some(_), true) => "cached",
-                    (Some(_), false) => "new",
+                    (None, _) => "-".to_string(),
+                    (Some(_), true) => ctx.t(&tr!("cached", "命中缓存")),
+                    (Some(_), false) => ctx.word("new"),
                 }),
             ]
         })
@@ -224,16 +227,16 @@ fn build_step(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     let started = Instant::now();
     let report = build::build(&store, &opts, &mut |_| {})?;
     let took = started.elapsed();
-    ctx.observe(steps_table(&report));
+    ctx.observe(steps_table(ctx, &report));
     let config_steps = report.steps.iter().filter(|s| s.layer.is_none()).count();
     let layer_steps = report.steps.len() - config_steps;
     ctx.observe(Observation::Values {
         title: tr!("Result:", "结果："),
         values: vec![
-            ("image".into(), Fact::text(report.name.clone())),
+            (ctx.t(&tr!("image", "镜像")), Fact::text(report.name.clone())),
             ("manifest".into(), Fact::Host(report.manifest.digest().to_string())),
-            ("layers".into(), Fact::Number(report.layers.len() as i64)),
-            ("build time".into(), Fact::Duration(took)),
+            (ctx.t(&tr!("layers", "层数")), Fact::Number(report.layers.len() as i64)),
+            (ctx.t(&tr!("build time", "构建用时")), Fact::Duration(took)),
         ],
     });
     ctx.set("config_steps", Fact::Number(config_steps as i64));
@@ -255,6 +258,8 @@ fn build_step(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     if let (Some(added), Some(diff_id)) = (report.layers.last(), report.config.rootfs().diff_ids().last()) {
         state.stable = vec![added.digest().to_string(), diff_id.clone()];
     }
+    // The OCI layout both images now live in: index.json, oci-layout, blobs/sha256.
+    ctx.explore_dir(store.root());
     state.report = Some(report);
     Ok(())
 }
@@ -279,14 +284,14 @@ fn index(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
         title: tr!("Content addressing, checked:", "内容寻址，验证一下："),
         values: vec![
             (
-                "file".into(),
+                ctx.t(&tr!("file", "文件")),
                 Fact::Host(format!(
                     "blobs/sha256/{}",
                     short(report.manifest.digest().as_ref()).trim_start_matches("sha256:")
                 )),
             ),
-            ("sha256sum of its bytes".into(), digest_fact(&actual, stable)),
-            ("blobs in the store".into(), Fact::Number(blobs as i64)),
+            (ctx.t(&tr!("sha256sum of its bytes", "其内容的 sha256sum")), digest_fact(&actual, stable)),
+            (ctx.t(&tr!("blobs in the store", "store 里的 blob 数")), Fact::Number(blobs as i64)),
         ],
     });
     ctx.set("manifest", digest_fact(report.manifest.digest(), stable));
@@ -301,7 +306,7 @@ fn index(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     ctx.expect(
         tr!("index.json names it httpserver:latest", "index.json 把它命名为 httpserver:latest"),
         "httpserver:latest",
-        if tagged { "httpserver:latest" } else { "missing" },
+        if tagged { "httpserver:latest".to_string() } else { ctx.word("missing") },
         tagged,
         tr!(
             "the tag is the org.opencontainers.image.ref.name annotation",
@@ -332,7 +337,7 @@ fn manifest(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     ctx.expect(
         tr!("every layer is a gzipped tar", "每一层都是 gzip 压缩的 tar"),
         "application/vnd.oci.image.layer.v1.tar+gzip",
-        if gz { "tar+gzip" } else { "other" },
+        if gz { "tar+gzip".to_string() } else { ctx.t(&tr!("other", "其他")) },
         gz,
         tr!("labctl stores built layers gzipped", "labctl 以 gzip 保存构建出的层"),
     );
@@ -358,7 +363,7 @@ fn config(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
             ("Labels".into(), Fact::text(labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" "))),
             ("ExposedPorts".into(), Fact::text(exec.exposed_ports().clone().unwrap_or_default().join(" "))),
             ("Entrypoint".into(), Fact::text(json(&entrypoint))),
-            ("Cmd".into(), Fact::text(exec.cmd().as_ref().map(json).unwrap_or_else(|| "(none)".into()))),
+            ("Cmd".into(), Fact::text(exec.cmd().as_ref().map(json).unwrap_or_else(|| ctx.t(&tr!("(none)", "无"))))),
         ],
     });
     ctx.observe(Observation::Values {
@@ -417,7 +422,7 @@ fn config(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     ctx.expect(
         tr!("ENV landed in Env", "ENV 写进了 Env"),
         "MY_SERVICE_PORT=80",
-        if env_ok { "MY_SERVICE_PORT=80" } else { "missing" },
+        if env_ok { "MY_SERVICE_PORT=80".to_string() } else { ctx.word("missing") },
         env_ok,
         tr!("ENV appends KEY=VALUE to the config's Env", "ENV 会把 KEY=VALUE 追加到配置的 Env"),
     );
@@ -433,10 +438,11 @@ fn config(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
         Fact::Number(labels.len() as i64),
         tr!("one LABEL instruction may set several", "一条 LABEL 指令可以设置多个标签"),
     );
-    ctx.expect_eq(
+    ctx.expect(
         tr!("the base image's Cmd was reset by ENTRYPOINT", "基础镜像的 Cmd 被 ENTRYPOINT 重置了"),
-        "(none)",
-        exec.cmd().as_ref().map(json).unwrap_or_else(|| "(none)".into()),
+        ctx.t(&tr!("(none)", "无")),
+        exec.cmd().as_ref().map(json).unwrap_or_else(|| ctx.t(&tr!("(none)", "无"))),
+        exec.cmd().is_none(),
         tr!("otherwise the container would run /bin/sh -c /httpserver sh", "否则容器会执行 /bin/sh -c /httpserver sh"),
     );
     Ok(())
@@ -475,8 +481,11 @@ fn listing_rows(entries: &[layer::Listed], host_made: bool) -> Vec<Vec<Fact>> {
         .collect()
 }
 
-fn columns() -> Vec<String> {
-    ["MODE", "OWNER", "SIZE", "MTIME", "PATH"].iter().map(|s| s.to_string()).collect()
+fn columns(ctx: &Ctx) -> Vec<String> {
+    [("MODE", "权限"), ("OWNER", "属主"), ("SIZE", "大小"), ("MTIME", "修改时间"), ("PATH", "路径")]
+        .iter()
+        .map(|(en, zh)| ctx.t(&tr!(*en, *zh)))
+        .collect()
 }
 
 fn layers(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
@@ -493,13 +502,13 @@ fn layers(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
             "Layer 1 (the busybox base), a few of its entries (tar tzvf):",
             "第 1 层（busybox 基础层）中的几项（tar tzvf）："
         ),
-        columns: columns(),
+        columns: columns(ctx),
         rows: listing_rows(&first, true),
     });
     let entries = layer::list_tar(crate::sandbox::layer_reader(store, added)?)?;
     ctx.observe(Observation::Table {
         title: tr!("Layer 2 (ADD), all of it:", "第 2 层（ADD），全部内容："),
-        columns: columns(),
+        columns: columns(ctx),
         rows: listing_rows(&entries, false),
     });
     ctx.set("base_entries", Fact::Host(base_entries.len().to_string()));
@@ -512,8 +521,8 @@ fn layers(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     let normal = entries.iter().all(|e| e.uid == 0 && e.gid == 0 && e.mtime == layer::source_date_epoch());
     ctx.expect(
         tr!("owner 0/0 and a fixed mtime: the layer is reproducible", "属主 0/0、固定的 mtime：这一层可复现"),
-        "0/0, 1970-01-01 00:00",
-        if normal { "0/0, fixed" } else { "varies" },
+        ctx.t(&tr!("0/0, 1970-01-01 00:00", "0/0，1970-01-01 00:00")),
+        ctx.t(&if normal { tr!("0/0, fixed", "0/0，固定") } else { tr!("varies", "不固定") }),
         normal,
         tr!("ADD/COPY normalise ownership and clamp mtimes", "ADD/COPY 会统一属主并固定 mtime"),
     );
@@ -552,14 +561,14 @@ fn rebuild(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     let report = build::build(&store, &opts, &mut |_| {})?;
     let took = started.elapsed();
     let after = snapshot_files(&dir);
-    ctx.observe(steps_table(&report));
+    ctx.observe(steps_table(ctx, &report));
     let written = after.iter().filter(|f| !before.contains(f)).count();
     ctx.observe(Observation::Values {
         title: tr!("Second build of the same context:", "同一上下文的第二次构建："),
         values: vec![
             ("manifest".into(), digest_fact(report.manifest.digest(), &state.stable)),
-            ("files written".into(), Fact::Number(written as i64)),
-            ("build time".into(), Fact::Duration(took)),
+            (ctx.t(&tr!("files written", "写入的文件数")), Fact::Number(written as i64)),
+            (ctx.t(&tr!("build time", "构建用时")), Fact::Duration(took)),
         ],
     });
     ctx.set("took", Fact::Duration(took));
@@ -571,8 +580,12 @@ fn rebuild(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     );
     ctx.expect(
         tr!("every layer step came from the cache", "每个产生层的步骤都命中了缓存"),
-        "cached",
-        if report.steps.iter().filter(|s| s.layer.is_some()).all(|s| s.cached) { "cached" } else { "rebuilt" },
+        ctx.t(&tr!("cached", "命中缓存")),
+        ctx.t(&if report.steps.iter().filter(|s| s.layer.is_some()).all(|s| s.cached) {
+            tr!("cached", "命中缓存")
+        } else {
+            tr!("rebuilt", "重新构建了")
+        }),
         report.steps.iter().filter(|s| s.layer.is_some()).all(|s| s.cached),
         tr!("the cache key is parent + instruction + content", "缓存键 = 父层 + 指令 + 内容"),
     );
@@ -603,14 +616,14 @@ fn run_layer(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
             "The RUN layer (the overlay's upper directory as a tar):",
             "RUN 产生的层（overlay 的 upper 目录打成 tar）："
         ),
-        columns: columns(),
+        columns: columns(ctx),
         rows: listing_rows(&entries, false),
     });
     let whiteout = entries.iter().any(|e| e.path == "bin/.wh.vi");
     ctx.expect(
         tr!("deleting /bin/vi left a whiteout bin/.wh.vi", "删除 /bin/vi 留下了 whiteout 文件 bin/.wh.vi"),
         "bin/.wh.vi",
-        if whiteout { "bin/.wh.vi" } else { "missing" },
+        if whiteout { "bin/.wh.vi".to_string() } else { ctx.word("missing") },
         whiteout,
         tr!(
             "overlayfs marks the deletion with a 0/0 character device; the layer writes it as .wh.NAME",
@@ -621,15 +634,15 @@ fn run_layer(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     ctx.expect(
         tr!("the new file is in the layer", "新文件在这一层里"),
         "www/index.html",
-        if new_file { "www/index.html" } else { "missing" },
+        if new_file { "www/index.html".to_string() } else { ctx.word("missing") },
         new_file,
         tr!("files the command wrote land in upper", "命令写的文件落在 upper 里"),
     );
     let untouched = !entries.iter().any(|e| e.path == "httpserver" || e.path == "bin/busybox");
     ctx.expect(
         tr!("files RUN did not touch are not in the layer", "RUN 没动过的文件不在这一层里"),
-        "only changes",
-        if untouched { "only changes" } else { "whole rootfs" },
+        ctx.t(&tr!("only changes", "只有改动")),
+        ctx.t(&if untouched { tr!("only changes", "只有改动") } else { tr!("whole rootfs", "整个 rootfs") }),
         untouched,
         tr!("a layer is a diff, not a copy", "层是差异，不是拷贝"),
     );
@@ -668,7 +681,7 @@ fn check(ctx: &mut Ctx) -> anyhow::Result<()> {
     ctx.expect(
         tr!("MY_SERVICE_PORT=80 is still set", "MY_SERVICE_PORT=80 仍然设置着"),
         "MY_SERVICE_PORT=80",
-        if env_ok { "MY_SERVICE_PORT=80" } else { "missing" },
+        if env_ok { "MY_SERVICE_PORT=80".to_string() } else { ctx.word("missing") },
         env_ok,
         tr!("keep the ENV line of the course's Dockerfile", "保留课程 Dockerfile 里的 ENV 行"),
     );
@@ -680,7 +693,7 @@ fn check(ctx: &mut Ctx) -> anyhow::Result<()> {
     ctx.expect(
         tr!("/httpserver is in a layer", "/httpserver 在某一层里"),
         "httpserver",
-        if has_server { "httpserver" } else { "missing" },
+        if has_server { "httpserver".to_string() } else { ctx.word("missing") },
         has_server,
         tr!("ADD bin/amd64/httpserver /httpserver", "ADD bin/amd64/httpserver /httpserver"),
     );

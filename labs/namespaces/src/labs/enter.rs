@@ -49,7 +49,7 @@ fn run_detached(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
             Fact::text(t),
             Fact::Inode(ours.inode),
             Fact::Inode(theirs.inode),
-            Fact::text(if ours == theirs { "shared" } else { "NEW" }),
+            Fact::text(if ours == theirs { ctx.word("shared") } else { ctx.t(&tr!("NEW", "新的")) }),
         ]);
         state.namespaces.push(theirs);
     }
@@ -94,7 +94,7 @@ fn nsenter(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
             Fact::text(t),
             Fact::Inode(theirs.inode),
             Fact::Inode(entered.inode),
-            Fact::text(if theirs == entered { "same" } else { "DIFFERENT" }),
+            Fact::text(if theirs == entered { ctx.word("same") } else { ctx.t(&tr!("DIFFERENT", "不同")) }),
         ]);
     }
     let status = std::fs::read_to_string(format!("/proc/{}/status", e.pid))?;
@@ -108,7 +108,7 @@ fn nsenter(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
             "The entered process's namespaces next to the container's:",
             "进入后的进程与容器的 namespace 对比："
         ),
-        columns: ["TYPE", "CONTAINER", "ENTERED", ""].iter().map(|s| s.to_string()).collect(),
+        columns: super::headers(ctx, &[("TYPE", "类型"), ("CONTAINER", "容器"), ("ENTERED", "进入的进程"), ("", "")]),
         rows,
     });
     let mut line = vec![Fact::text("NSpid:")];
@@ -160,7 +160,7 @@ fn inside_view(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
         title: tr!("What a process inside sees:", "里面的进程看到的："),
         values: vec![
             ("hostname".into(), Fact::text(hostname.clone())),
-            ("ls /proc (pids)".into(), Fact::text(procs.clone())),
+            (ctx.t(&tr!("ls /proc (pids)", "ls /proc（PID）")), Fact::text(procs.clone())),
         ],
     });
     let names: Vec<String> = interfaces.iter().map(|i| i.name.clone()).collect();
@@ -196,9 +196,9 @@ fn cleanup(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     ctx.observe(Observation::Values {
         title: tr!("After killing both:", "杀掉两者之后："),
         values: vec![
-            ("undone".into(), Fact::Number(undone.len() as i64)),
-            ("processes alive".into(), Fact::Number(alive_now as i64)),
-            ("namespaces held".into(), Fact::Number(still as i64)),
+            (ctx.word("undone"), Fact::Number(undone.len() as i64)),
+            (ctx.t(&tr!("processes alive", "仍在运行的进程")), Fact::Number(alive_now as i64)),
+            (ctx.t(&tr!("namespaces held", "仍被持有的 namespace")), Fact::Number(still as i64)),
         ],
     });
     ctx.expect_eq(
@@ -240,7 +240,7 @@ fn check(ctx: &mut Ctx) -> anyhow::Result<()> {
     ctx.expect(
         tr!("some UTS namespace is named labctl-entered", "有一个 UTS namespace 的主机名是 labctl-entered"),
         WANTED,
-        if found { WANTED } else { "none found" },
+        if found { WANTED.to_string() } else { ctx.word("none found") },
         found,
         tr!(
             "sudo unshare -u sleep 600 & then: sudo nsenter -t $! -u hostname labctl-entered",

@@ -2,7 +2,7 @@
 //! kernel that introduced it; the system's namespaces (lsns); fork inherits; the three
 //! operations clone, setns and unshare, each with the inode it changed.
 
-use super::{alive, link, listed, start};
+use super::{alive, headers, link, listed, start};
 use crate::spawn::{NsChild, Spawner};
 use anyhow::Context;
 use labkit::probe::{self, NsId, NAMESPACE_TYPES};
@@ -54,12 +54,9 @@ fn types() -> impl Iterator<Item = &'static str> {
     NAMESPACE_TYPES.iter().map(|t| t.name)
 }
 
-fn columns(names: &[&str]) -> Vec<String> {
-    names.iter().map(|s| s.to_string()).collect()
-}
-
-/// Our link of each type next to `pid`'s: rows TYPE OURS CHILD MARK, and the types that differ.
-fn compare(pid: i32, same_word: &str) -> anyhow::Result<(Vec<Vec<Fact>>, Vec<&'static str>)> {
+/// Our link of each type next to `pid`'s: rows TYPE OURS CHILD MARK (`same_word` or `new_word`),
+/// and the types that differ.
+fn compare(pid: i32, same_word: &str, new_word: &str) -> anyhow::Result<(Vec<Vec<Fact>>, Vec<&'static str>)> {
     let mut rows = Vec::new();
     let mut differing = Vec::new();
     for t in types() {
@@ -72,7 +69,7 @@ fn compare(pid: i32, same_word: &str) -> anyhow::Result<(Vec<Vec<Fact>>, Vec<&'s
             Fact::text(t),
             Fact::Inode(ours.inode),
             Fact::Inode(theirs.inode),
-            Fact::text(if ours == theirs { same_word } else { "NEW" }),
+            Fact::text(if ours == theirs { same_word } else { new_word }),
         ]);
     }
     Ok((rows, differing))
@@ -100,7 +97,17 @@ fn nsproxy(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
             "ls -l /proc/self/ns: one link per namespace type, with where the kernel keeps it:",
             "ls -l /proc/self/ns：每种 namespace 一个链接，以及内核把它存在哪里："
         ),
-        columns: columns(&["TYPE", "INODE", "CLONE FLAG", "SINCE", "KERNEL POINTER", "ISOLATES"]),
+        columns: headers(
+            ctx,
+            &[
+                ("TYPE", "类型"),
+                ("INODE", "INODE"),
+                ("CLONE FLAG", "CLONE 标志"),
+                ("SINCE", "引入版本"),
+                ("KERNEL POINTER", "内核指针"),
+                ("ISOLATES", "隔离的内容"),
+            ],
+        ),
         rows,
     });
     let mut children = Vec::new();
@@ -112,7 +119,11 @@ fn nsproxy(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
         children.push(vec![
             Fact::text(entry),
             Fact::Inode(id.inode),
-            Fact::text(if id == own { format!("same as {t}") } else { format!("differs from {t}") }),
+            Fact::text(if id == own {
+                ctx.t(&tr!(format!("same as {t}"), format!("与 {t} 相同")))
+            } else {
+                ctx.t(&tr!(format!("differs from {t}"), format!("与 {t} 不同")))
+            }),
         ]);
     }
     ctx.observe(Observation::Table {
@@ -120,7 +131,7 @@ fn nsproxy(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
             "The two links for the namespaces our future children get:",
             "另外两个链接：我们将来的子进程会得到的 namespace："
         ),
-        columns: columns(&["ENTRY", "INODE", ""]),
+        columns: headers(ctx, &[("ENTRY", "条目"), ("INODE", "INODE"), ("", "")]),
         rows: children,
     });
     ctx.set("types", Fact::Number(present as i64));
@@ -161,14 +172,27 @@ fn lsns(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
             "Every namespace of this system, read from /proc/*/ns (lsns), counted per type:",
             "从 /proc/*/ns 读出的本机全部 namespace（lsns），按类型计数："
         ),
-        columns: columns(&["TYPE", "NAMESPACES", "PROCESSES", "OURS", "PROCESSES IN OURS"]),
+        columns: headers(
+            ctx,
+            &[
+                ("TYPE", "类型"),
+                ("NAMESPACES", "namespace 数"),
+                ("PROCESSES", "进程数"),
+                ("OURS", "我们的"),
+                ("PROCESSES IN OURS", "与我们同在的进程数"),
+            ],
+        ),
         rows,
     });
     ctx.set("total", Fact::Measured(all.len().to_string()));
     ctx.expect(
         tr!("each of our namespaces is in the listing", "我们的每个 namespace 都在列表里"),
-        "all 8 listed",
-        if missing.is_empty() { "all listed".to_string() } else { format!("missing: {}", missing.join(", ")) },
+        ctx.t(&tr!("all 8 listed", "8 个全部列出")),
+        if missing.is_empty() {
+            ctx.t(&tr!("all listed", "全部列出"))
+        } else {
+            ctx.t(&tr!(format!("missing: {}", missing.join(", ")), format!("缺少：{}", missing.join("、"))))
+        },
         missing.is_empty(),
         tr!(
             "lsns finds a namespace through the processes in it: is /proc mounted from our pid namespace?",
@@ -181,20 +205,22 @@ fn lsns(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
 fn fork(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     let child = start(ctx, Spawner::new(CloneFlags::empty()), &["sleep", "infinity"])
         .context("forking a child that runs sleep")?;
-    let (rows, differing) = compare(child.pid, "same")?;
+    let (rows, differing) = compare(child.pid, &ctx.word("same"), &ctx.word("new"))?;
     ctx.observe(Observation::Table {
         title: tr!(
             "A plain fork's namespaces (clone without CLONE_NEW* flags) next to ours:",
             "普通 fork（不带 CLONE_NEW* 标志的 clone）得到的 namespace 与我们的对比："
         ),
-        columns: columns(&["TYPE", "OURS", "CHILD", ""]),
+        columns: headers(ctx, &[("TYPE", "类型"), ("OURS", "我们的"), ("CHILD", "子进程"), ("", "")]),
         rows,
     });
     ctx.set("pid", Fact::Pid(child.pid.into()));
-    ctx.expect_eq(
+    let none_differ = ctx.t(&tr!("none differ", "没有一个不同"));
+    ctx.expect(
         tr!("the child shares every one of our namespaces", "子进程与我们共享每一个 namespace"),
-        "none differ",
-        if differing.is_empty() { "none differ".to_string() } else { differing.join(", ") },
+        none_differ.clone(),
+        if differing.is_empty() { none_differ } else { differing.join(", ") },
+        differing.is_empty(),
         tr!("fork copies the parent's nsproxy pointer", "fork 复制了父进程的 nsproxy 指针"),
     );
     state.forked = Some(child);
@@ -206,13 +232,13 @@ fn clone(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     let child =
         start(ctx, spawner, &["sleep", "infinity"]).context("cloning a child with CLONE_NEWUTS | CLONE_NEWIPC")?;
     let pid = child.pid;
-    let (rows, differing) = compare(pid, "shared")?;
+    let (rows, differing) = compare(pid, &ctx.word("shared"), &ctx.t(&tr!("NEW", "新的")))?;
     ctx.observe(Observation::Table {
         title: tr!(
             "clone(CLONE_NEWUTS | CLONE_NEWIPC): the child's namespaces next to ours:",
             "clone(CLONE_NEWUTS | CLONE_NEWIPC)：子进程的 namespace 与我们的对比："
         ),
-        columns: columns(&["TYPE", "OURS", "CHILD", ""]),
+        columns: headers(ctx, &[("TYPE", "类型"), ("OURS", "我们的"), ("CHILD", "子进程"), ("", "")]),
         rows,
     });
     let mut created = Vec::new();
@@ -234,7 +260,8 @@ fn clone(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     let listed_new = listing.len();
     ctx.observe(Observation::Table {
         title: tr!("lsns, the rows of the new namespaces:", "lsns 中新 namespace 的那几行："),
-        columns: columns(&["NS", "TYPE", "NPROCS", "PID", "COMMAND"]),
+        // lsns's own column names.
+        columns: ["NS", "TYPE", "NPROCS", "PID", "COMMAND"].iter().map(|s| s.to_string()).collect(),
         rows: listing,
     });
     ctx.set("pid", Fact::Pid(pid.into()));
@@ -273,12 +300,26 @@ fn setns(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
             "A thread of ours calls setns(open(\"/proc/CHILD/ns/uts\"), CLONE_NEWUTS):",
             "我们的一个线程调用 setns(open(\"/proc/CHILD/ns/uts\"), CLONE_NEWUTS)："
         ),
-        columns: columns(&["LINK", "UTS INODE"]),
+        columns: headers(ctx, &[("LINK", "链接"), ("UTS INODE", "UTS INODE")]),
         rows: vec![
-            vec![Fact::text("/proc/thread-self/ns/uts, before"), Fact::Inode(before.inode)],
-            vec![Fact::text("/proc/thread-self/ns/uts, after setns"), Fact::Inode(thread_after.inode)],
+            vec![
+                Fact::text(ctx.t(&tr!("/proc/thread-self/ns/uts, before", "/proc/thread-self/ns/uts，之前"))),
+                Fact::Inode(before.inode),
+            ],
+            vec![
+                Fact::text(
+                    ctx.t(&tr!("/proc/thread-self/ns/uts, after setns", "/proc/thread-self/ns/uts，setns 之后")),
+                ),
+                Fact::Inode(thread_after.inode),
+            ],
             vec![Fact::text("/proc/CHILD/ns/uts"), Fact::Inode(theirs.inode)],
-            vec![Fact::text("/proc/self/ns/uts (our main thread), meanwhile"), Fact::Inode(process_meanwhile.inode)],
+            vec![
+                Fact::text(ctx.t(&tr!(
+                    "/proc/self/ns/uts (our main thread), meanwhile",
+                    "/proc/self/ns/uts（我们的主线程），与此同时"
+                ))),
+                Fact::Inode(process_meanwhile.inode),
+            ],
         ],
     });
     ctx.set("child_inode", Fact::Inode(theirs.inode));
@@ -310,17 +351,28 @@ fn unshare(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
             "A fresh thread of ours calls unshare(CLONE_NEWUTS):",
             "我们新开的一个线程调用 unshare(CLONE_NEWUTS)："
         ),
-        columns: columns(&["LINK", "UTS INODE"]),
+        columns: headers(ctx, &[("LINK", "链接"), ("UTS INODE", "UTS INODE")]),
         rows: vec![
-            vec![Fact::text("/proc/thread-self/ns/uts, before"), Fact::Inode(before.inode)],
-            vec![Fact::text("/proc/thread-self/ns/uts, after unshare"), Fact::Inode(after.inode)],
-            vec![Fact::text("/proc/self/ns/uts, after the thread ended"), Fact::Inode(ours_now.inode)],
+            vec![
+                Fact::text(ctx.t(&tr!("/proc/thread-self/ns/uts, before", "/proc/thread-self/ns/uts，之前"))),
+                Fact::Inode(before.inode),
+            ],
+            vec![
+                Fact::text(
+                    ctx.t(&tr!("/proc/thread-self/ns/uts, after unshare", "/proc/thread-self/ns/uts，unshare 之后")),
+                ),
+                Fact::Inode(after.inode),
+            ],
+            vec![
+                Fact::text(ctx.t(&tr!("/proc/self/ns/uts, after the thread ended", "/proc/self/ns/uts，线程结束之后"))),
+                Fact::Inode(ours_now.inode),
+            ],
         ],
     });
     ctx.set("new_inode", Fact::Inode(after.inode));
     ctx.expect(
         tr!("unshare made a namespace that did not exist before", "unshare 新建了一个此前不存在的 namespace"),
-        "neither ours nor the child's",
+        ctx.t(&tr!("neither ours nor the child's", "既不是我们的，也不是子进程的")),
         Fact::Inode(after.inode),
         after != ours && after != child,
         tr!("unshare(CLONE_NEWUTS) needs CAP_SYS_ADMIN", "unshare(CLONE_NEWUTS) 需要 CAP_SYS_ADMIN"),
@@ -343,10 +395,13 @@ fn cleanup(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     ctx.observe(Observation::Values {
         title: tr!("After killing both children:", "杀掉两个子进程之后："),
         values: vec![
-            ("undone".into(), Fact::Number(undone.len() as i64)),
-            ("children alive".into(), Fact::Number(alive_now as i64)),
-            ("the clone's new namespaces held".into(), Fact::Number(still as i64)),
-            ("our namespaces held".into(), Fact::Number(ours_still as i64)),
+            (ctx.word("undone"), Fact::Number(undone.len() as i64)),
+            (ctx.t(&tr!("children alive", "仍在运行的子进程")), Fact::Number(alive_now as i64)),
+            (
+                ctx.t(&tr!("the clone's new namespaces held", "仍被持有的、clone 新建的 namespace")),
+                Fact::Number(still as i64),
+            ),
+            (ctx.t(&tr!("our namespaces held", "仍被持有的、我们自己的 namespace")), Fact::Number(ours_still as i64)),
         ],
     });
     ctx.expect_eq(
@@ -388,7 +443,10 @@ fn check(ctx: &mut Ctx) -> anyhow::Result<()> {
     if let Some((pid, command)) = &found {
         ctx.observe(Observation::Values {
             title: tr!("Found:", "找到："),
-            values: vec![("pid".into(), Fact::Pid((*pid).into())), ("command".into(), Fact::text(command.clone()))],
+            values: vec![
+                (ctx.t(&tr!("pid", "PID")), Fact::Pid((*pid).into())),
+                (ctx.t(&tr!("command", "命令")), Fact::text(command.clone())),
+            ],
         });
     }
     ctx.expect(
@@ -396,8 +454,8 @@ fn check(ctx: &mut Ctx) -> anyhow::Result<()> {
             "a process runs in a cgroup namespace and a time namespace of its own",
             "有进程运行在自己的 cgroup namespace 和 time namespace 中"
         ),
-        "new cgroup and time namespaces",
-        if found.is_some() { "found" } else { "none found" },
+        ctx.t(&tr!("new cgroup and time namespaces", "新的 cgroup 和 time namespace")),
+        ctx.word(if found.is_some() { "found" } else { "none found" }),
         found.is_some(),
         tr!(
             "sudo unshare --fork --cgroup --time sleep 600 &   (--fork: a new time namespace is for children, like pid)",

@@ -132,8 +132,11 @@ fn host_view(ctx: &mut Ctx) -> anyhow::Result<usize> {
             "我们自己（本机）的 IPC namespace，/proc/sysvipc/msg："
         ),
         values: vec![
-            ("queues".into(), Fact::Measured(host.len().to_string())),
-            (format!("queues with key {KEY:#010x}"), Fact::Number(ours as i64)),
+            (ctx.t(&tr!("queues", "队列数")), Fact::Measured(host.len().to_string())),
+            (
+                ctx.t(&tr!(format!("queues with key {KEY:#010x}"), format!("key 为 {KEY:#010x} 的队列数"))),
+                Fact::Number(ours as i64),
+            ),
         ],
     });
     Ok(ours)
@@ -166,8 +169,8 @@ fn two_namespaces(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     let distinct = a_ns != b_ns && a_ns != ours && b_ns != ours;
     ctx.expect(
         tr!("A, B and we are in three different IPC namespaces", "A、B 和我们分处三个不同的 IPC namespace"),
-        "three inodes",
-        if distinct { "three inodes" } else { "shared" },
+        ctx.t(&tr!("three inodes", "三个不同的 inode")),
+        if distinct { ctx.t(&tr!("three inodes", "三个不同的 inode")) } else { ctx.word("shared") },
         distinct,
         tr!("clone(CLONE_NEWIPC) makes a new one each time", "每次 clone(CLONE_NEWIPC) 都新建一个"),
     );
@@ -201,7 +204,7 @@ fn queue_in_a(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     ctx.expect(
         tr!("A sees its queue with one message", "A 能看到自己的队列，里面有一条消息"),
         format!("key {KEY:#010x}, qnum 1"),
-        a_q.as_ref().map(|q| format!("key {:#010x}, qnum {}", q.key, q.qnum)).unwrap_or_else(|| "missing".into()),
+        a_q.as_ref().map(|q| format!("key {:#010x}, qnum {}", q.key, q.qnum)).unwrap_or_else(|| ctx.word("missing")),
         a_q.as_ref().is_some_and(|q| q.qnum == 1 && q.cbytes == MSG_A.len() as i64),
         tr!("msgget and msgsnd act on the caller's IPC namespace", "msgget 和 msgsnd 作用于调用者所在的 IPC namespace"),
     );
@@ -238,8 +241,10 @@ fn same_key_in_b(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     ctx.set("msqid_a", Fact::Number(state.queue_a.unwrap_or(-1).into()));
     ctx.expect(
         tr!("B made its own queue with the same key (no EEXIST)", "B 用同一个 key 建了自己的队列（没有 EEXIST）"),
-        format!("key {KEY:#010x} in B"),
-        qb.as_ref().map(|q| format!("key {:#010x} in B", q.key)).unwrap_or_else(|| "missing".into()),
+        ctx.t(&tr!(format!("key {KEY:#010x} in B"), format!("B 里的 key {KEY:#010x}"))),
+        qb.as_ref()
+            .map(|q| ctx.t(&tr!(format!("key {:#010x} in B", q.key), format!("B 里的 key {:#010x}", q.key))))
+            .unwrap_or_else(|| ctx.word("missing")),
         qb.is_some(),
         tr!("IPC_EXCL fails only if this namespace has the key", "只有本 namespace 已有这个 key 时 IPC_EXCL 才会失败"),
     );
@@ -307,10 +312,10 @@ fn mq_in(pid: i32, message: Option<&'static [u8]>) -> anyhow::Result<MqView> {
     })?
 }
 
-fn mq_row(name: &str, view: &MqView) -> Vec<Fact> {
+fn mq_row(ctx: &Ctx, name: &str, view: &MqView) -> Vec<Fact> {
     vec![
         Fact::text(name),
-        Fact::text(if view.names.is_empty() { "(empty)".to_string() } else { view.names.join(" ") }),
+        Fact::text(if view.names.is_empty() { ctx.t(&tr!("(empty)", "（空）")) } else { view.names.join(" ") }),
         view.qsize.map(Fact::Number).unwrap_or_else(|| Fact::text("-")),
     ]
 }
@@ -326,11 +331,11 @@ fn posix_mqueue(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
             "Each namespace's own mqueue filesystem, mounted at /dev/mqueue:",
             "每个 namespace 自己的 mqueue 文件系统，挂载在 /dev/mqueue："
         ),
-        columns: vec!["NAMESPACE".into(), "/dev/mqueue".into(), format!("{MQ_FILE} QSIZE")],
-        rows: vec![mq_row("A", &in_a), mq_row("B", &in_b)],
+        columns: vec![ctx.t(&tr!("NAMESPACE", "namespace")), "/dev/mqueue".into(), format!("{MQ_FILE} QSIZE")],
+        rows: vec![mq_row(ctx, "A", &in_a), mq_row(ctx, "B", &in_b)],
     });
     let errno = match &ours {
-        Ok(_) => "no error: it opened".to_string(),
+        Ok(_) => ctx.t(&tr!("no error: it opened", "没有出错：打开成功了")),
         Err(e) => format!("{e:?}"),
     };
     ctx.set("ours_errno", Fact::text(errno));
@@ -396,9 +401,9 @@ fn cleanup(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     ctx.observe(Observation::Values {
         title: tr!("After killing A and B:", "杀掉 A 和 B 之后："),
         values: vec![
-            ("undone".into(), Fact::Number(undone.len() as i64)),
-            ("processes alive".into(), Fact::Number(alive_now as i64)),
-            ("IPC namespaces held".into(), Fact::Number(still as i64)),
+            (ctx.word("undone"), Fact::Number(undone.len() as i64)),
+            (ctx.t(&tr!("processes alive", "仍在运行的进程")), Fact::Number(alive_now as i64)),
+            (ctx.t(&tr!("IPC namespaces held", "仍被持有的 IPC namespace")), Fact::Number(still as i64)),
         ],
     });
     let host_has = host_view(ctx)?;
@@ -441,8 +446,8 @@ fn check(ctx: &mut Ctx) -> anyhow::Result<()> {
         ctx.observe(Observation::Values {
             title: tr!("Found:", "找到："),
             values: vec![
-                ("pid".into(), Fact::Pid((*pid).into())),
-                ("command".into(), Fact::text(probe::command_line(*pid))),
+                (ctx.t(&tr!("pid", "PID")), Fact::Pid((*pid).into())),
+                (ctx.t(&tr!("command", "命令")), Fact::text(probe::command_line(*pid))),
             ],
         });
         ctx.observe(queue_table(tr!("Its /proc/sysvipc/msg:", "它的 /proc/sysvipc/msg："), list));
@@ -452,8 +457,8 @@ fn check(ctx: &mut Ctx) -> anyhow::Result<()> {
             "a process lives in an IPC namespace of its own that holds a message queue",
             "有进程位于自己的 IPC namespace 中，且里面有一个消息队列"
         ),
-        "found",
-        if found.is_some() { "found" } else { "none found" },
+        ctx.word("found"),
+        ctx.word(if found.is_some() { "found" } else { "none found" }),
         found.is_some(),
         tr!(
             "sudo unshare --ipc sh -c 'ipcmk -Q; exec sleep 600' &",

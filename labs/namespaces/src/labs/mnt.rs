@@ -59,7 +59,25 @@ fn kind(line: &Mount) -> &'static str {
     }
 }
 
-fn row(label: &str, point: &Path, line: Option<&Mount>) -> Vec<Fact> {
+/// Whose mount table a row is from, in the run's language.
+fn whose(ctx: &Ctx, en: &str) -> String {
+    let zh = match en {
+        "ours" => "我们",
+        "copy" => "副本",
+        "inside" => "里面",
+        "slave" => "slave 副本",
+        _ => en,
+    };
+    ctx.t(&tr!(en, zh))
+}
+
+/// Is a mount visible in our own namespace, as a found value.
+fn here(ctx: &Ctx, mounted: bool) -> String {
+    ctx.t(&if mounted { tr!("mounted here", "我们这边有") } else { tr!("not here", "我们这边没有") })
+}
+
+fn row(ctx: &Ctx, label: &str, point: &Path, line: Option<&Mount>) -> Vec<Fact> {
+    let label = whose(ctx, label);
     let cell = |v: Option<String>| v.map(Fact::Measured).unwrap_or_else(|| Fact::text("-"));
     match line {
         Some(l) => vec![
@@ -73,7 +91,9 @@ fn row(label: &str, point: &Path, line: Option<&Mount>) -> Vec<Fact> {
         ],
         None => vec![
             Fact::text(label),
-            Fact::text(format!("{} (not mounted)", point.display())),
+            Fact::text(
+                ctx.t(&tr!(format!("{} (not mounted)", point.display()), format!("{}（未挂载）", point.display()))),
+            ),
             Fact::text("-"),
             Fact::text("-"),
             Fact::text("-"),
@@ -82,13 +102,20 @@ fn row(label: &str, point: &Path, line: Option<&Mount>) -> Vec<Fact> {
     }
 }
 
-fn table(title: labkit::Text, rows: Vec<Vec<Fact>>) -> Observation {
+fn table(ctx: &Ctx, title: labkit::Text, rows: Vec<Vec<Fact>>) -> Observation {
     Observation::Table {
         title,
-        columns: ["WHERE", "MOUNT POINT", "FSTYPE", "PROPAGATION", "PEER GROUP", "MASTER"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
+        columns: super::headers(
+            ctx,
+            &[
+                ("WHERE", "哪边"),
+                ("MOUNT POINT", "挂载点"),
+                ("FSTYPE", "FSTYPE"),
+                ("PROPAGATION", "传播类型"),
+                ("PEER GROUP", "PEER GROUP"),
+                ("MASTER", "MASTER"),
+            ],
+        ),
         rows,
     }
 }
@@ -136,18 +163,19 @@ fn propagation(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
             "This machine's / (optional fields of its mountinfo line):",
             "本机的 /（其 mountinfo 行的可选字段）："
         ),
-        values: vec![("/".into(), Fact::Host(root_kind.unwrap_or_else(|| "unknown".into())))],
+        values: vec![("/".into(), Fact::Host(root_kind.unwrap_or_else(|| ctx.t(&tr!("unknown", "未知")))))],
     });
     ctx.observe(table(
+        ctx,
         tr!("Our private copy, with the demo tmpfs made shared:", "我们的私有副本，其中演示用的 tmpfs 设为 shared："),
-        vec![row("ours", Path::new("/"), at(&ours, Path::new("/"))), row("ours", &base, line.as_ref())],
+        vec![row(ctx, "ours", Path::new("/"), at(&ours, Path::new("/"))), row(ctx, "ours", &base, line.as_ref())],
     ));
     ctx.set("base", Fact::text(base.display().to_string()));
     let shared = line.as_ref().map(kind) == Some("shared");
     ctx.expect(
         tr!("the demo mount is shared (shared:N in mountinfo)", "演示挂载点是 shared 的（mountinfo 中有 shared:N）"),
         "shared",
-        line.as_ref().map(kind).unwrap_or("not mounted"),
+        line.as_ref().map(|l| kind(l).to_string()).unwrap_or_else(|| ctx.word("not mounted")),
         shared,
         tr!("mount --make-shared sets MS_SHARED", "mount --make-shared 设置的是 MS_SHARED"),
     );
@@ -168,17 +196,18 @@ fn shared_copy(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     let ours = mountinfo(None)?;
     let leaked = at(&ours, &target).cloned();
     ctx.observe(table(
+        ctx,
         tr!(
             "The demo mount in the copy, and what we see after it mounted from-a:",
             "副本中的演示挂载点，以及它挂载 from-a 之后我们看到的："
         ),
-        vec![row("copy", &base, their_line.as_ref()), row("ours", &target, leaked.as_ref())],
+        vec![row(ctx, "copy", &base, their_line.as_ref()), row(ctx, "ours", &target, leaked.as_ref())],
     ));
     let same_group = their_line.as_ref().and_then(|l| tag(l, "shared")) == state.group;
     ctx.expect(
         tr!("the copy's mount is in our peer group", "副本中的挂载点与我们同属一个 peer group"),
-        "the same shared:N",
-        if same_group { "the same" } else { "different" },
+        ctx.t(&tr!("the same shared:N", "相同的 shared:N")),
+        if same_group { ctx.t(&tr!("the same", "相同")) } else { ctx.word("different") },
         same_group,
         tr!(
             "a new mount namespace copies shared mounts as peers",
@@ -187,8 +216,8 @@ fn shared_copy(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     );
     ctx.expect(
         tr!("its mount propagated out to us", "它的挂载传播到了我们这边"),
-        "mounted here too",
-        if leaked.is_some() { "mounted here too" } else { "not here" },
+        ctx.t(&tr!("mounted here too", "我们这边也有")),
+        if leaked.is_some() { ctx.t(&tr!("mounted here too", "我们这边也有")) } else { here(ctx, false) },
         leaked.is_some(),
         tr!("peers receive each other's mounts", "peer 之间会互相收到挂载事件"),
     );
@@ -205,25 +234,26 @@ fn private(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     let theirs = mountinfo(Some(b.pid))?;
     let ours = mountinfo(None)?;
     ctx.observe(table(
+        ctx,
         tr!("Inside the private copy, and here:", "私有副本里面，以及我们这边："),
         vec![
-            row("inside", &base, at(&theirs, &base)),
-            row("inside", &target, at(&theirs, &target)),
-            row("ours", &target, at(&ours, &target)),
+            row(ctx, "inside", &base, at(&theirs, &base)),
+            row(ctx, "inside", &target, at(&theirs, &target)),
+            row(ctx, "ours", &target, at(&ours, &target)),
         ],
     ));
     let private = at(&theirs, &base).map(kind) == Some("private");
     ctx.expect(
         tr!("inside, the demo mount has no optional field (private)", "里面的演示挂载点没有可选字段（private）"),
         "private",
-        at(&theirs, &base).map(kind).unwrap_or("not mounted"),
+        at(&theirs, &base).map(|l| kind(l).to_string()).unwrap_or_else(|| ctx.word("not mounted")),
         private,
         tr!("the child runs mount --make-rprivate / before anything else", "子进程首先执行 mount --make-rprivate /"),
     );
     ctx.expect(
         tr!("the tmpfs mounted inside is invisible outside", "里面挂载的 tmpfs 在外面不可见"),
-        "not here",
-        if at(&ours, &target).is_some() { "mounted here" } else { "not here" },
+        here(ctx, false),
+        here(ctx, at(&ours, &target).is_some()),
         at(&ours, &target).is_none() && at(&theirs, &target).is_some(),
         tr!("private mounts send no events", "private 挂载点不发送任何事件"),
     );
@@ -245,15 +275,16 @@ fn slave(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     let theirs = mountinfo(Some(c.pid))?;
     let ours = mountinfo(None)?;
     ctx.observe(table(
+        ctx,
         tr!(
             "The slave copy and us, after each side mounted something:",
             "slave 副本和我们这边，在双方各挂载了一些东西之后："
         ),
         vec![
-            row("slave", &base, at(&theirs, &base)),
-            row("slave", &from_host, at(&theirs, &from_host)),
-            row("slave", &from_c, at(&theirs, &from_c)),
-            row("ours", &from_c, at(&ours, &from_c)),
+            row(ctx, "slave", &base, at(&theirs, &base)),
+            row(ctx, "slave", &from_host, at(&theirs, &from_host)),
+            row(ctx, "slave", &from_c, at(&theirs, &from_c)),
+            row(ctx, "ours", &from_c, at(&ours, &from_c)),
         ],
     ));
     let master = at(&theirs, &base).and_then(|l| tag(l, "master"));
@@ -262,22 +293,30 @@ fn slave(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
             "the copy is a slave of our peer group (master:N = our shared:N)",
             "副本是我们 peer group 的 slave（master:N 等于我们的 shared:N）"
         ),
-        "master = our group",
-        if master.is_some() && master == state.group { "master = our group" } else { "no" },
+        ctx.t(&tr!("master = our group", "master 就是我们的 peer group")),
+        if master.is_some() && master == state.group {
+            ctx.t(&tr!("master = our group", "master 就是我们的 peer group"))
+        } else {
+            ctx.word("no")
+        },
         master.is_some() && master == state.group,
         tr!("mount --make-slave keeps receiving from the old peers", "mount --make-slave 之后仍会接收原来 peer 的事件"),
     );
     ctx.expect(
         tr!("it received our new mount", "它收到了我们的新挂载"),
-        "mounted there",
-        if at(&theirs, &from_host).is_some() { "mounted there" } else { "missing" },
+        ctx.t(&tr!("mounted there", "它那边有")),
+        if at(&theirs, &from_host).is_some() {
+            ctx.t(&tr!("mounted there", "它那边有"))
+        } else {
+            ctx.word("missing")
+        },
         at(&theirs, &from_host).is_some(),
         tr!("a slave receives from its master", "slave 会接收 master 的事件"),
     );
     ctx.expect(
         tr!("its own mount did not come back to us", "它自己的挂载没有传回我们这边"),
-        "not here",
-        if at(&ours, &from_c).is_some() { "mounted here" } else { "not here" },
+        here(ctx, false),
+        here(ctx, at(&ours, &from_c).is_some()),
         at(&ours, &from_c).is_none(),
         tr!("a slave never sends", "slave 从不发送事件"),
     );
@@ -325,9 +364,9 @@ fn pivot_root(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     });
     ctx.expect(
         tr!("pivot_root succeeds once the tree is private", "挂载树变为 private 之后 pivot_root 成功"),
-        "ok",
+        ctx.t(&tr!("ok", "成功")),
         match &second {
-            Ok(()) => "ok".to_string(),
+            Ok(()) => ctx.t(&tr!("ok", "成功")),
             Err(e) => e.to_string(),
         },
         second.is_ok(),
@@ -350,9 +389,9 @@ fn cleanup(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     ctx.observe(Observation::Values {
         title: tr!("After the undo:", "撤销之后："),
         values: vec![
-            ("undone".into(), Fact::Number(undone.len() as i64)),
-            ("mounts under the demo dir".into(), Fact::Number(left as i64)),
-            ("children alive".into(), Fact::Number(alive as i64)),
+            (ctx.word("undone"), Fact::Number(undone.len() as i64)),
+            (ctx.t(&tr!("mounts under the demo dir", "演示目录下剩下的挂载")), Fact::Number(left as i64)),
+            (ctx.t(&tr!("children alive", "仍在运行的子进程")), Fact::Number(alive as i64)),
         ],
     });
     ctx.expect_eq(
@@ -389,8 +428,8 @@ fn check(ctx: &mut Ctx) -> anyhow::Result<()> {
     }
     ctx.expect(
         tr!("another mount namespace has a tmpfs at …labctl-challenge", "另一个 mount namespace 在 …labctl-challenge 挂载了 tmpfs"),
-        "found",
-        if found { "found" } else { "none found" },
+        ctx.word("found"),
+        ctx.word(if found { "found" } else { "none found" }),
         found,
         tr!(
             "sudo unshare -m sh -c 'mkdir -p /tmp/labctl-challenge; mount -t tmpfs none /tmp/labctl-challenge; exec sleep 600' &",
@@ -399,8 +438,8 @@ fn check(ctx: &mut Ctx) -> anyhow::Result<()> {
     );
     ctx.expect(
         tr!("it is invisible in our mount namespace", "它在我们的 mount namespace 中不可见"),
-        "not here",
-        if here { "mounted here" } else { "not here" },
+        self::here(ctx, false),
+        self::here(ctx, here),
         !here,
         tr!(
             "make the namespace private (unshare -m does by default) before mounting",

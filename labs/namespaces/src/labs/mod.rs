@@ -40,6 +40,11 @@ pub(crate) fn listed(id: &NsId) -> bool {
 
 pub(crate) use labkit::process::alive;
 
+/// Column headers in the run's language, each given as (en, zh).
+pub(crate) fn headers(ctx: &Ctx, columns: &[(&str, &str)]) -> Vec<String> {
+    columns.iter().map(|(en, zh)| ctx.t(&labkit::tr!(*en, *zh))).collect()
+}
+
 /// The closing checks of a one-namespace lab: its child is gone, and the namespace went with
 /// it. `kind` names the namespace as the learner reads it ("UTS", "user", "network").
 pub(crate) fn expect_child_and_namespace_gone(ctx: &mut labkit::Ctx, child_gone: bool, ns: &NsId, kind: &str) {
@@ -47,15 +52,15 @@ pub(crate) fn expect_child_and_namespace_gone(ctx: &mut labkit::Ctx, child_gone:
     use labkit::tr;
     ctx.expect(
         tr!("the child is gone", "子进程已经消失"),
-        "gone",
-        if child_gone { "gone" } else { "alive" },
+        ctx.word("gone"),
+        ctx.word(if child_gone { "gone" } else { "alive" }),
         child_gone,
         tr!("SIGKILL should end it at once", "SIGKILL 应当立刻结束它"),
     );
     ctx.expect(
         tr!(format!("its {kind} namespace is gone with it"), format!("它的 {kind} namespace 也随之消失")),
         ctx.t(&tr!("no process, open fd or bind mount holds it", "没有进程、打开的 fd 或 bind mount 持有它")),
-        if holders.is_empty() { ctx.t(&tr!("nothing holds it", "没有东西持有它")) } else { holders.join("; ") },
+        if holders.is_empty() { ctx.word("nothing holds it") } else { holders.join("; ") },
         holders.is_empty(),
         tr!(
             "the holder named above keeps the namespace alive: end it, close it or umount it",

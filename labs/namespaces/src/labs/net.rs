@@ -55,7 +55,7 @@ fn host_netns(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     ctx.expect(
         tr!("this network namespace has a loopback interface", "当前 network namespace 里有回环网卡 lo"),
         "lo",
-        state.host_lo_state.as_deref().map(|_| "lo").unwrap_or("no lo"),
+        state.host_lo_state.as_deref().map(|_| "lo".to_string()).unwrap_or_else(|| ctx.t(&tr!("no lo", "没有 lo"))),
         state.host_lo_state.is_some(),
         tr!(
             "every network namespace starts with lo; is /proc mounted?",
@@ -110,20 +110,21 @@ fn new_netns(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
             "Network namespaces of this system (lsns -t net), ours and the child's:",
             "系统中的 network namespace（lsns -t net），我们的和子进程的："
         ),
+        // lsns's own column names.
         columns: ["NS", "TYPE", "NPROCS", "PID", "COMMAND"].iter().map(|s| s.to_string()).collect(),
         rows,
     });
     ctx.expect(
         tr!("the child's network namespace differs from ours", "子进程的 network namespace 与我们的不同"),
-        "a different inode",
+        ctx.word("a different inode"),
         Fact::Inode(theirs.inode),
         theirs.inode != host.inode,
         tr!("unshare(CLONE_NEWNET) did not take effect", "unshare(CLONE_NEWNET) 没有生效"),
     );
     ctx.expect(
         tr!("lsns lists the new namespace", "lsns 列出了新的 namespace"),
-        "listed",
-        if child_listed { "listed" } else { "missing" },
+        ctx.word("listed"),
+        ctx.word(if child_listed { "listed" } else { "missing" }),
         child_listed,
         tr!("the child may have exited", "子进程可能已经退出"),
     );
@@ -168,7 +169,7 @@ fn enter(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
         names.join(","),
         tr!("a fresh network namespace holds only lo", "全新的 network namespace 里只有 lo"),
     );
-    let state_found = lo.as_ref().map(|l| l.state.clone()).unwrap_or_else(|| "absent".into());
+    let state_found = lo.as_ref().map(|l| l.state.clone()).unwrap_or_else(|| ctx.word("absent"));
     ctx.expect_eq(
         tr!("lo is DOWN", "lo 处于 DOWN 状态"),
         "DOWN",
@@ -206,9 +207,9 @@ fn lo_up(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
         title: tr!("Outside, in our own namespace:", "外面，我们自己的 namespace："),
         interfaces: host_now,
     });
-    let lo_state = lo.as_ref().map(|l| l.state.clone()).unwrap_or_else(|| "absent".into());
+    let lo_state = lo.as_ref().map(|l| l.state.clone()).unwrap_or_else(|| ctx.word("absent"));
     let lo_v4 = lo.as_ref().and_then(|l| l.addresses.iter().map(|a| a.to_string()).find(|a| a.contains('.')));
-    ctx.set("lo_address", Fact::text(lo_v4.clone().unwrap_or_else(|| "none".into())));
+    ctx.set("lo_address", Fact::text(lo_v4.clone().unwrap_or_else(|| ctx.word("none"))));
     ctx.expect_eq(
         tr!("lo inside is UP", "namespace 里的 lo 已是 UP"),
         "UP",
@@ -218,7 +219,7 @@ fn lo_up(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     ctx.expect_eq(
         tr!("the kernel gave lo 127.0.0.1/8", "内核自动给 lo 配上了 127.0.0.1/8"),
         "127.0.0.1/8",
-        lo_v4.unwrap_or_else(|| "none".into()),
+        lo_v4.unwrap_or_else(|| ctx.word("none")),
         tr!("the loopback address comes with IFF_UP", "回环地址会随 IFF_UP 一起出现"),
     );
     ctx.expect_eq(
@@ -252,7 +253,7 @@ fn nsproxy(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
             Fact::text(format!("nsproxy->{field}")),
             Fact::Inode(ours.inode),
             Fact::Inode(theirs.inode),
-            Fact::text(if same { "shared" } else { "NEW" }),
+            Fact::text(if same { ctx.word("shared") } else { ctx.t(&tr!("NEW", "新的")) }),
         ]);
     }
     ctx.observe(Observation::Table {
@@ -260,7 +261,7 @@ fn nsproxy(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
             "The child's nsproxy next to ours, read from /proc/PID/ns:",
             "子进程的 nsproxy 与我们的对比（读自 /proc/PID/ns）："
         ),
-        columns: ["FIELD", "OURS", "CHILD", ""].iter().map(|s| s.to_string()).collect(),
+        columns: super::headers(ctx, &[("FIELD", "字段"), ("OURS", "我们的"), ("CHILD", "子进程"), ("", "")]),
         rows,
     });
     ctx.set("differing", Fact::text(differing.join(", ")));
@@ -282,9 +283,9 @@ fn cleanup(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     ctx.observe(Observation::Values {
         title: tr!("After killing the child:", "杀掉子进程之后："),
         values: vec![
-            ("undone".into(), Fact::Number(undone.len() as i64)),
-            ("/proc/PID exists".into(), Fact::text(alive.to_string())),
-            ("net namespace held".into(), Fact::text(still_listed.to_string())),
+            (ctx.word("undone"), Fact::Number(undone.len() as i64)),
+            (ctx.t(&tr!("/proc/PID exists", "/proc/PID 存在")), Fact::text(ctx.boolean(alive))),
+            (ctx.t(&tr!("net namespace held", "net namespace 仍被持有")), Fact::text(ctx.boolean(still_listed))),
         ],
     });
     ctx.set("child_inode", Fact::Inode(child.inode));
@@ -301,8 +302,8 @@ fn check(ctx: &mut Ctx) -> anyhow::Result<()> {
     let exists = path.exists();
     ctx.expect(
         tr!("a network namespace named labctl-blue exists", "存在名为 labctl-blue 的 network namespace"),
-        format!("{} present", path.display()),
-        if exists { "present" } else { "missing" },
+        ctx.t(&tr!(format!("{} present", path.display()), format!("{} 存在", path.display()))),
+        ctx.word(if exists { "present" } else { "missing" }),
         exists,
         tr!("create it: sudo ip netns add labctl-blue", "创建它：sudo ip netns add labctl-blue"),
     );
@@ -317,7 +318,7 @@ fn check(ctx: &mut Ctx) -> anyhow::Result<()> {
     let interfaces = sys::in_namespaces(&[(&path, CloneFlags::CLONE_NEWNET)], probe::interfaces)
         .with_context(|| format!("{} is not a network namespace (setns failed)", path.display()))??;
     let lo_state =
-        interfaces.iter().find(|i| i.name == "lo").map(|i| i.state.clone()).unwrap_or_else(|| "absent".into());
+        interfaces.iter().find(|i| i.name == "lo").map(|i| i.state.clone()).unwrap_or_else(|| ctx.word("absent"));
     ctx.observe(Observation::Interfaces {
         title: tr!("Interfaces in labctl-blue:", "labctl-blue 里的网卡："),
         interfaces,

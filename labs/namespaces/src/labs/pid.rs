@@ -97,7 +97,7 @@ fn pid_one(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     );
     ctx.expect(
         tr!("its pid namespace differs from ours", "它的 pid namespace 与我们的不同"),
-        "a different inode",
+        ctx.word("a different inode"),
         Fact::Inode(theirs.inode),
         theirs != ours,
         tr!("CLONE_NEWPID did not take effect", "CLONE_NEWPID 没有生效"),
@@ -121,11 +121,14 @@ fn proc_inside(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
         title: tr!("Process directories in each /proc:", "两个 /proc 里的进程目录："),
         values: vec![
             (
-                "inside  (/proc/PID/root/proc)".into(),
+                ctx.t(&tr!("inside  (/proc/PID/root/proc)", "里面（/proc/PID/root/proc）")),
                 Fact::text(inside.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(" ")),
             ),
-            ("outside (/proc), count".into(), Fact::Measured(outside.len().to_string())),
-            ("outside lists us".into(), Fact::text(outside.contains(&me).to_string())),
+            (ctx.t(&tr!("outside (/proc), count", "外面（/proc）的数量")), Fact::Measured(outside.len().to_string())),
+            (
+                ctx.t(&tr!("outside lists us", "外面的 /proc 列出了我们")),
+                Fact::text(ctx.boolean(outside.contains(&me))),
+            ),
         ],
     });
     ctx.observe(Observation::ns_link(None, &our_mnt));
@@ -142,14 +145,14 @@ fn proc_inside(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     );
     ctx.expect(
         tr!("our /proc is untouched and still lists us", "我们的 /proc 没有被动过，仍然列出我们自己"),
-        "listed",
-        if outside.contains(&me) { "listed" } else { "missing" },
+        ctx.word("listed"),
+        ctx.word(if outside.contains(&me) { "listed" } else { "missing" }),
         outside.contains(&me),
         tr!("the proc mount escaped the child's mount namespace", "proc 挂载逃出了子进程的 mount namespace"),
     );
     ctx.expect(
         tr!("the child has its own mount namespace for that /proc", "子进程为这个 /proc 有自己的 mount namespace"),
-        "a different inode",
+        ctx.word("a different inode"),
         Fact::Inode(their_mnt.inode),
         their_mnt != our_mnt,
         tr!("never mount proc without CLONE_NEWNS", "没有 CLONE_NEWNS 时绝不要挂载 proc"),
@@ -208,43 +211,52 @@ fn kill_init(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     // Only PID 1 is signalled: the kernel kills the rest of the namespace.
     init.kill()?;
     let orphan_gone = labkit::process::wait_until(std::time::Duration::from_secs(1), || !alive(orphan));
-    let kinds = |holders: Vec<String>| -> String {
-        let mut k: Vec<String> = holders.iter().filter_map(|h| h.split(' ').next().map(String::from)).collect();
-        k.dedup();
-        if k.is_empty() {
-            "nothing".into()
-        } else {
-            k.join(", ")
-        }
+    // What kinds of holder (process, fd, mount): the first word of each.
+    let mut kinds: Vec<String> =
+        labkit::probe::ns_holders(&ns).iter().filter_map(|h| h.split(' ').next().map(String::from)).collect();
+    kinds.dedup();
+    let only_fd = kinds == ["fd"];
+    let while_held = if kinds.is_empty() {
+        ctx.word("nothing")
+    } else {
+        let shown: Vec<String> =
+            kinds.iter().map(|k| if k == "process" { ctx.t(&tr!("process", "进程")) } else { k.clone() }).collect();
+        shown.join(", ")
     };
-    let while_held = kinds(labkit::probe::ns_holders(&ns));
     drop(held);
     let still = listed(&ns);
     ctx.undo_now();
     ctx.observe(Observation::Values {
         title: tr!("After SIGKILL to PID 1 only:", "只向 PID 1 发送 SIGKILL 之后："),
         values: vec![
-            ("PID 1 alive".into(), Fact::text(alive(init.pid).to_string())),
-            ("orphan alive".into(), Fact::text((!orphan_gone).to_string())),
-            ("pid namespace held by, our fd open".into(), Fact::text(while_held.clone())),
-            ("pid namespace held, fd closed".into(), Fact::text(still.to_string())),
+            (ctx.t(&tr!("PID 1 alive", "PID 1 仍在运行")), Fact::text(ctx.boolean(alive(init.pid)))),
+            (ctx.t(&tr!("orphan alive", "孤儿进程仍在运行")), Fact::text(ctx.boolean(!orphan_gone))),
+            (
+                ctx.t(&tr!("pid namespace held by, our fd open", "我们的 fd 打开时，pid namespace 的持有者")),
+                Fact::text(while_held.clone()),
+            ),
+            (
+                ctx.t(&tr!("pid namespace held, fd closed", "fd 关闭后，pid namespace 仍被持有")),
+                Fact::text(ctx.boolean(still)),
+            ),
         ],
     });
     ctx.set("pidns", Fact::Inode(ns.inode));
     ctx.expect(
         tr!("the orphan died with PID 1", "孤儿进程随 PID 1 一起死亡"),
-        "gone",
-        if orphan_gone { "gone" } else { "alive" },
+        ctx.word("gone"),
+        ctx.word(if orphan_gone { "gone" } else { "alive" }),
         orphan_gone,
         tr!("when init dies the kernel SIGKILLs the whole namespace", "init 死亡时内核会 SIGKILL 整个 namespace"),
     );
-    ctx.expect_eq(
+    ctx.expect(
         tr!(
             "the namespace outlived its init: only our open fd held it",
             "namespace 比它的 init 活得更久：只有我们打开的 fd 持有它"
         ),
         "fd",
         while_held,
+        only_fd,
         tr!(
             "no process can be in it any more; an fd or bind mount still keeps it",
             "里面已不可能再有进程；fd 或 bind mount 仍能保住它"
@@ -253,7 +265,7 @@ fn kill_init(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     ctx.expect(
         tr!("once the fd is closed, nothing holds it: it is gone", "fd 关闭之后没有东西再持有它：它消失了"),
         ctx.t(&tr!("no process, open fd or bind mount holds it", "没有进程、打开的 fd 或 bind mount 持有它")),
-        if still { "still held" } else { "nothing holds it" },
+        ctx.word(if still { "still held" } else { "nothing holds it" }),
         !still,
         tr!("a process, an open fd or a bind mount still holds it", "还有进程、打开的 fd 或 bind mount 持有它"),
     );
@@ -275,8 +287,8 @@ fn check(ctx: &mut Ctx) -> anyhow::Result<()> {
     }
     ctx.expect(
         tr!("a sleep runs as PID 1 of its own pid namespace", "有一个 sleep 作为自己 pid namespace 的 PID 1 在运行"),
-        "NSpid ending in 1",
-        if found.is_some() { "found" } else { "none found" },
+        ctx.t(&tr!("NSpid ending in 1", "以 1 结尾的 NSpid")),
+        ctx.word(if found.is_some() { "found" } else { "none found" }),
         found.is_some(),
         tr!(
             "sudo unshare --pid --fork --mount-proc sleep 600 &  (or: sudo labctl ns run --pid --mnt -- sleep 600 &)",
@@ -286,14 +298,15 @@ fn check(ctx: &mut Ctx) -> anyhow::Result<()> {
     // A /proc of its own: seen through its root (its mount namespace), /proc/1 is the sleep itself.
     let own_proc = found.and_then(|pid| proc_one_as_seen_by(pid).map(|one| (pid, one)));
     let shown = match (&found, &own_proc) {
-        (None, _) => "no such sleep".to_string(),
-        (Some(_), Some((_, one))) => format!("/proc/1 there is {one}"),
-        (Some(_), None) => "its /proc has no 1".to_string(),
+        (None, _) => tr!("no such sleep", "没有这样的 sleep"),
+        (Some(_), Some((_, one))) => tr!(format!("/proc/1 there is {one}"), format!("那里的 /proc/1 是 {one}")),
+        (Some(_), None) => tr!("its /proc has no 1", "它的 /proc 里没有 1"),
     };
+    let shown = ctx.t(&shown);
     let ok = own_proc.as_ref().is_some_and(|(_, one)| one == "sleep");
     ctx.expect(
         tr!("it has a /proc of its own, showing its pid namespace", "它有自己的 /proc，显示的是它的 pid namespace"),
-        "/proc/1 there is sleep",
+        ctx.t(&tr!("/proc/1 there is sleep", "那里的 /proc/1 是 sleep")),
         shown,
         ok,
         tr!(

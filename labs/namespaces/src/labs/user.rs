@@ -130,9 +130,10 @@ fn read(path: &Path) -> anyhow::Result<String> {
     std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
 }
 
-fn policy_values(p: &UsernsPolicy) -> Vec<(String, Fact)> {
+fn policy_values(ctx: &Ctx, p: &UsernsPolicy) -> Vec<(String, Fact)> {
     // Which of these sysctls exist depends on the kernel: all of it is a property of the machine.
-    let show = |v: Option<u64>| Fact::Host(v.map(|n| n.to_string()).unwrap_or_else(|| "(absent)".into()));
+    let show =
+        |v: Option<u64>| Fact::Host(v.map(|n| n.to_string()).unwrap_or_else(|| ctx.t(&tr!("(absent)", "（不存在）"))));
     vec![
         ("user.max_user_namespaces".into(), show(p.max_user_namespaces)),
         ("kernel.unprivileged_userns_clone".into(), show(p.unprivileged_userns_clone)),
@@ -144,7 +145,7 @@ fn policy(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     let p = UsernsPolicy::current();
     ctx.observe(Observation::Values {
         title: tr!("The switches that may forbid user namespaces:", "可能禁止 user namespace 的几个开关："),
-        values: policy_values(&p),
+        values: policy_values(ctx, &p),
     });
     state.ids = if sys::is_root() {
         (NOBODY, NOBODY)
@@ -163,8 +164,8 @@ fn policy(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     let hint = blocker.clone().unwrap_or_default();
     ctx.expect(
         tr!("nothing forbids an unprivileged user namespace", "没有任何东西禁止非特权 user namespace"),
-        "nothing blocks",
-        blocker.as_deref().map(|_| "blocked").unwrap_or("nothing blocks"),
+        ctx.t(&tr!("nothing blocks", "没有任何阻止")),
+        if blocker.is_some() { ctx.word("blocked") } else { ctx.t(&tr!("nothing blocks", "没有任何阻止")) },
         blocker.is_none(),
         labkit::Text::new(hint.clone(), hint),
     );
@@ -225,23 +226,30 @@ fn waiting_child(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
         values: vec![
             (
                 "/proc/PID/uid_map".into(),
-                Fact::text(if uid_map.trim().is_empty() { "(empty)" } else { uid_map.trim() }),
+                Fact::text(if uid_map.trim().is_empty() {
+                    ctx.t(&tr!("(empty)", "空"))
+                } else {
+                    uid_map.trim().to_string()
+                }),
             ),
-            ("Uid (real, effective, saved, fs)".into(), Fact::text(field(&status, "Uid:"))),
+            (
+                ctx.t(&tr!("Uid (real, effective, saved, fs)", "Uid（真实、有效、保存、文件系统）")),
+                Fact::text(field(&status, "Uid:")),
+            ),
         ],
     });
     ctx.set("pid", Fact::Pid(pid.into()));
     ctx.expect(
         tr!("the child is in a new user namespace", "子进程位于新的 user namespace"),
-        "a different inode",
+        ctx.word("a different inode"),
         Fact::Inode(theirs.inode),
         theirs != ours,
         tr!("unshare(CLONE_NEWUSER) did not take effect", "unshare(CLONE_NEWUSER) 没有生效"),
     );
     ctx.expect_eq(
         tr!("its uid_map is still empty", "它的 uid_map 还是空的"),
-        "(empty)",
-        if uid_map.trim().is_empty() { "(empty)".to_string() } else { uid_map.trim().to_string() },
+        ctx.t(&tr!("(empty)", "空")),
+        if uid_map.trim().is_empty() { ctx.t(&tr!("(empty)", "空")) } else { uid_map.trim().to_string() },
         tr!("the parent has not written it yet", "父进程还没有写入"),
     );
     state.userns = Some(theirs);
@@ -274,8 +282,16 @@ fn maps(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
         title: tr!("/proc/PID/status, read from both sides:", "从两边读取 /proc/PID/status："),
         columns: ["", "Uid", "Gid"].iter().map(|s| s.to_string()).collect(),
         rows: vec![
-            vec![Fact::text("inside"), Fact::text(field(&inside, "Uid:")), Fact::text(field(&inside, "Gid:"))],
-            vec![Fact::text("outside"), Fact::text(field(&outside, "Uid:")), Fact::text(field(&outside, "Gid:"))],
+            vec![
+                Fact::text(ctx.t(&tr!("inside", "里面"))),
+                Fact::text(field(&inside, "Uid:")),
+                Fact::text(field(&inside, "Gid:")),
+            ],
+            vec![
+                Fact::text(ctx.t(&tr!("outside", "外面"))),
+                Fact::text(field(&outside, "Uid:")),
+                Fact::text(field(&outside, "Gid:")),
+            ],
         ],
     });
     let (uid, _) = state.ids;
@@ -312,12 +328,12 @@ fn capabilities(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     let names = decode_caps(&cap_eff);
     let key = ["CAP_SYS_ADMIN", "CAP_NET_ADMIN", "CAP_SETUID", "CAP_DAC_OVERRIDE", "CAP_SYS_MODULE"];
     let mut values = vec![
-        ("CapEff inside".into(), Fact::Host(cap_eff.clone())),
-        ("CapEff read from outside".into(), Fact::Host(field(&outside, "CapEff:"))),
-        ("capabilities set".into(), Fact::Measured(names.len().to_string())),
+        (ctx.t(&tr!("CapEff inside", "里面的 CapEff")), Fact::Host(cap_eff.clone())),
+        (ctx.t(&tr!("CapEff read from outside", "从外面读到的 CapEff")), Fact::Host(field(&outside, "CapEff:"))),
+        (ctx.t(&tr!("capabilities set", "置位的 capability 数")), Fact::Measured(names.len().to_string())),
     ];
     for k in key {
-        values.push((k.into(), Fact::text(if names.iter().any(|n| n == k) { "yes" } else { "no" })));
+        values.push((k.into(), Fact::text(ctx.word(if names.iter().any(|n| n == k) { "yes" } else { "no" }))));
     }
     ctx.observe(Observation::Values {
         title: tr!("Root's capabilities inside, decoded:", "里面 root 的 capability，解码后："),
@@ -325,7 +341,7 @@ fn capabilities(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     });
     ctx.expect(
         tr!("root inside has every capability", "里面的 root 拥有全部 capability"),
-        "all of 0..cap_last_cap",
+        ctx.t(&tr!("all of 0..cap_last_cap", "0..cap_last_cap 全部")),
         Fact::Measured(names.len().to_string()),
         names.len() == last + 1,
         tr!(
@@ -362,8 +378,8 @@ fn can_and_cannot(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     ctx.observe(Observation::Values {
         title: tr!("The hostname of the UTS namespace it owns:", "它所拥有的 UTS namespace 的主机名："),
         values: vec![
-            ("inside".into(), Fact::text(inside_host.clone())),
-            ("outside".into(), Fact::Host(outside_host.clone())),
+            (ctx.t(&tr!("inside", "里面")), Fact::text(inside_host.clone())),
+            (ctx.t(&tr!("outside", "外面")), Fact::Host(outside_host.clone())),
         ],
     });
     ctx.observe(Observation::Table {
@@ -371,11 +387,11 @@ fn can_and_cannot(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
             "The file only the host's root may read (uid gid mode):",
             "只有主机 root 能读的文件（uid gid 权限）："
         ),
-        columns: ["FILE", "VIEW", "OWNER"].iter().map(|s| s.to_string()).collect(),
+        columns: super::headers(ctx, &[("FILE", "文件"), ("VIEW", "从哪边看"), ("OWNER", "属主和权限")]),
         rows: vec![
             vec![
                 shown_path.clone(),
-                Fact::text("outside"),
+                Fact::text(ctx.t(&tr!("outside", "外面"))),
                 Fact::text(format!(
                     "{} {} {:o}",
                     std::os::unix::fs::MetadataExt::uid(&meta),
@@ -383,7 +399,7 @@ fn can_and_cannot(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
                     meta.permissions().mode() & 0o7777
                 )),
             ],
-            vec![shown_path, Fact::text("inside"), Fact::text(stat_inside.clone())],
+            vec![shown_path, Fact::text(ctx.t(&tr!("inside", "里面"))), Fact::text(stat_inside.clone())],
         ],
     });
     ctx.set("hostname", Fact::text(inside_host.clone()));
@@ -399,7 +415,7 @@ fn can_and_cannot(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     );
     ctx.expect(
         tr!("the machine's hostname did not change", "本机的主机名没有变"),
-        format!("not {HOSTNAME}"),
+        ctx.t(&tr!(format!("not {HOSTNAME}"), format!("不是 {HOSTNAME}"))),
         Fact::Host(outside_host.clone()),
         outside_host != HOSTNAME,
         tr!("the rename escaped the namespace", "改名逃出了 namespace"),
@@ -441,16 +457,16 @@ fn cleanup(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     ctx.observe(Observation::Values {
         title: tr!("After killing the child:", "杀掉子进程之后："),
         values: vec![
-            ("undone".into(), Fact::Number(undone.len() as i64)),
-            ("user namespace held".into(), Fact::text(still.to_string())),
-            ("demo directory exists".into(), Fact::text(dir.exists().to_string())),
+            (ctx.word("undone"), Fact::Number(undone.len() as i64)),
+            (ctx.t(&tr!("user namespace held", "user namespace 仍被持有")), Fact::text(ctx.boolean(still))),
+            (ctx.t(&tr!("demo directory exists", "演示目录仍然存在")), Fact::text(ctx.boolean(dir.exists()))),
         ],
     });
     super::expect_child_and_namespace_gone(ctx, gone, &userns, "user");
     ctx.expect(
         tr!("the demo directory is removed", "演示目录已删除"),
-        "removed",
-        if dir.exists() { "present" } else { "removed" },
+        ctx.word("removed"),
+        ctx.word(if dir.exists() { "present" } else { "removed" }),
         !dir.exists(),
         tr!("the RemoveDir undo failed", "RemoveDir 撤销失败"),
     );
@@ -480,8 +496,8 @@ fn check(ctx: &mut Ctx) -> anyhow::Result<()> {
         ctx.observe(Observation::Values {
             title: tr!("Found:", "找到："),
             values: vec![
-                ("pid".into(), Fact::Pid((*pid).into())),
-                ("command".into(), Fact::text(labkit::probe::command_line(*pid))),
+                (ctx.t(&tr!("pid", "PID")), Fact::Pid((*pid).into())),
+                (ctx.t(&tr!("command", "命令")), Fact::text(labkit::probe::command_line(*pid))),
                 ("uid_map".into(), Fact::text(map.clone())),
             ],
         });
@@ -491,8 +507,8 @@ fn check(ctx: &mut Ctx) -> anyhow::Result<()> {
             "a process is root in a user namespace of its own, mapped to an ordinary uid outside",
             "有进程在自己的 user namespace 里是 root，映射到外面的普通 uid"
         ),
-        "uid_map 0 UID 1 with UID != 0",
-        if found.is_some() { "found" } else { "none found" },
+        ctx.t(&tr!("uid_map 0 UID 1 with UID != 0", "uid_map 为 0 UID 1，且 UID != 0")),
+        ctx.word(if found.is_some() { "found" } else { "none found" }),
         found.is_some(),
         tr!(
             "as an ordinary user (no sudo): unshare --user --map-root-user sleep 600 &",

@@ -46,14 +46,14 @@ fn host_uts(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     ctx.observe(Observation::Values {
         title: tr!("uname(2) from here:", "在这里调用 uname(2)："),
         values: vec![
-            ("nodename (hostname)".into(), Fact::Host(hostname.clone())),
+            (ctx.t(&tr!("nodename (hostname)", "nodename（主机名）")), Fact::Host(hostname.clone())),
             ("domainname".into(), Fact::Host(domainname.clone())),
         ],
     });
     ctx.set("host_inode", Fact::Inode(host.inode));
     ctx.expect(
         tr!("we have a hostname", "我们有主机名"),
-        "a non-empty name",
+        ctx.t(&tr!("a non-empty name", "非空的名字")),
         Fact::Host(hostname.clone()),
         !hostname.is_empty(),
         tr!("uname returned an empty nodename", "uname 返回了空的 nodename"),
@@ -77,8 +77,16 @@ fn new_uts(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
         title: tr!("Hostname and domainname, inside and outside:", "里面和外面的主机名与域名："),
         columns: ["", "NODENAME", "DOMAINNAME"].iter().map(|s| s.to_string()).collect(),
         rows: vec![
-            vec![Fact::text("inside"), Fact::text(inside_host.clone()), Fact::text(inside_domain.clone())],
-            vec![Fact::text("outside"), Fact::Host(outside_host.clone()), Fact::Host(outside_domain.clone())],
+            vec![
+                Fact::text(ctx.t(&tr!("inside", "里面"))),
+                Fact::text(inside_host.clone()),
+                Fact::text(inside_domain.clone()),
+            ],
+            vec![
+                Fact::text(ctx.t(&tr!("outside", "外面"))),
+                Fact::Host(outside_host.clone()),
+                Fact::Host(outside_domain.clone()),
+            ],
         ],
     });
     ctx.set("pid", Fact::Pid(pid.into()));
@@ -86,7 +94,7 @@ fn new_uts(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     ctx.set("inside_host", Fact::text(inside_host.clone()));
     ctx.expect(
         tr!("the child has its own UTS namespace", "子进程有自己的 UTS namespace"),
-        "a different inode",
+        ctx.word("a different inode"),
         Fact::Inode(theirs.inode),
         theirs.inode != host.inode,
         tr!("clone(CLONE_NEWUTS) did not take effect", "clone(CLONE_NEWUTS) 没有生效"),
@@ -105,7 +113,7 @@ fn new_uts(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     );
     ctx.expect(
         tr!("outside, nothing changed", "外面没有任何变化"),
-        "our hostname and domainname as before",
+        ctx.t(&tr!("our hostname and domainname as before", "我们的主机名和域名，和之前一样")),
         Fact::Host(format!("{outside_host} {outside_domain}")),
         outside_host == state.hostname && outside_domain == state.domainname,
         tr!("the change leaked out of the namespace", "改动泄漏到了 namespace 之外"),
@@ -131,7 +139,10 @@ fn rename_inside(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
             "/proc/sys/kernel/hostname, read inside and outside:",
             "分别在里面和外面读取 /proc/sys/kernel/hostname："
         ),
-        values: vec![("inside".into(), Fact::text(inside.clone())), ("outside".into(), Fact::Host(outside.clone()))],
+        values: vec![
+            (ctx.t(&tr!("inside", "里面")), Fact::text(inside.clone())),
+            (ctx.t(&tr!("outside", "外面")), Fact::Host(outside.clone())),
+        ],
     });
     ctx.set("renamed", Fact::text(inside.clone()));
     ctx.expect_eq(
@@ -142,7 +153,7 @@ fn rename_inside(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     );
     ctx.expect(
         tr!("our hostname did not change", "我们的主机名没有变"),
-        "as before",
+        ctx.t(&tr!("as before", "和之前一样")),
         Fact::Host(outside.clone()),
         outside == state.hostname,
         tr!("the rename escaped the namespace", "改名逃出了 namespace"),
@@ -158,8 +169,8 @@ fn cleanup(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     ctx.observe(Observation::Values {
         title: tr!("After killing the child:", "杀掉子进程之后："),
         values: vec![
-            ("undone".into(), Fact::Number(undone.len() as i64)),
-            ("uts namespace held".into(), Fact::text(still.to_string())),
+            (ctx.word("undone"), Fact::Number(undone.len() as i64)),
+            (ctx.t(&tr!("uts namespace held", "uts namespace 仍被持有")), Fact::text(ctx.boolean(still))),
         ],
     });
     ctx.set("child_inode", Fact::Inode(ns.inode));
@@ -193,7 +204,7 @@ fn check(ctx: &mut Ctx) -> anyhow::Result<()> {
             "有进程位于主机名为 labctl-challenge 的 UTS namespace 中"
         ),
         WANTED,
-        if found.is_some() { WANTED } else { "none found" },
+        if found.is_some() { WANTED.to_string() } else { ctx.word("none found") },
         found.is_some(),
         tr!(
             "sudo unshare --uts sh -c 'hostname labctl-challenge; exec sleep 600' &",
@@ -202,7 +213,7 @@ fn check(ctx: &mut Ctx) -> anyhow::Result<()> {
     );
     ctx.expect(
         tr!("this machine kept its own hostname", "本机保留了自己的主机名"),
-        format!("not {WANTED}"),
+        ctx.t(&tr!(format!("not {WANTED}"), format!("不是 {WANTED}"))),
         Fact::Host(our_host.clone()),
         our_host != WANTED,
         tr!(

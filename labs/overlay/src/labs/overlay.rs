@@ -135,16 +135,16 @@ fn seed_experiment(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
         let in_upper = exists(&root.join("upper").join(&name));
         let in_lower = exists(&root.join("lower").join(&name));
         let from = match (in_upper, in_lower) {
-            (true, true) => "upper (hides lower)",
-            (true, false) => "upper",
-            _ => "lower",
+            (true, true) => ctx.t(&tr!("upper (hides lower)", "upper（遮住 lower）")),
+            (true, false) => "upper".to_string(),
+            _ => "lower".to_string(),
         };
         rows.push(vec![Fact::text(&name), Fact::text(read(&root.join("merged").join(&name))), Fact::text(from)]);
     }
     let count = rows.len();
     ctx.observe(Observation::Table {
         title: tr!("merged/ and the layer each file comes from:", "merged/ 里的文件以及它们来自哪一层："),
-        columns: vec!["FILE".into(), "CONTENT".into(), "FROM".into()],
+        columns: vec!["FILE".into(), "CONTENT".into(), ctx.t(&tr!("FROM", "来自"))],
         rows,
     });
     ctx.set("root", Fact::TempPath(root.display().to_string()));
@@ -208,7 +208,11 @@ fn mount_line(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     segments.push(defaults_fact);
     ctx.observe(Observation::Excerpt { path: Fact::text("/proc/self/mountinfo"), lines: vec![segments] });
     let mut options: Vec<Vec<Fact>> = lesson.iter().map(|o| with_temp(o, &root)).collect();
-    options.push(vec![Fact::Host(if defaults.is_empty() { "(no other options)".into() } else { defaults.join(",") })]);
+    options.push(vec![Fact::Host(if defaults.is_empty() {
+        ctx.t(&tr!("(no other options)", "（没有其他选项）"))
+    } else {
+        defaults.join(",")
+    })]);
     ctx.observe(Observation::Excerpt {
         path: Fact::text(tr!("the overlay's options, one per line", "overlay 的挂载选项，每行一个").get(ctx.lang())),
         lines: options,
@@ -228,9 +232,9 @@ fn mount_line(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
         "lowerdir=…/lower,upperdir=…/upper,workdir=…/work",
         Fact::text(
             if has_lower && line.super_options.contains("upperdir=") && line.super_options.contains("workdir=") {
-                "all three"
+                ctx.t(&tr!("all three", "三个都在"))
             } else {
-                "missing"
+                ctx.word("missing")
             },
         ),
         has_lower && line.super_options.contains("upperdir=") && line.super_options.contains("workdir="),
@@ -239,11 +243,13 @@ fn mount_line(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn stat_row(root: &Path, rel: &str) -> Vec<Fact> {
+fn stat_row(ctx: &Ctx, root: &Path, rel: &str) -> Vec<Fact> {
     let path = root.join(rel);
     match std::fs::symlink_metadata(&path) {
         Ok(m) => vec![Fact::text(rel), Fact::Number(m.len() as i64), Fact::Inode(m.ino()), Fact::text(read(&path))],
-        Err(_) => vec![Fact::text(rel), Fact::text("-"), Fact::text("-"), Fact::text("(absent)")],
+        Err(_) => {
+            vec![Fact::text(rel), Fact::text("-"), Fact::text("-"), Fact::text(ctx.t(&tr!("(absent)", "（不存在）")))]
+        }
     }
 }
 
@@ -260,11 +266,11 @@ fn copy_up(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     }
     let rows: Vec<Vec<Fact>> = ["lower/in_lower.txt", "upper/in_lower.txt", "merged/in_lower.txt"]
         .iter()
-        .map(|r| stat_row(&root, r))
+        .map(|r| stat_row(ctx, &root, r))
         .collect();
     ctx.observe(Observation::Table {
         title: tr!("in_lower.txt after writing to it through merged/:", "通过 merged/ 写入之后的 in_lower.txt："),
-        columns: vec!["PATH".into(), "SIZE".into(), "INODE".into(), "CONTENT".into()],
+        columns: vec![ctx.t(&tr!("PATH", "路径")), ctx.t(&tr!("SIZE", "大小")), "INODE".into(), "CONTENT".into()],
         rows,
     });
     let ino = |r: &str| std::fs::metadata(root.join(r)).map(|m| m.ino()).unwrap_or(0);
@@ -287,8 +293,8 @@ fn copy_up(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     ctx.set("inode_story", Fact::text(ctx.t(&keeps)));
     ctx.expect(
         tr!("before the write, upper had no in_lower.txt", "写入之前 upper 里没有 in_lower.txt"),
-        "absent",
-        if before { "present" } else { "absent" },
+        ctx.word("absent"),
+        ctx.word(if before { "present" } else { "absent" }),
         !before,
         tr!(
             "the seed's upper holds only in_upper.txt and in_both.txt",
@@ -309,7 +315,7 @@ fn copy_up(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     );
     ctx.expect(
         tr!("the copy is a new inode", "副本是一个新的 inode"),
-        "upper inode ≠ lower inode",
+        ctx.t(&tr!("upper inode ≠ lower inode", "upper 的 inode ≠ lower 的 inode")),
         Fact::Inode(upper_ino),
         upper_ino != lower_ino,
         tr!("copy-up creates a new file in upper", "copy-up 会在 upper 中创建新文件"),
@@ -317,19 +323,20 @@ fn copy_up(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn kind_of(m: &std::fs::Metadata) -> &'static str {
+/// The file's type in words, in the run's language.
+fn kind_of(ctx: &Ctx, m: &std::fs::Metadata) -> String {
     let ft = m.file_type();
-    if ft.is_char_device() {
-        "character device"
+    ctx.t(&if ft.is_char_device() {
+        tr!("character device", "字符设备")
     } else if ft.is_dir() {
-        "directory"
+        tr!("directory", "目录")
     } else if ft.is_symlink() {
-        "symbolic link"
+        tr!("symbolic link", "符号链接")
     } else if ft.is_file() {
-        "regular file"
+        tr!("regular file", "普通文件")
     } else {
-        "other"
-    }
+        tr!("other", "其他")
+    })
 }
 
 fn mode_string(m: &std::fs::Metadata) -> String {
@@ -367,10 +374,10 @@ fn whiteout(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     ctx.observe(Observation::Values {
         title: tr!("stat upper/in_lower.txt:", "stat upper/in_lower.txt："),
         values: vec![
-            ("type".into(), Fact::text(kind_of(&m))),
+            (ctx.t(&tr!("type", "类型")), Fact::text(kind_of(ctx, &m))),
             ("mode".into(), Fact::text(mode_string(&m))),
-            ("rdev (major, minor)".into(), Fact::text(format!("{major}, {minor}"))),
-            ("size".into(), Fact::Number(m.len() as i64)),
+            (ctx.t(&tr!("rdev (major, minor)", "rdev（major, minor）")), Fact::text(format!("{major}, {minor}"))),
+            (ctx.t(&tr!("size", "大小")), Fact::Number(m.len() as i64)),
             ("inode".into(), Fact::Inode(m.ino())),
         ],
     });
@@ -383,10 +390,11 @@ fn whiteout(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
             .collect(),
     });
     let is_wh = crate::is_whiteout(&wh, &m);
-    ctx.expect_eq(
+    ctx.expect(
         tr!("upper/in_lower.txt is a character device", "upper/in_lower.txt 是一个字符设备"),
-        "character device",
-        kind_of(&m),
+        ctx.t(&tr!("character device", "字符设备")),
+        kind_of(ctx, &m),
+        m.file_type().is_char_device(),
         tr!("overlayfs records a deletion as a whiteout device", "overlayfs 用 whiteout 设备记录删除"),
     );
     ctx.expect_eq(
@@ -397,8 +405,8 @@ fn whiteout(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     );
     ctx.expect(
         tr!("merged/ no longer shows in_lower.txt", "merged/ 不再显示 in_lower.txt"),
-        "absent",
-        if exists(&root.join("merged/in_lower.txt")) { "present" } else { "absent" },
+        ctx.word("absent"),
+        ctx.word(if exists(&root.join("merged/in_lower.txt")) { "present" } else { "absent" }),
         is_wh && !exists(&root.join("merged/in_lower.txt")),
         tr!("the whiteout hides the lower file", "whiteout 会遮住 lower 中的文件"),
     );
@@ -433,7 +441,9 @@ fn opaque_dir(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
         ),
         values: vec![(
             crate::OPAQUE_XATTR.into(),
-            Fact::text(opaque.as_deref().map(|v| format!("\"{v}\"")).unwrap_or_else(|| "(not set)".into())),
+            Fact::text(
+                opaque.as_deref().map(|v| format!("\"{v}\"")).unwrap_or_else(|| ctx.t(&tr!("(not set)", "（未设置）"))),
+            ),
         )],
     });
     ctx.observe(Observation::Table {
@@ -447,7 +457,7 @@ fn opaque_dir(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     ctx.expect_eq(
         tr!("upper/dir is marked opaque", "upper/dir 被标记为 opaque"),
         "\"y\"",
-        opaque.map(|v| format!("\"{v}\"")).unwrap_or_else(|| "(not set)".into()),
+        opaque.map(|v| format!("\"{v}\"")).unwrap_or_else(|| ctx.t(&tr!("(not set)", "（未设置）"))),
         tr!(
             "the upper filesystem must support trusted.* xattrs (tmpfs, ext4, xfs do)",
             "upper 所在的文件系统必须支持 trusted.* xattr（tmpfs、ext4、xfs 都支持）"
@@ -505,14 +515,14 @@ fn layers(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     });
     ctx.observe(Observation::Table {
         title: tr!("The containers' upper directories:", "两个容器的 upper 目录："),
-        columns: vec!["UPPER".into(), "ENTRIES".into()],
+        columns: vec![ctx.t(&tr!("UPPER", "upper 目录")), "ENTRIES".into()],
         rows: ["c1/upper", "c2/upper"]
             .iter()
             .map(|d| {
                 let n = names(&root.join(d));
                 vec![
                     Fact::text(format!("{d}/")),
-                    Fact::text(if n.is_empty() { "(empty)".into() } else { n.join("  ") }),
+                    Fact::text(if n.is_empty() { ctx.t(&tr!("(empty)", "（空）")) } else { n.join("  ") }),
                 ]
             })
             .collect(),
@@ -559,7 +569,7 @@ fn workdir(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
             ("work/work mode".into(), Fact::text(inner.as_ref().map(mode_string).unwrap_or_else(|| "-".into()))),
             (
                 ctx.t(&tr!("upper and work on one filesystem", "upper 与 work 在同一文件系统")),
-                Fact::text(if same_fs { "yes" } else { "no" }),
+                Fact::text(ctx.word(if same_fs { "yes" } else { "no" })),
             ),
             (ctx.t(&tr!("that filesystem", "该文件系统")), Fact::Host(fs)),
         ],
@@ -601,7 +611,7 @@ fn workdir(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
             "upperdir 和 workdir 位于不同的文件系统：rename(2) 无法跨越文件系统"
         )),
         Err(other) => other.to_string(),
-        Ok(_) => "accepted".to_string(),
+        Ok(_) => ctx.t(&tr!("accepted", "接受了")),
     };
     ctx.expect(
         tr!("labctl's own check says why", "labctl 自己的检查给出原因"),
@@ -612,8 +622,8 @@ fn workdir(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     );
     ctx.expect(
         tr!("the seed's upper and work share one filesystem", "种子实验的 upper 和 work 位于同一个文件系统"),
-        "yes",
-        if same_fs { "yes" } else { "no" },
+        ctx.word("yes"),
+        ctx.word(if same_fs { "yes" } else { "no" }),
         same_fs,
         tr!("they were made side by side in one directory", "它们是在同一个目录里并排创建的"),
     );
@@ -630,7 +640,7 @@ fn upper_is_a_layer(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
             "After umount, upper/ read as a diff over lower/ (like docker diff):",
             "umount 之后，把 upper/ 当作相对 lower/ 的差异来读（就像 docker diff）："
         ),
-        columns: vec!["KIND".into(), "PATH".into()],
+        columns: vec![ctx.t(&tr!("KIND", "改动")), ctx.t(&tr!("PATH", "路径"))],
         rows: changes
             .iter()
             .map(|c| vec![Fact::text(c.kind.letter().to_string()), Fact::text(c.path.display().to_string())])
@@ -644,12 +654,12 @@ fn upper_is_a_layer(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     let mut archive = tar::Archive::new(std::fs::File::open(&tar_path)?);
     for entry in archive.entries()? {
         let entry = entry?;
-        let kind = match entry.header().entry_type() {
-            tar::EntryType::Regular => "file",
-            tar::EntryType::Directory => "directory",
-            tar::EntryType::Symlink => "symlink",
-            _ => "other",
-        };
+        let kind = ctx.t(&match entry.header().entry_type() {
+            tar::EntryType::Regular => tr!("file", "文件"),
+            tar::EntryType::Directory => tr!("directory", "目录"),
+            tar::EntryType::Symlink => tr!("symlink", "符号链接"),
+            _ => tr!("other", "其他"),
+        });
         rows.push(vec![
             Fact::text(entry.path()?.display().to_string()),
             Fact::text(kind),
@@ -662,15 +672,19 @@ fn upper_is_a_layer(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
             "labctl overlay layer upper -o layer.tar, then tar -tf:",
             "labctl overlay layer upper -o layer.tar，再用 tar -tf 查看："
         ),
-        columns: vec!["ENTRY".into(), "TYPE".into(), "SIZE".into()],
+        columns: vec![ctx.t(&tr!("ENTRY", "条目")), "TYPE".into(), ctx.t(&tr!("SIZE", "大小"))],
         rows,
     });
     let deleted = changes.iter().filter(|c| c.kind == ChangeKind::Deleted).count();
     ctx.set("deleted", Fact::Number(deleted as i64));
     ctx.expect(
         tr!("the overlay is unmounted", "overlay 已卸载"),
-        "not in mountinfo",
-        if mounted { "still mounted" } else { "not in mountinfo" },
+        ctx.t(&tr!("not in mountinfo", "不在 mountinfo 里")),
+        ctx.t(&if mounted {
+            tr!("still mounted", "仍然挂载着")
+        } else {
+            tr!("not in mountinfo", "不在 mountinfo 里")
+        }),
         !mounted,
         tr!("umount2(MNT_DETACH) should remove it at once", "umount2(MNT_DETACH) 应当立即移除它"),
     );
@@ -690,7 +704,7 @@ fn upper_is_a_layer(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     ctx.expect(
         tr!("the whiteout became .wh.in_lower.txt in the layer", "whiteout 在层里变成了 .wh.in_lower.txt"),
         ".wh.in_lower.txt",
-        if has_wh { ".wh.in_lower.txt" } else { "missing" },
+        if has_wh { ".wh.in_lower.txt".to_string() } else { ctx.word("missing") },
         has_wh,
         tr!("OCI layers spell deletions as .wh.<name> files", "OCI 层用 .wh.<文件名> 表示删除"),
     );
@@ -727,9 +741,11 @@ fn cow_and_rootfs(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
         ],
     });
     let mut rows = Vec::new();
-    for (label, dir) in
-        [("image l1+l2+l3 (shared)", None), ("c1/upper", Some("c1/upper")), ("c2/upper", Some("c2/upper"))]
-    {
+    for (label, dir) in [
+        (ctx.t(&tr!("image l1+l2+l3 (shared)", "镜像 l1+l2+l3（共用）")), None),
+        ("c1/upper".into(), Some("c1/upper")),
+        ("c2/upper".into(), Some("c2/upper")),
+    ] {
         let (files, bytes) = match dir {
             Some(d) => usage(&root.join(d)),
             None => ["l1", "l2", "l3"].iter().map(|l| usage(&root.join(l))).fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1)),
@@ -770,7 +786,7 @@ fn check(ctx: &mut Ctx) -> anyhow::Result<()> {
             "/tmp/labctl-challenge/merged 上挂载了一个 overlay"
         ),
         "overlay",
-        Fact::text(line.as_ref().map(|l| l.fstype.clone()).unwrap_or_else(|| "not mounted".into())),
+        Fact::text(line.as_ref().map(|l| l.fstype.clone()).unwrap_or_else(|| ctx.word("not mounted"))),
         line.as_ref().is_some_and(|l| l.fstype == "overlay"),
         tr!(
             "sudo mount -t overlay overlay -o lowerdir=l2:l1,upperdir=upper,workdir=work /tmp/labctl-challenge/merged",
@@ -791,7 +807,7 @@ fn check(ctx: &mut Ctx) -> anyhow::Result<()> {
         ctx.expect(
             tr!("it has an upper layer", "它有 upper 层"),
             "upperdir=…",
-            "none",
+            ctx.word("none"),
             false,
             tr!("add upperdir= and workdir=", "加上 upperdir= 和 workdir="),
         );
@@ -807,8 +823,8 @@ fn check(ctx: &mut Ctx) -> anyhow::Result<()> {
         .collect();
     ctx.expect(
         tr!("upper holds a whiteout for a file of the bottom layer", "upper 里有一个针对最底层文件的 whiteout"),
-        "a whiteout (character device 0/0)",
-        Fact::text(if deleted.is_empty() { "none".into() } else { deleted.join(", ") }),
+        ctx.t(&tr!("a whiteout (character device 0/0)", "一个 whiteout（0/0 字符设备）")),
+        Fact::text(if deleted.is_empty() { ctx.word("none") } else { deleted.join(", ") }),
         !deleted.is_empty(),
         tr!(
             "rm /tmp/labctl-challenge/merged/<a file only the bottom layer has>",
