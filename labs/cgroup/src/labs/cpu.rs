@@ -3,7 +3,7 @@
 
 use super::{detect, make_group, nproc_of, path_of, per_world, percent, setting_row, show_counters, worker_in};
 use crate::cgroup::{Cgroup, Controller, System};
-use crate::measure::cpu_over;
+use crate::measure::{cpu_over, CpuSample};
 use crate::worker::Worker;
 use crate::{CpuLimit, Version};
 use anyhow::Context;
@@ -88,8 +88,12 @@ fn spinner(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     );
     ctx.expect(
         tr!("no quota yet", "还没有限额"),
-        "unlimited",
-        Fact::text(if group.cpu_limit()?.quota_us.is_none() { "unlimited" } else { "limited" }),
+        ctx.t(&tr!("unlimited", "不限额")),
+        Fact::text(ctx.t(&if group.cpu_limit()?.quota_us.is_none() {
+            tr!("unlimited", "不限额")
+        } else {
+            tr!("limited", "有限额")
+        })),
         group.cpu_limit()?.quota_us.is_none(),
         tr!("a new group starts without a quota", "新建的 group 默认没有限额"),
     );
@@ -101,8 +105,8 @@ fn spinner(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Writes the quota, shows the file(s), measures a window; returns the share.
-fn limit_and_measure(ctx: &mut Ctx, group: &Cgroup, cpus: f64, window: Duration) -> anyhow::Result<f64> {
+/// Writes the quota, shows the file(s), measures a window; returns the sample.
+fn limit_and_measure(ctx: &mut Ctx, group: &Cgroup, cpus: f64, window: Duration) -> anyhow::Result<CpuSample> {
     let limit = CpuLimit::from_cpus(cpus);
     group.set_cpu_limit(limit)?;
     let files: &[&str] = match group.version() {
@@ -118,12 +122,12 @@ fn limit_and_measure(ctx: &mut Ctx, group: &Cgroup, cpus: f64, window: Duration)
     ctx.observe(Observation::Values {
         title: tr!("Measured over the window:", "在测量窗口内实测："),
         values: vec![
-            ("window".into(), Fact::Duration(sample.wall)),
-            ("usage".into(), Fact::Duration(sample.delta.usage)),
-            ("share".into(), percent(sample.share())),
+            (ctx.t(&tr!("window", "窗口长度")), Fact::Duration(sample.wall)),
+            (ctx.t(&tr!("usage", "用量")), Fact::Duration(sample.delta.usage)),
+            (ctx.t(&tr!("share", "占比")), percent(sample.share())),
             ("nr_periods".into(), Fact::Measured(sample.delta.nr_periods.to_string())),
             ("nr_throttled".into(), Fact::Measured(sample.delta.nr_throttled.to_string())),
-            ("throttled time".into(), Fact::Duration(sample.delta.throttled)),
+            (ctx.t(&tr!("throttled time", "被节流的时间")), Fact::Duration(sample.delta.throttled)),
         ],
     });
     let stat = match group.version() {
@@ -141,13 +145,14 @@ fn limit_and_measure(ctx: &mut Ctx, group: &Cgroup, cpus: f64, window: Duration)
     ctx.set("nr_periods", Fact::Measured(sample.delta.nr_periods.to_string()));
     ctx.set("nr_throttled", Fact::Measured(sample.delta.nr_throttled.to_string()));
     ctx.set("throttled", Fact::Duration(sample.delta.throttled));
-    Ok(sample.share())
+    Ok(sample)
 }
 
 fn quota_10(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     let group = state.group.as_ref().context("step spinner did not run")?;
-    let share = limit_and_measure(ctx, group, 0.1, QUOTA_WINDOW)?;
-    let throttled = cpu_over(group, Duration::from_millis(300))?.delta.nr_throttled;
+    let sample = limit_and_measure(ctx, group, 0.1, QUOTA_WINDOW)?;
+    // The window the table shows: the check's count is the table's nr_throttled (issue 16).
+    let (share, throttled) = (sample.share(), sample.delta.nr_throttled);
     ctx.expect(
         tr!("the busy loop gets about 10% of a CPU", "忙循环大约只得到 10% 的 CPU"),
         format!("{:.0}%..{:.0}%", TEN_PERCENT_BAND.0 * 100.0, TEN_PERCENT_BAND.1 * 100.0),
@@ -171,11 +176,11 @@ fn quota_10(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
 
 fn quota_100(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     let group = state.group.as_ref().context("step spinner did not run")?;
-    let share = limit_and_measure(ctx, group, 1.0, FULL_WINDOW)?;
+    let share = limit_and_measure(ctx, group, 1.0, FULL_WINDOW)?.share();
     ctx.set("share_10", percent(state.share_10));
     ctx.expect(
         tr!("with a 100% quota it gets far more than with 10%", "100% 限额下得到的 CPU 远多于 10% 时"),
-        "> 2 × the 10% share",
+        ctx.t(&tr!("> 2 × the 10% share", "> 10% 时占比的 2 倍")),
         percent(share),
         share > 2.0 * state.share_10,
         tr!(
@@ -201,11 +206,17 @@ fn host_view(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
             "10% group 里的进程看到的，以及 group 记录的："
         ),
         values: vec![
-            ("nproc (sched_getaffinity) inside".into(), Fact::Host(inside.to_string())),
-            ("nproc outside".into(), Fact::Host(outside.to_string())),
-            ("cpuN lines in /proc/stat".into(), Fact::Host(stat_cpus.to_string())),
-            ("quota".into(), Fact::text(crate::measure::percent(group.cpu_limit()?.cpus().unwrap_or(0.0)))),
-            ("group usage so far".into(), Fact::Duration(usage)),
+            (
+                ctx.t(&tr!("nproc (sched_getaffinity) inside", "里面的 nproc（sched_getaffinity）")),
+                Fact::Host(inside.to_string()),
+            ),
+            (ctx.t(&tr!("nproc outside", "外面的 nproc")), Fact::Host(outside.to_string())),
+            (ctx.t(&tr!("cpuN lines in /proc/stat", "/proc/stat 中 cpuN 的行数")), Fact::Host(stat_cpus.to_string())),
+            (
+                ctx.t(&tr!("quota", "限额")),
+                Fact::text(crate::measure::percent(group.cpu_limit()?.cpus().unwrap_or(0.0))),
+            ),
+            (ctx.t(&tr!("group usage so far", "group 至今的用量")), Fact::Duration(usage)),
         ],
     });
     ctx.set("nproc", Fact::Host(inside.to_string()));
@@ -272,7 +283,13 @@ fn weights(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     }
     ctx.observe(Observation::Table {
         title: tr!("Two busy loops pinned to one CPU, measured together:", "两个忙循环绑在同一个 CPU 上，同时测量："),
-        columns: vec!["GROUP".into(), weight_file.to_uppercase(), "USAGE".into(), "SHARE".into()],
+        // zh: the file's own name (an uppercased file name is not a Chinese header).
+        columns: vec![
+            "GROUP".into(),
+            ctx.t(&tr!(weight_file.to_uppercase(), weight_file)),
+            "USAGE".into(),
+            "SHARE".into(),
+        ],
         rows,
     });
     let ratio = used[1].as_secs_f64() / used[0].as_secs_f64().max(1e-9);
@@ -310,8 +327,8 @@ fn check(ctx: &mut Ctx) -> anyhow::Result<()> {
     let exists = group.exists();
     ctx.expect(
         tr!("the group labctl/mine exists", "group labctl/mine 存在"),
-        "present",
-        if exists { "present" } else { "missing" },
+        ctx.word("present"),
+        ctx.word(if exists { "present" } else { "missing" }),
         exists,
         tr!(
             "v1: mkdir /sys/fs/cgroup/cpu/labctl/mine   v2: mkdir -p /sys/fs/cgroup/labctl/mine",
@@ -324,7 +341,7 @@ fn check(ctx: &mut Ctx) -> anyhow::Result<()> {
     let limit = group.cpu_limit()?;
     ctx.expect(
         tr!("its quota is 20% of one CPU", "它的限额是一个 CPU 的 20%"),
-        "20000 per 100000 µs (0.20)",
+        ctx.t(&tr!("20000 per 100000 µs (0.20)", "每 100000 µs 20000 µs（0.20）")),
         Fact::text(format!("{:.2}", limit.cpus().unwrap_or(0.0))),
         limit.cpus().is_some_and(|c| (c - 0.2).abs() < 0.005),
         tr!(

@@ -42,23 +42,25 @@ fn layout(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
             let what = if m.version == 2 {
                 "cgroup2".to_string()
             } else if m.controllers.is_empty() {
-                "cgroup (no controller)".to_string()
+                ctx.t(&tr!("cgroup (no controller)", "cgroup（没有 controller）"))
             } else {
                 format!("cgroup {}", m.controllers.join(","))
             };
             vec![Fact::text(format!("{}  {what}", m.mount_point.display()))]
         })
         .collect();
-    ctx.observe(Observation::Excerpt { path: Fact::text("/proc/self/mountinfo (cgroup mounts)"), lines });
+    let path = ctx.t(&tr!("/proc/self/mountinfo (cgroup mounts)", "/proc/self/mountinfo（cgroup 挂载）"));
+    ctx.observe(Observation::Excerpt { path: Fact::text(path), lines });
     let v2_controllers = system
         .v2_dir()
         .and_then(|d| std::fs::read_to_string(d.join("cgroup.controllers")).ok())
         .map(|s| s.trim().to_string())
         .unwrap_or_default();
     if let Some(dir) = system.v2_dir() {
+        let empty = ctx.t(&tr!("(empty)", "（空）"));
         ctx.observe(Observation::excerpt(
             Fact::text(dir.join("cgroup.controllers").display().to_string()),
-            if v2_controllers.is_empty() { "(empty)" } else { &v2_controllers },
+            if v2_controllers.is_empty() { &empty } else { &v2_controllers },
         ));
     }
     let v1_count = system.mounts().mounts.iter().filter(|m| m.version == 1 && !m.controllers.is_empty()).count();
@@ -90,6 +92,8 @@ fn layout(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
         (false, true) => "unified",
         (false, false) => "none",
     };
+    // The layout names (hybrid, legacy, unified) are systemd's terms and stay as they are.
+    let seen = if seen == "none" { ctx.word("none") } else { seen.to_string() };
     ctx.expect_eq(
         tr!(
             "the layout found in mountinfo is the one /proc/self/cgroup shows",
@@ -188,19 +192,19 @@ fn controllers(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     });
     let available = system.available();
     let v2_core = |name: &str| match name {
-        "freezer" => Some("cgroup.freeze"),
-        "devices" => Some("BPF_PROG_TYPE_CGROUP_DEVICE"),
-        "net_cls" => Some("socket cgroup path (nft/BPF)"),
-        "cpuacct" => Some("cpu.stat"),
+        "freezer" => Some("cgroup.freeze".to_string()),
+        "devices" => Some("BPF_PROG_TYPE_CGROUP_DEVICE".to_string()),
+        "net_cls" => Some(ctx.t(&tr!("socket cgroup path (nft/BPF)", "socket 的 cgroup 路径（nft/BPF）"))),
+        "cpuacct" => Some("cpu.stat".to_string()),
         _ => None,
     };
     // Read, not assumed: the ns subsystem is gone from /proc/cgroups since Linux 2.6.38.
     let ns_listed = text.lines().any(|l| l.split_whitespace().next() == Some("ns"));
-    let ns_row = if ns_listed {
-        "listed in /proc/cgroups".to_string()
+    let ns_row = ctx.t(&if ns_listed {
+        tr!("listed in /proc/cgroups", "列在 /proc/cgroups 中")
     } else {
-        "not in /proc/cgroups (removed in Linux 2.6.38)".to_string()
-    };
+        tr!("not in /proc/cgroups (removed in Linux 2.6.38)", "不在 /proc/cgroups 中（Linux 2.6.38 已移除）")
+    });
     let mut rows = Vec::new();
     for (seed, v1, v2) in SEED {
         let here = match system.version() {
@@ -208,9 +212,9 @@ fn controllers(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
                 if seed == "ns" {
                     ns_row.clone()
                 } else if available.iter().any(|a| a == v1) {
-                    format!("mounted: {v1}")
+                    ctx.t(&tr!(format!("mounted: {v1}"), format!("已挂载：{v1}")))
                 } else {
-                    "not mounted".to_string()
+                    ctx.word("not mounted")
                 }
             }
             Version::V2 => {
@@ -219,9 +223,9 @@ fn controllers(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
                 } else if v2 != "-" && available.iter().any(|a| a == v2) && seed != "cpuacct" {
                     format!("cgroup.controllers: {v2}")
                 } else if let Some(core) = v2_core(v1) {
-                    format!("v2: {core}")
+                    ctx.t(&tr!(format!("v2: {core}"), format!("v2：{core}")))
                 } else {
-                    "not available".to_string()
+                    ctx.t(&tr!("not available", "不可用"))
                 }
             }
         };
@@ -244,7 +248,7 @@ fn controllers(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
         Fact::text(if missing.is_empty() {
             "cpu memory pids".to_string()
         } else {
-            format!("missing: {}", missing.join(" "))
+            ctx.t(&tr!(format!("missing: {}", missing.join(" ")), format!("缺少：{}", missing.join(" "))))
         }),
         missing.is_empty(),
         tr!("run labctl doctor for the fix", "运行 labctl doctor 查看修复方法"),
@@ -313,7 +317,7 @@ fn css_set(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
             la[0].clone(),
             la[1].clone(),
             lb[1].clone(),
-            Fact::text(if same { "shared" } else { "DIFFERENT" }),
+            Fact::text(if same { ctx.word("shared") } else { ctx.t(&tr!("DIFFERENT", "不同")) }),
         ]);
     }
     ctx.observe(Observation::Table {
@@ -330,8 +334,8 @@ fn css_set(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
             "right after fork, parent and child share every group (one css_set)",
             "fork 之后父子进程共享所有 group（同一个 css_set）"
         ),
-        "identical",
-        if same_before { "identical" } else { "different" },
+        ctx.word("identical"),
+        ctx.word(if same_before { "identical" } else { "different" }),
         same_before,
         tr!("fork copies the task's css_set pointer", "fork 复制了 task 的 css_set 指针"),
     );
@@ -350,7 +354,7 @@ fn remove(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     let dir = group.existing_dirs().into_iter().next().context("the group is gone already")?;
     let busy = std::fs::remove_dir(&dir);
     let errno = match &busy {
-        Ok(()) => "none: rmdir succeeded".to_string(),
+        Ok(()) => ctx.t(&tr!("none: rmdir succeeded", "无：rmdir 成功了")),
         Err(e) => e.raw_os_error().map(|n| format!("{:?}", nix::errno::Errno::from_raw(n))).unwrap_or(e.to_string()),
     };
     ctx.set("errno", Fact::text(errno));
@@ -369,15 +373,18 @@ fn remove(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     ctx.observe(Observation::Values {
         title: tr!("Kill every process, wait, then rmdir:", "杀掉所有进程，等待，然后 rmdir："),
         values: vec![
-            ("processes killed".into(), Fact::Number(procs as i64)),
-            ("labctl/intro exists".into(), Fact::text(if gone { "no" } else { "yes" })),
+            (ctx.t(&tr!("processes killed", "杀掉的进程数")), Fact::Number(procs as i64)),
+            (
+                ctx.t(&tr!("labctl/intro exists", "labctl/intro 仍然存在")),
+                Fact::text(ctx.word(if gone { "no" } else { "yes" })),
+            ),
         ],
     });
     ctx.set("killed", Fact::Number(procs as i64));
     ctx.expect(
         tr!("the empty group is removed with rmdir", "空的 group 用 rmdir 删掉了"),
-        "removed",
-        if gone { "removed" } else { "still there" },
+        ctx.word("removed"),
+        ctx.word(if gone { "removed" } else { "still there" }),
         gone,
         tr!(
             "control files vanish with the directory; rm -r would fail on them",
@@ -394,8 +401,8 @@ fn check(ctx: &mut Ctx) -> anyhow::Result<()> {
     let exists = group.exists();
     ctx.expect(
         tr!("the group labctl/mine exists", "group labctl/mine 存在"),
-        "present",
-        if exists { "present" } else { "missing" },
+        ctx.word("present"),
+        ctx.word(if exists { "present" } else { "missing" }),
         exists,
         tr!(
             "v1: mkdir -p /sys/fs/cgroup/memory/labctl/mine   v2: mkdir -p /sys/fs/cgroup/labctl/mine",
@@ -408,7 +415,7 @@ fn check(ctx: &mut Ctx) -> anyhow::Result<()> {
     let procs = group.procs()?;
     ctx.expect(
         tr!("a process is in it", "里面有一个进程"),
-        "≥ 1 process",
+        ctx.t(&tr!("≥ 1 process", "≥ 1 个进程")),
         Fact::Number(procs.len() as i64),
         !procs.is_empty(),
         tr!(

@@ -59,8 +59,12 @@ fn limit(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     );
     ctx.expect(
         tr!("swap is off for the group", "这个 group 不能使用 swap"),
-        "off",
-        if swap_off { "off" } else { "no swap accounting in this kernel" },
+        ctx.t(&tr!("off", "已关闭")),
+        ctx.t(&if swap_off {
+            tr!("off", "已关闭")
+        } else {
+            tr!("no swap accounting in this kernel", "这个内核没有 swap 记账")
+        }),
         swap_off,
         tr!(
             "v1 needs swap accounting (swapaccount=1) for memory.memsw.*",
@@ -101,7 +105,13 @@ fn grow(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     };
     ctx.observe(Observation::Table {
         title: tr!("The allocator touches 16 MiB at a time:", "分配器每次分配并写入 16 MiB："),
-        columns: vec!["ALLOCATED MiB".into(), usage_file.to_uppercase(), "ANON".into(), counter.to_uppercase()],
+        // zh: the files' own names (an uppercased file name is not a Chinese header).
+        columns: vec![
+            "ALLOCATED MiB".into(),
+            ctx.t(&tr!(usage_file.to_uppercase(), usage_file)),
+            ctx.t(&tr!("ANON", "匿名内存")),
+            ctx.t(&tr!(counter.to_uppercase(), counter)),
+        ],
         rows,
     });
     ctx.set("allocated", Fact::Number(state.allocated_mib as i64));
@@ -109,15 +119,15 @@ fn grow(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     ctx.set("usage_file", Fact::text(usage_file));
     ctx.expect(
         tr!("usage rises with every step", "每一步之后使用量都在上升"),
-        "rising",
-        if rising { "rising" } else { "not rising" },
+        ctx.t(&tr!("rising", "在上升")),
+        ctx.t(&if rising { tr!("rising", "在上升") } else { tr!("not rising", "没有上升") }),
         rising,
         tr!("touched pages are charged to the group", "被写过的页会记到这个 group 头上"),
     );
     let allocated = state.allocated_mib << 20;
     ctx.expect(
         tr!("usage covers what was touched and stays under the limit", "使用量覆盖了写过的内存，且低于限制"),
-        "48 MiB ≤ usage < 64 MiB",
+        ctx.t(&tr!("48 MiB ≤ usage < 64 MiB", "48 MiB ≤ 使用量 < 64 MiB")),
         Fact::Bytes(last_usage),
         last_usage >= allocated && last_usage < LIMIT,
         tr!("the process's own pages count too", "进程自身的页也会被计入"),
@@ -139,16 +149,21 @@ fn oom(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     let status = worker.wait(Duration::from_secs(5)).context("the allocator is still alive above its limit")?;
     let mem = group.stats()?.memory.context("no memory stats")?;
     let peak = mem.peak.unwrap_or(mem.usage);
-    let ended = describe(&status);
+    // Compared on the wait status; shown in the run's language ("killed by SIGKILL", "被 SIGKILL 杀死").
+    let killed = matches!(status, nix::sys::wait::WaitStatus::Signaled(_, nix::sys::signal::Signal::SIGKILL, _));
+    let ended = ctx.t(&tr!(describe(&status), describe_text(&status).zh));
     let kill_line = kmsg.as_mut().and_then(|k| oom_line(k, worker.pid()));
     ctx.observe(Observation::Values {
         title: tr!("How the allocator ended:", "分配器是怎样结束的："),
         values: vec![
-            ("MiB touched before the kill".into(), Fact::Measured(format!("{}", state.allocated_mib + extra))),
-            ("wait status".into(), Fact::text(ended.clone())),
+            (
+                ctx.t(&tr!("MiB touched before the kill", "被杀之前写入的 MiB")),
+                Fact::Measured(format!("{}", state.allocated_mib + extra)),
+            ),
+            (ctx.t(&tr!("wait status", "wait 状态")), Fact::text(ended.clone())),
             ("oom_kill".into(), Fact::Number(mem.oom_kill.unwrap_or(0) as i64)),
-            ("peak".into(), Fact::Bytes(peak)),
-            ("limit".into(), mem.limit.map_or(Fact::text("max"), |l| Fact::Number(l as i64))),
+            (ctx.t(&tr!("peak", "峰值")), Fact::Bytes(peak)),
+            (ctx.t(&tr!("limit", "限制")), mem.limit.map_or(Fact::text("max"), |l| Fact::Number(l as i64))),
         ],
     });
     match group.version() {
@@ -174,10 +189,11 @@ fn oom(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
             Version::V2 => "memory.events",
         }),
     );
-    ctx.expect_eq(
+    ctx.expect(
         tr!("the allocator was killed by SIGKILL", "分配器被 SIGKILL 杀死"),
-        "killed by SIGKILL",
-        ended,
+        ctx.t(&tr!("killed by SIGKILL", "被 SIGKILL 杀死")),
+        Fact::text(ended),
+        killed,
         tr!("the OOM killer sends SIGKILL, which cannot be caught", "OOM killer 发送的是无法捕获的 SIGKILL"),
     );
     ctx.expect_eq(
@@ -188,7 +204,7 @@ fn oom(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     );
     ctx.expect(
         tr!("usage never went over the limit", "使用量从未超过限制"),
-        "peak ≤ 64 MiB",
+        ctx.t(&tr!("peak ≤ 64 MiB", "峰值 ≤ 64 MiB")),
         Fact::Bytes(peak),
         peak <= LIMIT,
         tr!("the limit is a hard ceiling: reclaim, then kill", "这个限制是硬上限：先回收，再杀进程"),
@@ -305,8 +321,8 @@ fn high(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
         ),
         values: vec![
             ("memory.current".into(), Fact::Bytes(mem.usage)),
-            ("finished within 2 s".into(), Fact::Measured(finished.to_string())),
-            ("time".into(), Fact::Duration(took)),
+            (ctx.t(&tr!("finished within 2 s", "2 s 内完成")), Fact::Measured(ctx.boolean(finished))),
+            (ctx.t(&tr!("time", "用时")), Fact::Duration(took)),
         ],
     });
     worker.kill();
@@ -363,7 +379,11 @@ fn host_view(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
             vec![Fact::text(format!("{k}: ")), Fact::Host(v.trim().to_string())]
         })
         .collect();
-    ctx.observe(Observation::Excerpt { path: Fact::text("/proc/meminfo, read by cat inside labctl/mem-demo"), lines });
+    let path = ctx.t(&tr!(
+        "/proc/meminfo, read by cat inside labctl/mem-demo",
+        "/proc/meminfo，由 labctl/mem-demo 里的 cat 读取"
+    ));
+    ctx.observe(Observation::Excerpt { path: Fact::text(path), lines });
     ctx.expect(
         tr!(
             "cat inside the group and labctl outside it read the same MemTotal",
@@ -406,8 +426,8 @@ fn check(ctx: &mut Ctx) -> anyhow::Result<()> {
     let exists = group.exists();
     ctx.expect(
         tr!("the group labctl/mine exists", "group labctl/mine 存在"),
-        "present",
-        if exists { "present" } else { "missing" },
+        ctx.word("present"),
+        ctx.word(if exists { "present" } else { "missing" }),
         exists,
         tr!(
             "v1: mkdir /sys/fs/cgroup/memory/labctl/mine   v2: mkdir -p /sys/fs/cgroup/labctl/mine",
@@ -433,12 +453,12 @@ fn check(ctx: &mut Ctx) -> anyhow::Result<()> {
     };
     ctx.expect(
         tr!("and it may not swap", "并且不能使用 swap"),
-        "swap off",
-        match swap {
-            Some(true) => "swap off",
-            Some(false) => "swap allowed",
-            None => "no swap accounting",
-        },
+        ctx.t(&tr!("swap off", "swap 已关闭")),
+        ctx.t(&match swap {
+            Some(true) => tr!("swap off", "swap 已关闭"),
+            Some(false) => tr!("swap allowed", "允许 swap"),
+            None => tr!("no swap accounting", "没有 swap 记账"),
+        }),
         swap != Some(false),
         tr!(
             "v1: echo 32M > memory.memsw.limit_in_bytes   v2: echo 0 > memory.swap.max",

@@ -68,7 +68,7 @@ fn bomb(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
         title: tr!("The bomb, a moment later:", "片刻之后的 fork 炸弹："),
         values: vec![
             ("pids.current".into(), Fact::Number(pids.current as i64)),
-            ("processes in cgroup.procs".into(), Fact::Number(procs as i64)),
+            (ctx.t(&tr!("processes in cgroup.procs", "cgroup.procs 中的进程数")), Fact::Number(procs as i64)),
             ("pids.max".into(), pids.limit.map_or(Fact::text("max"), |l| Fact::Number(l as i64))),
         ],
     });
@@ -103,17 +103,19 @@ fn host_ok(ctx: &mut Ctx, _state: &mut State) -> anyhow::Result<()> {
     let t0 = std::time::Instant::now();
     let status = std::process::Command::new("true").status();
     let ok = status.as_ref().is_ok_and(|s| s.success());
+    let exit_0 = ctx.t(&tr!("exit 0", "退出码 0"));
+    let result = if ok { exit_0.clone() } else { ctx.t(&tr!("failed", "失败")) };
     ctx.observe(Observation::Values {
         title: tr!("Outside the group, meanwhile:", "与此同时，在 group 之外："),
         values: vec![
-            ("fork + exec true".into(), Fact::text(if ok { "exit 0" } else { "failed" })),
-            ("time".into(), Fact::Duration(t0.elapsed())),
+            ("fork + exec true".into(), Fact::text(result.clone())),
+            (ctx.t(&tr!("time", "用时")), Fact::Duration(t0.elapsed())),
         ],
     });
     ctx.expect(
         tr!("the rest of the machine can still start processes", "机器的其余部分仍然可以启动进程"),
-        "exit 0",
-        if ok { "exit 0" } else { "failed" },
+        exit_0,
+        result,
         ok,
         tr!("pids.max only counts the group's own processes", "pids.max 只统计本 group 自己的进程"),
     );
@@ -135,8 +137,8 @@ fn defuse(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     let before = group.procs()?.len();
     ctx.expect(
         tr!("the group is frozen: nobody can fork while we kill", "group 已冻结：我们杀进程时没人能再 fork"),
-        "frozen",
-        if frozen { "frozen" } else { "running" },
+        ctx.word("frozen"),
+        ctx.word(if frozen { "frozen" } else { "running" }),
         frozen,
         tr!("a fork bomb refills every gap a kill leaves", "fork 炸弹会填满每一次 kill 留下的空位"),
     );
@@ -148,15 +150,15 @@ fn defuse(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     ctx.observe(Observation::Values {
         title: tr!("After kill, thaw and rmdir:", "kill、解冻并 rmdir 之后："),
         values: vec![
-            ("processes before".into(), Fact::Number(before as i64)),
-            ("group exists".into(), Fact::text(if gone { "no" } else { "yes" })),
+            (ctx.t(&tr!("processes before", "kill 之前的进程数")), Fact::Number(before as i64)),
+            (ctx.t(&tr!("group exists", "group 仍然存在")), Fact::text(ctx.word(if gone { "no" } else { "yes" }))),
         ],
     });
     ctx.set("before", Fact::Number(before as i64));
     ctx.expect(
         tr!("the group and every process in it are gone", "group 及其中的所有进程都已消失"),
-        "removed",
-        if gone { "removed" } else { "still there" },
+        ctx.word("removed"),
+        ctx.word(if gone { "removed" } else { "still there" }),
         gone,
         tr!("rmdir fails with EBUSY while a process is inside", "只要还有进程在里面，rmdir 就会以 EBUSY 失败"),
     );
@@ -170,8 +172,8 @@ fn check(ctx: &mut Ctx) -> anyhow::Result<()> {
     let exists = group.exists();
     ctx.expect(
         tr!("the group labctl/mine exists", "group labctl/mine 存在"),
-        "present",
-        if exists { "present" } else { "missing" },
+        ctx.word("present"),
+        ctx.word(if exists { "present" } else { "missing" }),
         exists,
         tr!(
             "v1: mkdir /sys/fs/cgroup/pids/labctl/mine   v2: mkdir -p /sys/fs/cgroup/labctl/mine",

@@ -103,16 +103,43 @@ fn talk(server: &str, to: SocketAddr, from: &str, request: &str) -> anyhow::Resu
     exchange(listener, &ns(from), to, request, move |peer| format!("hello {}, this is {me}\n", peer.ip()))
 }
 
-fn talk_values(result: &anyhow::Result<super::Exchange>, from: &str, to: SocketAddr) -> Vec<(String, Fact)> {
-    let mut v = vec![("from".to_string(), Fact::text(from)), ("to".to_string(), Fact::text(to.to_string()))];
+/// The keys in the run's language; the reply (sent over the wire) and the error (the OS's own
+/// words) stay as they are.
+pub(crate) fn talk_values(
+    ctx: &Ctx,
+    result: &anyhow::Result<super::Exchange>,
+    from: &str,
+    to: SocketAddr,
+) -> Vec<(String, Fact)> {
+    let mut v = vec![
+        (ctx.t(&tr!("from", "发起方")), Fact::text(from)),
+        (ctx.t(&tr!("to", "目标")), Fact::text(to.to_string())),
+    ];
     match result {
         Ok(x) => {
-            v.push(("peer seen by the server".into(), Fact::text(x.peer.ip().to_string())));
-            v.push(("reply".into(), Fact::text(x.reply.trim())));
+            v.push((
+                ctx.t(&tr!("peer seen by the server", "服务端看到的对端地址")),
+                Fact::text(x.peer.ip().to_string()),
+            ));
+            v.push((ctx.t(&tr!("reply", "回复")), Fact::text(x.reply.trim())));
         }
-        Err(e) => v.push(("result".into(), Fact::text(format!("{}", e.root_cause())))),
+        Err(e) => v.push((ctx.t(&tr!("result", "结果")), Fact::text(format!("{}", e.root_cause())))),
     }
     v
+}
+
+/// "failed: ERROR" in the run's language (the error itself is the OS's own words).
+pub(crate) fn failed(ctx: &Ctx, e: impl std::fmt::Display) -> String {
+    ctx.t(&tr!(format!("failed: {e}"), format!("失败：{e}")))
+}
+
+/// The header of a rules listing: which tool, in which namespace, listed how.
+fn rules_header(ctx: &Ctx, fw: &Firewall) -> Fact {
+    let (backend, command) = (fw.backend.name(), listing_command(fw));
+    Fact::text(ctx.t(&tr!(
+        format!("{backend} rules in labctl-host ({command})"),
+        format!("labctl-host 里的 {backend} 规则（{command}）")
+    )))
 }
 
 fn routes_table(title: Text, netns: &str) -> anyhow::Result<(Observation, Vec<crate::netlink::Route>)> {
@@ -150,8 +177,14 @@ fn stage(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
         title: tr!("The namespace that plays the Docker host:", "扮演 Docker 主机的 namespace："),
         values: vec![
             ("/run/netns/labctl-host".into(), Fact::Inode(host_inode)),
-            ("net.ipv4.ip_forward in labctl-host".into(), Fact::Number(forward_lab.parse().unwrap_or(-1))),
-            ("net.ipv4.ip_forward where labctl runs".into(), Fact::Host(forward_here.trim().into())),
+            (
+                ctx.t(&tr!("net.ipv4.ip_forward in labctl-host", "labctl-host 里的 net.ipv4.ip_forward")),
+                Fact::Number(forward_lab.parse().unwrap_or(-1)),
+            ),
+            (
+                ctx.t(&tr!("net.ipv4.ip_forward where labctl runs", "labctl 所在之处的 net.ipv4.ip_forward")),
+                Fact::Host(forward_here.trim().into()),
+            ),
         ],
     });
     ctx.observe(Observation::Interfaces {
@@ -162,7 +195,7 @@ fn stage(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     state.forward_here = Some(forward_here.trim().to_string());
     ctx.expect(
         tr!("labctl-host is a namespace of its own", "labctl-host 是一个独立的 namespace"),
-        "a different inode",
+        ctx.t(&tr!("a different inode", "不同的 inode")),
         Fact::Inode(host_inode),
         host_inode != ours.inode,
         tr!("ip netns add did not create a new namespace", "ip netns add 没有创建新的 namespace"),
@@ -199,9 +232,12 @@ fn bridge(ctx: &mut Ctx, _state: &mut State) -> anyhow::Result<()> {
     ctx.observe(Observation::Values {
         title: tr!("The bridge in sysfs (seen from labctl-host):", "sysfs 中的网桥（从 labctl-host 里看）："),
         values: vec![
-            ("/sys/class/net/labctl0/bridge/".into(), Fact::text(if sysfs.0 { "present" } else { "absent" })),
+            ("/sys/class/net/labctl0/bridge/".into(), Fact::text(ctx.word(if sysfs.0 { "present" } else { "absent" }))),
             ("/sys/class/net/labctl0/bridge/stp_state".into(), Fact::text(sysfs.1.clone())),
-            ("/sys/class/net/labctl0/brif/ (ports)".into(), Fact::Number(sysfs.2 as i64)),
+            (
+                ctx.t(&tr!("/sys/class/net/labctl0/brif/ (ports)", "/sys/class/net/labctl0/brif/（端口数）")),
+                Fact::Number(sysfs.2 as i64),
+            ),
         ],
     });
     ctx.set("ports", Fact::Number(sysfs.2 as i64));
@@ -245,8 +281,8 @@ fn containers(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     });
     ctx.expect(
         tr!("each process lives in its named namespace", "每个进程都位于对应的具名 namespace 中"),
-        "same inode",
-        if all_match { "same inode" } else { "different" },
+        ctx.t(&tr!("same inode", "相同的 inode")),
+        ctx.t(&if all_match { tr!("same inode", "相同的 inode") } else { tr!("different", "不同") }),
         all_match,
         tr!("setns before exec failed", "exec 之前的 setns 失败了"),
     );
@@ -305,7 +341,7 @@ fn veth(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
             "Both ends of each veth pair, from /sys/class/net/DEV/{ifindex,iflink,master}:",
             "每对 veth 的两端，读自 /sys/class/net/DEV/{ifindex,iflink,master}："
         ),
-        columns: ["END", "ifindex", "iflink", "master"].iter().map(|s| s.to_string()).collect(),
+        columns: vec![ctx.t(&tr!("END", "端")), "ifindex".into(), "iflink".into(), "master".into()],
         rows,
     });
     ctx.observe(Observation::Values {
@@ -315,8 +351,8 @@ fn veth(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     ctx.set("brif", Fact::text(brif.clone()));
     ctx.expect(
         tr!("each end's iflink is the other end's ifindex", "每一端的 iflink 都是另一端的 ifindex"),
-        "paired",
-        if paired { "paired" } else { "not paired" },
+        ctx.t(&tr!("paired", "互为一对")),
+        ctx.t(&if paired { tr!("paired", "互为一对") } else { tr!("not paired", "不成对") }),
         paired,
         tr!("the veth peer was not moved as expected", "veth 的另一端没有按预期移动"),
     );
@@ -354,14 +390,14 @@ fn addresses(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     ctx.expect_eq(
         tr!("c1's default route points at the bridge", "c1 的默认路由指向网桥"),
         GATEWAY.to_string(),
-        default.map(|g| g.to_string()).unwrap_or_else(|| "none".into()),
+        default.map(|g| g.to_string()).unwrap_or_else(|| ctx.word("none")),
         tr!("ip route add default via 10.213.0.1 failed", "ip route add default via 10.213.0.1 失败"),
     );
     let connected = routes.iter().any(|r| r.destination == Some((IpAddr::V4(Ipv4Addr::new(10, 213, 0, 0)), 24)));
     ctx.expect(
         tr!("the kernel added the subnet route for the address", "内核为地址自动加上了子网路由"),
         "10.213.0.0/24 dev eth0 proto kernel",
-        if connected { "present" } else { "missing" },
+        ctx.word(if connected { "present" } else { "missing" }),
         connected,
         tr!("the address may not be on eth0", "地址可能没有配在 eth0 上"),
     );
@@ -376,7 +412,7 @@ fn c1_to_c2(ctx: &mut Ctx, _state: &mut State) -> anyhow::Result<()> {
     let result = talk(C2, to, C1, "hello from c1\n");
     ctx.observe(Observation::Values {
         title: tr!("TCP from c1 to c2:", "从 c1 到 c2 的 TCP："),
-        values: talk_values(&result, C1, to),
+        values: talk_values(ctx, &result, C1, to),
     });
     // What the bridge learned.
     let mut nl = Netlink::open_in(&ns(HOST))?;
@@ -398,7 +434,7 @@ fn c1_to_c2(ctx: &mut Ctx, _state: &mut State) -> anyhow::Result<()> {
             "What labctl0 learned (bridge fdb show br labctl0, learned entries):",
             "labctl0 学到的地址（bridge fdb show br labctl0，学习到的条目）："
         ),
-        columns: ["MAC", "PORT", "WHOSE"].iter().map(|s| s.to_string()).collect(),
+        columns: vec!["MAC".into(), ctx.t(&tr!("PORT", "端口")), ctx.t(&tr!("WHOSE", "属于"))],
         rows: learned
             .iter()
             .map(|(port, mac)| {
@@ -411,7 +447,7 @@ fn c1_to_c2(ctx: &mut Ctx, _state: &mut State) -> anyhow::Result<()> {
             })
             .collect(),
     });
-    let peer = result.as_ref().map(|x| x.peer.ip().to_string()).unwrap_or_else(|e| format!("failed: {e}"));
+    let peer = result.as_ref().map(|x| x.peer.ip().to_string()).unwrap_or_else(|e| failed(ctx, e));
     ctx.expect_eq(
         tr!("c2 saw c1's own address: no NAT on the bridge", "c2 看到的是 c1 自己的地址：网桥上没有 NAT"),
         CONTAINERS[0].2.to_string(),
@@ -421,8 +457,12 @@ fn c1_to_c2(ctx: &mut Ctx, _state: &mut State) -> anyhow::Result<()> {
     let all_learned = expected.iter().all(|e| learned.contains(e));
     ctx.expect(
         tr!("the FDB maps each container's MAC to its port", "FDB 把每个容器的 MAC 对应到它的端口"),
-        "c1 on lcc1, c2 on lcc2",
-        if all_learned { "c1 on lcc1, c2 on lcc2" } else { "missing entries" },
+        ctx.t(&tr!("c1 on lcc1, c2 on lcc2", "c1 在 lcc1 上，c2 在 lcc2 上")),
+        ctx.t(&if all_learned {
+            tr!("c1 on lcc1, c2 on lcc2", "c1 在 lcc1 上，c2 在 lcc2 上")
+        } else {
+            tr!("missing entries", "缺少条目")
+        }),
         all_learned,
         tr!("frames must have crossed the bridge", "必须有帧经过了网桥"),
     );
@@ -434,11 +474,11 @@ fn host_to_container(ctx: &mut Ctx, _state: &mut State) -> anyhow::Result<()> {
     let result = talk(C1, to, HOST, "hello from the host\n");
     ctx.observe(Observation::Values {
         title: tr!("TCP from labctl-host to c1:", "从 labctl-host 到 c1 的 TCP："),
-        values: talk_values(&result, HOST, to),
+        values: talk_values(ctx, &result, HOST, to),
     });
     let (table, _) = routes_table(tr!("Routes in labctl-host:", "labctl-host 的路由："), HOST)?;
     ctx.observe(table);
-    let peer = result.as_ref().map(|x| x.peer.ip().to_string()).unwrap_or_else(|e| format!("failed: {e}"));
+    let peer = result.as_ref().map(|x| x.peer.ip().to_string()).unwrap_or_else(|e| failed(ctx, e));
     ctx.expect_eq(
         tr!("c1 saw the bridge's address: the host speaks from labctl0", "c1 看到的是网桥的地址：主机从 labctl0 发出"),
         GATEWAY.to_string(),
@@ -466,17 +506,17 @@ fn outside(ctx: &mut Ctx, _state: &mut State) -> anyhow::Result<()> {
     let from_c1 = talk(OUT, to, C1, "hello from c1\n");
     ctx.observe(Observation::Values {
         title: tr!("labctl-host → the outside:", "labctl-host → 外部："),
-        values: talk_values(&direct, HOST, to),
+        values: talk_values(ctx, &direct, HOST, to),
     });
     ctx.observe(Observation::Values {
         title: tr!("c1 → the outside:", "c1 → 外部："),
-        values: talk_values(&from_c1, C1, to),
+        values: talk_values(ctx, &from_c1, C1, to),
     });
     ctx.set("ip_forward", Fact::Number(sysctl_in(&ns(HOST), "net.ipv4.ip_forward")?.parse().unwrap_or(-1)));
     ctx.expect(
         tr!("the host itself reaches the outside", "主机自己能访问外部"),
-        "a reply",
-        if direct.is_ok() { "a reply" } else { "no reply" },
+        ctx.word("a reply"),
+        ctx.word(if direct.is_ok() { "a reply" } else { "no reply" }),
         direct.is_ok(),
         tr!(
             "lcout and the outside's eth0 need addresses in 198.51.100.0/24",
@@ -505,7 +545,7 @@ fn ip_forward(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     ctx.observe(table);
     ctx.observe(Observation::Values {
         title: tr!("c1 → the outside:", "c1 → 外部："),
-        values: talk_values(&from_c1, C1, to),
+        values: talk_values(ctx, &from_c1, C1, to),
     });
     ctx.expect_eq(
         tr!("forwarding is on in labctl-host only", "只有 labctl-host 打开了转发"),
@@ -546,19 +586,15 @@ fn masquerade(ctx: &mut Ctx, _state: &mut State) -> anyhow::Result<()> {
     let fw = firewall()?;
     fw.install(SUBNET, BRIDGE)?;
     let listing = fw.listing()?;
-    ctx.observe(Observation::excerpt(
-        Fact::text(format!("{} rules in labctl-host ({})", fw.backend.name(), listing_command(&fw))),
-        &listing,
-    ));
+    ctx.observe(Observation::excerpt(rules_header(ctx, &fw), &listing));
     let to = SocketAddr::new(IpAddr::V4(OUT_PEER), 9000);
     let from_c1 = talk(OUT, to, C1, "hello from c1\n");
     ctx.observe(Observation::Values {
         title: tr!("c1 → the outside:", "c1 → 外部："),
-        values: talk_values(&from_c1, C1, to),
+        values: talk_values(ctx, &from_c1, C1, to),
     });
     ctx.set("backend", Fact::text(fw.backend.name()));
-    let peer =
-        from_c1.as_ref().map(|x| x.peer.ip().to_string()).unwrap_or_else(|e| format!("failed: {}", e.root_cause()));
+    let peer = from_c1.as_ref().map(|x| x.peer.ip().to_string()).unwrap_or_else(|e| failed(ctx, e.root_cause()));
     ctx.expect_eq(
         tr!("the outside sees the host's address, not c1's", "外部看到的是主机的地址，而不是 c1 的"),
         OUT_HOST.to_string(),
@@ -586,22 +622,19 @@ fn forward_drop(ctx: &mut Ctx, _state: &mut State) -> anyhow::Result<()> {
     fw.forward_allow(BRIDGE)?;
     let allowed = talk(OUT, to, C1, "hello from c1\n");
     let listing = fw.listing()?;
-    let br_nf = sysctl_in(&ns(HOST), "net.bridge.bridge-nf-call-iptables").unwrap_or_else(|_| "absent".into());
+    let br_nf = sysctl_in(&ns(HOST), "net.bridge.bridge-nf-call-iptables").unwrap_or_else(|_| ctx.word("absent"));
     ctx.observe(Observation::Values {
         title: tr!("br_netfilter, as this kernel has it:", "本机内核的 br_netfilter 情况："),
         values: vec![("/proc/sys/net/bridge/bridge-nf-call-iptables (labctl-host)".into(), Fact::Host(br_nf))],
     });
     ctx.observe(Observation::Values {
         title: tr!("c1 → the outside with policy drop:", "policy drop 时 c1 → 外部："),
-        values: talk_values(&dropped, C1, to),
+        values: talk_values(ctx, &dropped, C1, to),
     });
-    ctx.observe(Observation::excerpt(
-        Fact::text(format!("{} rules in labctl-host ({})", fw.backend.name(), listing_command(&fw))),
-        &listing,
-    ));
+    ctx.observe(Observation::excerpt(rules_header(ctx, &fw), &listing));
     ctx.observe(Observation::Values {
         title: tr!("c1 → the outside with the accept rules:", "加上 accept 规则后 c1 → 外部："),
-        values: talk_values(&allowed, C1, to),
+        values: talk_values(ctx, &allowed, C1, to),
     });
     ctx.expect_failure(
         tr!("a FORWARD chain with policy drop stops container traffic", "policy 为 drop 的 FORWARD 链拦住了容器流量"),
@@ -614,8 +647,8 @@ fn forward_drop(ctx: &mut Ctx, _state: &mut State) -> anyhow::Result<()> {
             "accepting traffic from labctl0 (and its replies) lets it through",
             "放行来自 labctl0 的流量（及其回包）之后就通了"
         ),
-        "a reply",
-        if allowed.is_ok() { "a reply" } else { "no reply" },
+        ctx.word("a reply"),
+        ctx.word(if allowed.is_ok() { "a reply" } else { "no reply" }),
         allowed.is_ok(),
         tr!("the accept rules must come before the policy", "accept 规则必须在 policy 生效前匹配"),
     );
@@ -638,17 +671,14 @@ fn port_map(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
         format!("HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{body}", body.len())
     });
     let listing = fw.listing()?;
-    ctx.observe(Observation::excerpt(
-        Fact::text(format!("{} rules in labctl-host ({})", fw.backend.name(), listing_command(&fw))),
-        &listing,
-    ));
+    ctx.observe(Observation::excerpt(rules_header(ctx, &fw), &listing));
     let (status, body, peer) = match &result {
         Ok(x) => (
             x.reply.lines().next().unwrap_or_default().to_string(),
             x.reply.split("\r\n\r\n").nth(1).unwrap_or_default().trim().to_string(),
             x.peer.ip().to_string(),
         ),
-        Err(e) => (format!("failed: {}", e.root_cause()), String::new(), "none".into()),
+        Err(e) => (failed(ctx, e.root_cause()), String::new(), ctx.word("none")),
     };
     ctx.observe(Observation::Values {
         title: tr!(
@@ -656,10 +686,17 @@ fn port_map(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
             "在 labctl-out 里 curl http://198.51.100.1:8080/："
         ),
         values: vec![
-            ("server in labctl-c1 listening on *:80 (/proc/net/tcp)".into(), Fact::text(listening.to_string())),
-            ("status".into(), Fact::text(status.clone())),
-            ("body".into(), Fact::text(body)),
-            ("client address seen by the server".into(), Fact::text(peer.clone())),
+            (
+                ctx.t(&tr!(
+                    "server in labctl-c1 listening on *:80 (/proc/net/tcp)",
+                    "labctl-c1 里的服务端在 *:80 上监听（/proc/net/tcp）"
+                )),
+                Fact::text(ctx.boolean(listening)),
+            ),
+            // The status line and the body are HTTP as sent: they stay as they are.
+            (ctx.t(&tr!("status", "状态行")), Fact::text(status.clone())),
+            (ctx.t(&tr!("body", "正文")), Fact::text(body)),
+            (ctx.t(&tr!("client address seen by the server", "服务端看到的客户端地址")), Fact::text(peer.clone())),
         ],
     });
     ctx.expect_eq(
@@ -693,8 +730,8 @@ fn check(ctx: &mut Ctx) -> anyhow::Result<()> {
     let lease = state.as_ref().and_then(|s| s.leases.iter().find(|l| l.netns == "labctl-web").cloned());
     ctx.expect(
         tr!("labctl-web is attached to labctl0", "labctl-web 已挂到 labctl0 上"),
-        "attached",
-        if lease.is_some() { "attached" } else { "not attached" },
+        ctx.t(&tr!("attached", "已接入")),
+        ctx.t(&if lease.is_some() { tr!("attached", "已接入") } else { tr!("not attached", "没有接入") }),
         lease.is_some(),
         tr!(
             "sudo ip netns add labctl-web; sudo labctl net bridge up; sudo labctl net attach --netns labctl-web -p 8080:80",
@@ -717,8 +754,8 @@ fn check(ctx: &mut Ctx) -> anyhow::Result<()> {
         .any(|r| r.destination.is_none() && r.gateway.map(|g| Some(g) == gw.map(IpAddr::V4)).unwrap_or(false));
     ctx.expect(
         tr!("its default route points at the bridge", "它的默认路由指向网桥"),
-        "default via the gateway",
-        if default_ok { "present" } else { "missing" },
+        ctx.t(&tr!("default via the gateway", "经由网关的 default 路由")),
+        ctx.word(if default_ok { "present" } else { "missing" }),
         default_ok,
         tr!("detach and attach again", "先 detach 再重新 attach"),
     );

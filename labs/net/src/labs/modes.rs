@@ -57,7 +57,7 @@ fn none(ctx: &mut Ctx, _state: &mut State) -> anyhow::Result<()> {
     ctx.set("inode", Fact::Inode(theirs.inode));
     ctx.expect(
         tr!("it has a network namespace of its own", "它有自己的 network namespace"),
-        "a different inode",
+        ctx.t(&tr!("a different inode", "不同的 inode")),
         Fact::Inode(theirs.inode),
         theirs.inode != ours.inode,
         tr!("unshare(CLONE_NEWNET) did not take effect", "unshare(CLONE_NEWNET) 没有生效"),
@@ -156,21 +156,22 @@ fn container(ctx: &mut Ctx, _state: &mut State) -> anyhow::Result<()> {
     });
     let (reply, peer) = match &talk {
         Ok(x) => (x.reply.trim().to_string(), x.peer.ip().to_string()),
-        Err(e) => (format!("failed: {e:#}"), "none".into()),
+        Err(e) => (ctx.t(&tr!(format!("failed: {e:#}"), format!("失败：{e:#}"))), ctx.word("none")),
     };
     ctx.observe(Observation::Values {
         title: tr!("A TCP exchange over lo, 127.0.0.1:8080:", "经由 lo 的一次 TCP 通信，127.0.0.1:8080："),
         values: vec![
-            ("server's namespace (listen)".into(), Fact::Inode(listen_ns)),
-            ("client's namespace (connect)".into(), Fact::Inode(connect_ns)),
-            ("peer seen by the server".into(), Fact::text(peer)),
-            ("reply".into(), Fact::text(reply)),
+            (ctx.t(&tr!("server's namespace (listen)", "服务端的 namespace（listen）")), Fact::Inode(listen_ns)),
+            (ctx.t(&tr!("client's namespace (connect)", "客户端的 namespace（connect）")), Fact::Inode(connect_ns)),
+            (ctx.t(&tr!("peer seen by the server", "服务端看到的对端地址")), Fact::text(peer)),
+            // The reply is what the server sent over the wire: it stays as sent.
+            (ctx.t(&tr!("reply", "回复")), Fact::text(reply)),
         ],
     });
     ctx.expect(
         tr!("the second process reaches the first over 127.0.0.1", "第二个进程经由 127.0.0.1 连上了第一个进程"),
-        "a reply",
-        if talk.is_ok() { "a reply" } else { "no reply" },
+        ctx.word("a reply"),
+        ctx.word(if talk.is_ok() { "a reply" } else { "no reply" }),
         talk.is_ok(),
         tr!("both ends must share one lo", "两端必须共用同一个 lo"),
     );
@@ -185,8 +186,8 @@ fn check(ctx: &mut Ctx) -> anyhow::Result<()> {
     let exists = path.exists();
     ctx.expect(
         tr!("a network namespace named labctl-pair exists", "存在名为 labctl-pair 的 network namespace"),
-        format!("{} present", path.display()),
-        if exists { "present" } else { "missing" },
+        ctx.t(&tr!(format!("{} present", path.display()), format!("{} 存在", path.display()))),
+        ctx.word(if exists { "present" } else { "missing" }),
         exists,
         tr!("sudo ip netns add labctl-pair", "sudo ip netns add labctl-pair"),
     );

@@ -143,13 +143,21 @@ fn plugins(ctx: &mut Ctx, _state: &mut State) -> anyhow::Result<()> {
             "The plugins, and what CNI_COMMAND=VERSION answered:",
             "插件，以及它们对 CNI_COMMAND=VERSION 的回答："
         ),
-        columns: ["PLUGIN", "BINARY", "SUPPORTED VERSIONS"].iter().map(|s| s.to_string()).collect(),
+        columns: vec![
+            ctx.t(&tr!("PLUGIN", "插件")),
+            ctx.t(&tr!("BINARY", "可执行文件")),
+            ctx.t(&tr!("SUPPORTED VERSIONS", "支持的版本")),
+        ],
         rows,
     });
     ctx.expect(
         tr!("every plugin speaks CNI 1.0.0", "每个插件都支持 CNI 1.0.0"),
-        "1.0.0 in each list",
-        if speaks { "1.0.0 in each list" } else { "missing somewhere" },
+        ctx.t(&tr!("1.0.0 in each list", "每个列表里都有 1.0.0")),
+        ctx.t(&if speaks {
+            tr!("1.0.0 in each list", "每个列表里都有 1.0.0")
+        } else {
+            tr!("missing somewhere", "有的列表里没有")
+        }),
         speaks,
         tr!("containernetworking-plugins 1.0 or later is needed", "需要 containernetworking-plugins 1.0 或更新版本"),
     );
@@ -160,7 +168,10 @@ fn add(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     state.c1_pid = Some(start_sleeper(ctx, &ns(C1))?);
     let list = conflist();
     ctx.observe(Observation::excerpt(
-        Fact::text(format!("the network configuration list ({NETWORK}.conflist)")),
+        Fact::text(ctx.t(&tr!(
+            format!("the network configuration list ({NETWORK}.conflist)"),
+            format!("网络配置列表（{NETWORK}.conflist）")
+        ))),
         &serde_json::to_string_pretty(&list.to_json())?,
     ));
     let result = runtime().add(&list, &attachment())?;
@@ -188,7 +199,14 @@ fn add(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
         .collect();
     ctx.observe(Observation::Table {
         title: tr!("The ADD result, parsed (interfaces):", "解析后的 ADD 结果（interfaces）："),
-        columns: ["#", "NAME", "MAC", "SANDBOX", "IPS"].iter().map(|s| s.to_string()).collect(),
+        // zh: the result's own field names (sandbox, ips), as the JSON has them.
+        columns: vec![
+            "#".into(),
+            "NAME".into(),
+            "MAC".into(),
+            ctx.t(&tr!("SANDBOX", "sandbox")),
+            ctx.t(&tr!("IPS", "ips")),
+        ],
         rows,
     });
     let (iface, ip) = result.container_address().context("the result names no address inside the container")?;
@@ -222,7 +240,7 @@ fn add(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     ctx.expect_eq(
         tr!("the gateway is the bridge's address", "网关是网桥的地址"),
         GATEWAY.to_string(),
-        ip.gateway.map(|g| g.to_string()).unwrap_or_else(|| "none".into()),
+        ip.gateway.map(|g| g.to_string()).unwrap_or_else(|| ctx.word("none")),
         tr!("isGateway: true gives the bridge the first address", "isGateway: true 让网桥拿到第一个地址"),
     );
     if let Some(pid) = state.c1_pid {
@@ -276,7 +294,9 @@ fn created(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     });
     let rules = nat_rules()?;
     ctx.observe(Observation::Excerpt {
-        path: Fact::text("iptables-save -t nat (in labctl-cni)"),
+        path: Fact::text(
+            ctx.t(&tr!("iptables-save -t nat (in labctl-cni)", "iptables-save -t nat（在 labctl-cni 里）")),
+        ),
         lines: rules.iter().map(|l| vec![Fact::text(l)]).collect(),
     });
     ctx.observe(ipam_table(tr!(
@@ -290,15 +310,19 @@ fn created(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
             "the bridge plugin made lccni1 and put the host end of a veth on it",
             "bridge 插件创建了 lccni1，并把 veth 的主机端接到它上面"
         ),
-        "lccni1 with one port",
-        if veth_on_bridge { "lccni1 with one port" } else { "no port" },
+        ctx.t(&tr!("lccni1 with one port", "lccni1，带一个端口")),
+        ctx.t(&if veth_on_bridge {
+            tr!("lccni1 with one port", "lccni1，带一个端口")
+        } else {
+            tr!("no port", "没有端口")
+        }),
         veth_on_bridge,
         tr!("look at the ADD result's interfaces", "看看 ADD 结果里的 interfaces"),
     );
     ctx.expect_eq(
         tr!("the container's default route goes via the gateway", "容器的默认路由经由网关"),
         GATEWAY.to_string(),
-        default.map(|g| g.to_string()).unwrap_or_else(|| "none".into()),
+        default.map(|g| g.to_string()).unwrap_or_else(|| ctx.word("none")),
         tr!(
             "host-local's routes: [{dst: 0.0.0.0/0}] with isGateway",
             "host-local 的 routes：[{dst: 0.0.0.0/0}]，加上 isGateway"
@@ -319,8 +343,8 @@ fn created(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
             "portmap wrote a DNAT for 8080 → :80 and bridge a masquerade for the container",
             "portmap 写了 8080 → :80 的 DNAT，bridge 为容器写了 masquerade"
         ),
-        "both rules",
-        if has_dnat && has_masq { "both rules" } else { "missing" },
+        ctx.t(&tr!("both rules", "两条规则都在")),
+        ctx.t(&if has_dnat && has_masq { tr!("both rules", "两条规则都在") } else { tr!("missing", "缺失") }),
         has_dnat && has_masq,
         tr!("ipMasq: true and the portMappings capability", "ipMasq: true 以及 portMappings capability"),
     );
@@ -330,8 +354,12 @@ fn created(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
             "host-local recorded the lease: a file named after the address",
             "host-local 记录了租约：一个以地址命名的文件"
         ),
-        format!("{ip} holding {C1} eth0"),
-        if leased { format!("{ip} holding {C1} eth0") } else { "no such file".into() },
+        ctx.t(&tr!(format!("{ip} holding {C1} eth0"), format!("{ip}，内容为 {C1} eth0"))),
+        ctx.t(&if leased {
+            tr!(format!("{ip} holding {C1} eth0"), format!("{ip}，内容为 {C1} eth0"))
+        } else {
+            tr!("no such file", "没有这个文件")
+        }),
         leased,
         tr!("dataDir must be labctl's own", "dataDir 必须是 labctl 自己的目录"),
     );
@@ -352,11 +380,15 @@ fn reach(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
             x.reply.lines().next().unwrap_or_default().to_string(),
             x.reply.split("\r\n\r\n").nth(1).unwrap_or_default().trim().to_string(),
         ),
-        Err(e) => (format!("failed: {}", e.root_cause()), String::new()),
+        Err(e) => (super::bridge::failed(ctx, e.root_cause()), String::new()),
     };
     ctx.observe(Observation::Values {
         title: tr!("curl http://10.216.0.1:8080/ from labctl-cni:", "在 labctl-cni 里 curl http://10.216.0.1:8080/："),
-        values: vec![("status".into(), Fact::text(status.clone())), ("body".into(), Fact::text(body))],
+        // The status line and the body are HTTP as sent: they stay as they are.
+        values: vec![
+            (ctx.t(&tr!("status", "状态行")), Fact::text(status.clone())),
+            (ctx.t(&tr!("body", "正文")), Fact::text(body)),
+        ],
     });
     ctx.expect_eq(
         tr!("the host's port 8080 answers from the container's port 80", "主机的 8080 端口由容器的 80 端口应答"),
@@ -377,8 +409,9 @@ fn check_step(ctx: &mut Ctx, _state: &mut State) -> anyhow::Result<()> {
     // Break what the bridge plugin set up: the container's default route.
     Netlink::open_in(&ns(C1))?.delete_default_route()?;
     let second = rt.check_each(&list, &attachment())?;
+    // A plugin's error (code and msg) is its own words and stays.
     let show = |r: &Result<(), CniError>| match r {
-        Ok(()) => "ok (exit 0)".to_string(),
+        Ok(()) => ctx.t(&tr!("ok (exit 0)", "通过（退出码 0）")),
         Err(CniError::Plugin { code, msg, .. }) => format!("code {code}: {msg}"),
         Err(e) => e.to_string(),
     };
@@ -398,7 +431,11 @@ fn check_step(ctx: &mut Ctx, _state: &mut State) -> anyhow::Result<()> {
             "CNI_COMMAND=CHECK, plugin by plugin, with the cached result as prevResult:",
             "逐个插件执行 CNI_COMMAND=CHECK，以缓存的结果作为 prevResult："
         ),
-        columns: ["PLUGIN", "AS SET UP", "AFTER ip route del default"].iter().map(|s| s.to_string()).collect(),
+        columns: vec![
+            ctx.t(&tr!("PLUGIN", "插件")),
+            ctx.t(&tr!("AS SET UP", "刚配置好时")),
+            ctx.t(&tr!("AFTER ip route del default", "ip route del default 之后")),
+        ],
         rows,
     });
     let verdict = |v: &[(String, Result<(), CniError>)]| {
@@ -414,8 +451,8 @@ fn check_step(ctx: &mut Ctx, _state: &mut State) -> anyhow::Result<()> {
             "bridge's CHECK passes while the container is as ADD left it",
             "容器保持 ADD 之后的样子时 bridge 的 CHECK 通过"
         ),
-        "ok",
-        if before == Some(Ok(())) { "ok" } else { "an error" },
+        ctx.t(&tr!("ok", "通过")),
+        ctx.t(&if before == Some(Ok(())) { tr!("ok", "通过") } else { tr!("an error", "出错") }),
         before == Some(Ok(())),
         tr!("every object in prevResult must be in place", "prevResult 里的每个对象都必须还在"),
     );
@@ -425,12 +462,12 @@ fn check_step(ctx: &mut Ctx, _state: &mut State) -> anyhow::Result<()> {
             "bridge's CHECK fails with a CNI error once the route is gone",
             "路由被删掉之后 bridge 的 CHECK 以 CNI 错误失败"
         ),
-        "a CNI error code",
-        match after {
-            Some(Err(code)) => format!("CNI error code {code}"),
-            Some(Ok(())) => "CHECK passed".to_string(),
-            None => "CHECK did not run".to_string(),
-        },
+        ctx.t(&tr!("a CNI error code", "一个 CNI 错误码")),
+        ctx.t(&match after {
+            Some(Err(code)) => tr!(format!("CNI error code {code}"), format!("CNI 错误码 {code}")),
+            Some(Ok(())) => tr!("CHECK passed", "CHECK 通过了"),
+            None => tr!("CHECK did not run", "CHECK 没有运行"),
+        }),
         matches!(after, Some(Err(code)) if code > 0),
         tr!(
             "the bridge plugin's CHECK compares the routes with prevResult",
@@ -464,7 +501,10 @@ fn del(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     });
     let rules = nat_rules()?;
     ctx.observe(Observation::Excerpt {
-        path: Fact::text("iptables-save -t nat (in labctl-cni) after DEL"),
+        path: Fact::text(ctx.t(&tr!(
+            "iptables-save -t nat (in labctl-cni) after DEL",
+            "DEL 之后的 iptables-save -t nat（在 labctl-cni 里）"
+        ))),
         lines: rules.iter().map(|l| vec![Fact::text(l)]).collect(),
     });
     ctx.observe(ipam_table(tr!("host-local's files after DEL:", "DEL 之后 host-local 的文件：")));
@@ -497,8 +537,12 @@ fn del(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     let leased = ipam_files().iter().any(|(f, _)| f == &ip.to_string());
     ctx.expect(
         tr!("the lease is released", "租约已释放"),
-        "no file for the address",
-        if leased { "still leased" } else { "no file for the address" },
+        ctx.t(&tr!("no file for the address", "没有以这个地址命名的文件")),
+        ctx.t(&if leased {
+            tr!("still leased", "仍被租用")
+        } else {
+            tr!("no file for the address", "没有以这个地址命名的文件")
+        }),
         !leased,
         tr!(
             "host-local DEL removes the file by container id and ifname",
@@ -507,8 +551,12 @@ fn del(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     );
     ctx.expect(
         tr!("the cached result is gone", "缓存的结果已删除"),
-        "no cache file",
-        if cache.exists() { "cache file left" } else { "no cache file" },
+        ctx.t(&tr!("no cache file", "没有缓存文件")),
+        ctx.t(&if cache.exists() {
+            tr!("cache file left", "缓存文件还在")
+        } else {
+            tr!("no cache file", "没有缓存文件")
+        }),
         !cache.exists(),
         tr!("the runtime removes its cache after DEL", "运行时在 DEL 之后删除缓存"),
     );
@@ -518,8 +566,8 @@ fn del(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
             "the bridge stays: it belongs to the network, not to the container",
             "网桥保留：它属于网络，而不是某个容器"
         ),
-        "lccni1 present",
-        if bridge_left { "lccni1 present" } else { "gone" },
+        ctx.t(&tr!("lccni1 present", "lccni1 还在")),
+        if bridge_left { ctx.t(&tr!("lccni1 present", "lccni1 还在")) } else { ctx.word("gone") },
         bridge_left,
         tr!("the bridge plugin never deletes its bridge", "bridge 插件从不删除它的网桥"),
     );
@@ -544,8 +592,12 @@ fn check(ctx: &mut Ctx) -> anyhow::Result<()> {
     let cached = rt.cached(&list, &att);
     ctx.expect(
         tr!("labctl-web was added to the network labctl-cni", "labctl-web 已加入网络 labctl-cni"),
-        "a cached ADD result",
-        if cached.is_ok() { "a cached ADD result" } else { "none" },
+        ctx.t(&tr!("a cached ADD result", "一份缓存的 ADD 结果")),
+        if cached.is_ok() {
+            ctx.t(&tr!("a cached ADD result", "一份缓存的 ADD 结果"))
+        } else {
+            ctx.word("none")
+        },
         cached.is_ok(),
         tr!(
             "sudo ip netns add labctl-web; sudo labctl net cni add --netns labctl-web -p 8080:80",
@@ -557,7 +609,7 @@ fn check(ctx: &mut Ctx) -> anyhow::Result<()> {
     ctx.expect(
         tr!("host port 8080 maps to its port 80", "主机 8080 端口映射到它的 80 端口"),
         "8080 → 80",
-        if mapped { "8080 → 80" } else { "no such mapping" },
+        if mapped { "8080 → 80".to_string() } else { ctx.t(&tr!("no such mapping", "没有这个映射")) },
         mapped,
         tr!("add it with -p 8080:80 (del first)", "加上 -p 8080:80（先 del）"),
     );
@@ -568,11 +620,11 @@ fn check(ctx: &mut Ctx) -> anyhow::Result<()> {
     let ok = matches!(bridge, Some(Ok(())));
     ctx.expect(
         tr!("the bridge plugin's CHECK passes", "bridge 插件的 CHECK 通过"),
-        "ok",
+        ctx.t(&tr!("ok", "通过")),
         match &bridge {
-            Some(Ok(())) => "ok".to_string(),
+            Some(Ok(())) => ctx.t(&tr!("ok", "通过")),
             Some(Err(e)) => e.to_string(),
-            None => "no bridge plugin".into(),
+            None => ctx.t(&tr!("no bridge plugin", "没有 bridge 插件")),
         },
         ok,
         tr!(
