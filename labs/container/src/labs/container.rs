@@ -11,6 +11,7 @@
 use anyhow::{bail, Context};
 use labkit::{tr, Ctx, Fact, Observation, Undo, Walkthrough};
 use labnet::ports::{PortMap, Proto};
+use labruntime::client::Client as Runtime;
 use oci_spec::runtime::{
     LinuxCpuBuilder, LinuxMemoryBuilder, LinuxPidsBuilder, LinuxResourcesBuilder, RootBuilder, Spec,
 };
@@ -96,70 +97,14 @@ impl State {
     fn runtime(&self) -> Runtime {
         Runtime { exe: self.exe.clone(), root: self.base.join("lcrun"), base: self.base.clone() }
     }
+    /// `lcrun create` of the lab's container: the init's pid.
+    fn create(&self, ctx: &Ctx) -> anyhow::Result<i32> {
+        self.runtime().create(ctx, ID, &self.bundle, &[])?.map_err(|e| anyhow::anyhow!("lcrun create {ID}: {e}"))
+    }
 }
 
 fn host_ns() -> PathBuf {
     labnet::netns::path(HOST_NS)
-}
-
-// ---------------------------------------------------------------------------------------
-// lcrun as a subprocess
-
-/// `labctl runtime --root ROOT …`: lcrun's command line.
-struct Runtime {
-    exe: PathBuf,
-    root: PathBuf,
-    base: PathBuf,
-}
-
-impl Runtime {
-    fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(&self.exe);
-        cmd.arg("runtime").arg("--root").arg(&self.root).args(args).stdin(Stdio::null());
-        cmd
-    }
-
-    fn run(&self, args: &[&str]) -> anyhow::Result<String> {
-        let out = self.command(args).output().with_context(|| format!("running labctl runtime {}", args.join(" ")))?;
-        if !out.status.success() {
-            bail!("labctl runtime {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim());
-        }
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    }
-
-    fn delete_undo(&self) -> Undo {
-        let mut argv: Vec<String> = vec![self.exe.display().to_string(), "runtime".into(), "--root".into()];
-        argv.extend([self.root.display().to_string(), "delete".into(), "--force".into(), ID.into()]);
-        Undo::Command { argv }
-    }
-
-    /// `lcrun create`; the init inherits create's stdio, so its output goes to a file.
-    fn create(&self, ctx: &Ctx, bundle: &Path) -> anyhow::Result<i32> {
-        ctx.register(self.delete_undo());
-        let log = self.base.join("lcmini.log");
-        let out = std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
-        let status = self
-            .command(&["create", "--bundle", bundle.to_str().context("bundle path")?, ID])
-            .stdout(out.try_clone()?)
-            .stderr(out)
-            .status()
-            .context("running labctl runtime create")?;
-        if !status.success() {
-            bail!("lcrun create {ID}: {}", std::fs::read_to_string(&log).unwrap_or_default().trim());
-        }
-        let pid = self.pid()?;
-        let start_time = labkit::sys::process_start_time(pid).context("the container's init is gone")?;
-        ctx.register(Undo::Kill { pid, start_time });
-        Ok(pid)
-    }
-
-    fn state(&self) -> anyhow::Result<serde_json::Value> {
-        serde_json::from_str(&self.run(&["state", ID])?).context("lcrun state JSON")
-    }
-
-    fn pid(&self) -> anyhow::Result<i32> {
-        Ok(self.state()?["pid"].as_i64().context("lcrun state has no pid")? as i32)
-    }
 }
 
 fn status_field(pid: i32, field: &str) -> String {
@@ -544,7 +489,7 @@ fn bundle(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
 
 fn namespaces(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     let rt = state.runtime();
-    let pid = rt.create(ctx, &state.bundle)?;
+    let pid = state.create(ctx)?;
     state.pid = pid;
     let wanted: Vec<String> = state
         .config()?
@@ -593,7 +538,7 @@ fn namespaces(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     ctx.observe(Observation::Values {
         title: tr!("The init, waiting on exec.fifo (lcrun state):", "等在 exec.fifo 上的 init（lcrun state）："),
         values: vec![
-            ("status".into(), Fact::text(rt.state()?["status"].as_str().unwrap_or("?").to_string())),
+            ("status".into(), Fact::text(rt.status(ID)?)),
             ("pid on the host".into(), Fact::Pid(pid.into())),
             ("NSpid, last field (its pid inside)".into(), Fact::text(inner.clone())),
         ],
@@ -1023,7 +968,7 @@ fn protections(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
 fn exec(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     let pid = state.pid;
     let rt = state.runtime();
-    rt.run(&["start", ID])?;
+    rt.start(ID)?;
     // The init execs the entrypoint: same pid, new program.
     let deadline = Instant::now() + Duration::from_secs(5);
     let cmdline = loop {
@@ -1040,7 +985,7 @@ fn exec(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     ctx.observe(Observation::Values {
         title: tr!("After lcrun start, the same pid:", "lcrun start 之后，同一个 pid："),
         values: vec![
-            ("lcrun state".into(), Fact::text(rt.state()?["status"].as_str().unwrap_or("?").to_string())),
+            ("lcrun state".into(), Fact::text(rt.status(ID)?)),
             ("/proc/PID/cmdline".into(), Fact::text(cmdline.clone())),
             ("/proc/PID/exe".into(), Fact::text(exe.clone())),
             ("NoNewPrivs".into(), Fact::text(nnp.clone())),
@@ -1118,16 +1063,16 @@ fn stop(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     let rt = state.runtime();
     let caught = u64::from_str_radix(&status_field(pid, "SigCgt"), 16).unwrap_or(0);
     let term_caught = caught & (1 << (libc_sigterm() - 1)) != 0;
-    rt.run(&["kill", ID, "TERM"])?;
+    rt.run_ok(&["kill", ID, "TERM"])?;
     std::thread::sleep(Duration::from_secs(1));
     let after_term = !labkit::testing::process_gone(pid);
-    rt.run(&["kill", ID, "KILL"])?;
+    rt.run_ok(&["kill", ID, "KILL"])?;
     let deadline = Instant::now() + Duration::from_secs(5);
     while !labkit::testing::process_gone(pid) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
     let gone = labkit::testing::process_gone(pid);
-    let status = rt.state()?["status"].as_str().unwrap_or("?").to_string();
+    let status = rt.status(ID)?;
     ctx.observe(Observation::Values {
         title: tr!(
             "docker stop: SIGTERM, a grace period (1 s here), then SIGKILL:",
@@ -1167,8 +1112,7 @@ fn libc_sigterm() -> i32 {
 fn teardown(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     let rt = state.runtime();
     let ip = state.ip.context("the network step has not run")?;
-    rt.run(&["delete", ID])?;
-    ctx.cleanup().forget(&rt.delete_undo());
+    rt.delete(ctx, ID, false, None)?;
     let sandbox = format!("/proc/{}/ns/net", state.pid);
     // The container's netns is gone with its init; detach gives back the address and rules.
     let detached = labnet::netns::run_in(&host_ns(), || -> anyhow::Result<()> {

@@ -6,6 +6,7 @@
 //! The attempts themselves are [`probe`]: labctl bind-mounted read-only into the container and
 //! run there as `labctl security-probe ATTEMPT …`, printing one `name=result` line per call.
 
+use crate::client::Client as Runtime;
 use anyhow::{bail, Context};
 use labkit::failure::Failure;
 use labkit::{tr, Ctx, Fact, Observation, Undo, Walkthrough};
@@ -80,112 +81,15 @@ impl State {
     }
 }
 
-/// `labctl runtime --root ROOT …`: lcrun's command line, run as a child process.
-struct Runtime {
-    exe: PathBuf,
-    root: PathBuf,
-    base: PathBuf,
-}
-
-/// What one runtime command answered.
-struct Answer {
-    ok: bool,
-    stdout: String,
-    stderr: String,
-}
-
-impl Runtime {
-    fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(&self.exe);
-        cmd.arg("runtime").arg("--root").arg(&self.root).args(args).stdin(Stdio::null());
-        cmd
+/// Runs one attempt of [`probe`] inside `id` and parses its `name=result` lines.
+fn run_probe(rt: &Runtime, id: &str, args: &[&str]) -> anyhow::Result<BTreeMap<String, String>> {
+    let mut all = vec![PROBE, "security-probe"];
+    all.extend_from_slice(args);
+    let a = rt.exec(id, None, &all)?;
+    if !a.ok {
+        bail!("the probe {args:?} in {id} failed: {}", a.stderr);
     }
-
-    fn run(&self, args: &[&str]) -> anyhow::Result<Answer> {
-        let out = self.command(args).output().with_context(|| format!("running labctl runtime {}", args.join(" ")))?;
-        Ok(Answer {
-            ok: out.status.success(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        })
-    }
-
-    fn delete_undo(&self, id: &str) -> Undo {
-        let mut argv: Vec<String> = vec![self.exe.display().to_string(), "runtime".into(), "--root".into()];
-        argv.extend([self.root.display().to_string(), "delete".into(), "--force".into(), id.into()]);
-        Undo::Command { argv }
-    }
-
-    /// `lcrun create`: registers `lcrun delete --force` first, then the init's kill. The init
-    /// inherits create's stdio (as with runc), so its stderr goes to a file, not a pipe we
-    /// would wait on. Err(stderr) when the runtime refused.
-    fn create(&self, ctx: &Ctx, id: &str, bundle: &Path, no_pivot: bool) -> anyhow::Result<Result<i32, String>> {
-        ctx.register(self.delete_undo(id));
-        let log = self.base.join(format!("{id}.stderr"));
-        let mut args = vec!["create", "--bundle", bundle.to_str().context("bundle path")?];
-        if no_pivot {
-            args.push("--no-pivot");
-        }
-        args.push(id);
-        let status = self
-            .command(&args)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?)
-            .status()
-            .context("running labctl runtime create")?;
-        if !status.success() {
-            return Ok(Err(std::fs::read_to_string(&log).unwrap_or_default().trim().to_string()));
-        }
-        let state: Value = serde_json::from_str(&self.run(&["state", id])?.stdout).context("lcrun state JSON")?;
-        let pid = state["pid"].as_i64().context("lcrun state has no pid")? as i32;
-        let start_time = labkit::sys::process_start_time(pid).context("the container's init is gone")?;
-        ctx.register(Undo::Kill { pid, start_time });
-        Ok(Ok(pid))
-    }
-
-    fn start(&self, id: &str) -> anyhow::Result<()> {
-        let a = self.run(&["start", id])?;
-        if !a.ok {
-            bail!("lcrun start {id}: {}", a.stderr);
-        }
-        Ok(())
-    }
-
-    /// `lcrun exec [--user U] ID ARGS…`.
-    fn exec(&self, id: &str, user: Option<&str>, args: &[&str]) -> anyhow::Result<Answer> {
-        let mut all = vec!["exec"];
-        if let Some(user) = user {
-            all.extend(["--user", user]);
-        }
-        all.push(id);
-        all.extend_from_slice(args);
-        self.run(&all)
-    }
-
-    /// Runs one attempt of [`probe`] inside `id` and parses its `name=result` lines.
-    fn probe(&self, id: &str, args: &[&str]) -> anyhow::Result<BTreeMap<String, String>> {
-        let mut all = vec![PROBE, "security-probe"];
-        all.extend_from_slice(args);
-        let a = self.exec(id, None, &all)?;
-        if !a.ok {
-            bail!("the probe {args:?} in {id} failed: {}", a.stderr);
-        }
-        Ok(a.stdout.lines().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect())
-    }
-
-    fn delete(&self, ctx: &Ctx, id: &str, pid: Option<i32>) -> anyhow::Result<()> {
-        let a = self.run(&["delete", "--force", id])?;
-        if !a.ok {
-            bail!("lcrun delete --force {id}: {}", a.stderr);
-        }
-        ctx.cleanup().forget(&self.delete_undo(id));
-        if let Some(pid) = pid {
-            if let Some(start_time) = labkit::sys::process_start_time(pid) {
-                ctx.cleanup().forget(&Undo::Kill { pid, start_time });
-            }
-        }
-        Ok(())
-    }
+    Ok(a.stdout.lines().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect())
 }
 
 fn get<'a>(results: &'a BTreeMap<String, String>, key: &str) -> &'a str {
@@ -506,7 +410,9 @@ fn chroot_escape(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     let bundle = state.base.join(DEFAULT);
     let mut inits = Vec::new();
     for (id, no_pivot) in [(CHROOTED, true), (DEFAULT, false)] {
-        let pid = rt.create(ctx, id, &bundle, no_pivot)?.map_err(|e| anyhow::anyhow!("lcrun create {id}: {e}"))?;
+        let pid = rt
+            .create(ctx, id, &bundle, if no_pivot { &["--no-pivot"] } else { &[] })?
+            .map_err(|e| anyhow::anyhow!("lcrun create {id}: {e}"))?;
         rt.start(id)?;
         inits.push((id.to_string(), pid));
     }
@@ -524,8 +430,8 @@ fn chroot_escape(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
         .filter_map(|l| l.split_once('='))
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    let chrooted = rt.probe(CHROOTED, &["chroot-escape", marker])?;
-    let pivoted = rt.probe(DEFAULT, &["chroot-escape", marker])?;
+    let chrooted = run_probe(rt, CHROOTED, &["chroot-escape", marker])?;
+    let pivoted = run_probe(rt, DEFAULT, &["chroot-escape", marker])?;
     let (host_root, rootfs) = (dev_ino(Path::new("/"))?, dev_ino(&state.rootfs)?);
     ctx.observe(Observation::Table {
         title: tr!(
@@ -585,7 +491,7 @@ fn chroot_escape(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     );
     state.remember("chroot escape (pivot_root)", get(&pivoted, "marker"));
     let chrooted_pid = inits[0].1;
-    state.rt()?.delete(ctx, CHROOTED, Some(chrooted_pid))?;
+    state.rt()?.delete(ctx, CHROOTED, true, Some(chrooted_pid))?;
     state.inits.push(inits.remove(1));
     ctx.explore_in(state.init(DEFAULT)?);
     Ok(())
@@ -595,7 +501,7 @@ fn capabilities(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     let pid = state.init(DEFAULT)?;
     let eff = status_field(pid, "CapEff");
     let names = cap_names(&eff);
-    let results = state.rt()?.probe(DEFAULT, &["mount"])?;
+    let results = run_probe(state.rt()?, DEFAULT, &["mount"])?;
     ctx.observe(Observation::Values {
         title: tr!(
             "The init's capabilities (/proc/PID/status), and mount(2) inside:",
@@ -645,10 +551,10 @@ fn proc_paths(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     let rt = state.rt()?;
     let mut args = vec!["open-write"];
     args.extend(READ_ONLY);
-    let written = rt.probe(DEFAULT, &args)?;
+    let written = run_probe(rt, DEFAULT, &args)?;
     let mut args = vec!["read"];
     args.extend(MASKED);
-    let read = rt.probe(DEFAULT, &args)?;
+    let read = run_probe(rt, DEFAULT, &args)?;
     let mut rows = Vec::new();
     // Whether /proc/sysrq-trigger (CONFIG_MAGIC_SYSRQ) and /proc/kcore (CONFIG_PROC_KCORE)
     // exist depends on the kernel: their results are host facts.
@@ -739,7 +645,7 @@ fn devices(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     let v2 = is_v2()?;
     let (major, minor) = state.block;
     let (maj, min) = (major.to_string(), minor.to_string());
-    let results = state.rt()?.probe(DEFAULT, &["device", NODE, &maj, &min])?;
+    let results = run_probe(state.rt()?, DEFAULT, &["device", NODE, &maj, &min])?;
     ctx.observe(Observation::Values {
         title: tr!("The host's root disk, made inside the container:", "在容器里创建的主机根磁盘设备节点："),
         values: vec![
@@ -875,7 +781,7 @@ fn no_new_privs(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
 
 fn seccomp(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     let pid = state.init(DEFAULT)?;
-    let results = state.rt()?.probe(DEFAULT, &["seccomp"])?;
+    let results = run_probe(state.rt()?, DEFAULT, &["seccomp"])?;
     ctx.observe(Observation::Values {
         title: tr!("The init's seccomp state, and two calls inside:", "init 的 seccomp 状态，以及在里面的两个调用："),
         values: vec![
@@ -949,7 +855,7 @@ fn fd_numbers(pid: i32) -> String {
 fn leaked_fd(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     let rt = state.rt()?;
     let bundle = state.base.join(DEFAULT);
-    let pid = rt.create(ctx, FD, &bundle, false)?.map_err(|e| anyhow::anyhow!("lcrun create {FD}: {e}"))?;
+    let pid = rt.create(ctx, FD, &bundle, &[])?.map_err(|e| anyhow::anyhow!("lcrun create {FD}: {e}"))?;
     let root = std::fs::canonicalize(&rt.root)?;
     let held = runtime_fds(pid, &root);
     let dir_fd = held.iter().find(|(_, t)| t.is_dir() || t == &root.join(FD)).map(|(fd, _)| *fd);
@@ -963,7 +869,7 @@ fn leaked_fd(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     });
     rt.start(FD)?;
     let after_start = fd_numbers(pid);
-    let inside = rt.probe(FD, &["fds"])?;
+    let inside = run_probe(rt, FD, &["fds"])?;
     let dir_fd = dir_fd.context("the created init holds no fd of its state directory")?;
     let cwd = format!("/proc/self/fd/{dir_fd}");
     let attack = cve_attempt(ctx, state, CVE, &cwd, docker_defaults)?;
@@ -1019,7 +925,7 @@ fn leaked_fd(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     );
     state.remember("cwd through a runtime's fd (CVE-2024-21626)", if refused { "refused" } else { "not refused" });
     state.cve_cwd = cwd;
-    state.rt()?.delete(ctx, FD, Some(pid))?;
+    state.rt()?.delete(ctx, FD, true, Some(pid))?;
     Ok(())
 }
 
@@ -1038,9 +944,9 @@ fn cve_attempt(
         defaults(c);
         c["process"]["cwd"] = json!(cwd);
     })?;
-    let attack = rt.create(ctx, id, &dir, false)?;
+    let attack = rt.create(ctx, id, &dir, &[])?;
     if let Ok(pid) = attack {
-        rt.delete(ctx, id, Some(pid))?;
+        rt.delete(ctx, id, true, Some(pid))?;
     }
     Ok(attack)
 }
@@ -1067,18 +973,17 @@ fn privileged(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     let rt = state.rt()?;
     let dir = state.base.join(PRIVILEGED);
     write_bundle(rt, &dir, &state.rootfs, privileged_config)?;
-    let pid =
-        rt.create(ctx, PRIVILEGED, &dir, false)?.map_err(|e| anyhow::anyhow!("lcrun create {PRIVILEGED}: {e}"))?;
+    let pid = rt.create(ctx, PRIVILEGED, &dir, &[])?.map_err(|e| anyhow::anyhow!("lcrun create {PRIVILEGED}: {e}"))?;
     rt.start(PRIVILEGED)?;
     let marker = state.marker.to_str().context("marker path")?;
-    let escape = rt.probe(PRIVILEGED, &["chroot-escape", marker])?;
-    let mount = rt.probe(PRIVILEGED, &["mount"])?;
-    let written = rt.probe(PRIVILEGED, &["open-write", READ_ONLY[1]])?;
-    let read = rt.probe(PRIVILEGED, &["read", MASKED[1]])?;
+    let escape = run_probe(rt, PRIVILEGED, &["chroot-escape", marker])?;
+    let mount = run_probe(rt, PRIVILEGED, &["mount"])?;
+    let written = run_probe(rt, PRIVILEGED, &["open-write", READ_ONLY[1]])?;
+    let read = run_probe(rt, PRIVILEGED, &["read", MASKED[1]])?;
     let (major, minor) = state.block;
-    let device = rt.probe(PRIVILEGED, &["device", NODE, &major.to_string(), &minor.to_string()])?;
+    let device = run_probe(rt, PRIVILEGED, &["device", NODE, &major.to_string(), &minor.to_string()])?;
     let setuid = rt.exec(PRIVILEGED, Some("65534:65534"), &["/suid/id"])?;
-    let sec = rt.probe(PRIVILEGED, &["seccomp"])?;
+    let sec = run_probe(rt, PRIVILEGED, &["seccomp"])?;
     let cwd = state.cve_cwd.clone();
     let cve = if refused(&cve_attempt(ctx, state, PRIVILEGED_CVE, &cwd, privileged_config)?) {
         "refused"
