@@ -611,7 +611,7 @@ fn proc_paths(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
         rows.push(vec![Fact::text(path), Fact::text("open(O_WRONLY)"), result(path, get(&written, path))]);
     }
     for path in MASKED {
-        rows.push(vec![Fact::text(path), Fact::text("read"), result(path, get(&read, path))]);
+        rows.push(vec![Fact::text(path), Fact::text("read"), result(path, &read_shown(ctx, get(&read, path)))]);
     }
     ctx.observe(Observation::Table {
         title: tr!("Inside the container:", "在容器里："),
@@ -648,16 +648,17 @@ fn proc_paths(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     for path in MASKED {
         let expected = if Path::new(path).exists() { "0 bytes, char 1:3" } else { "ENOENT" };
         let found = get(&read, path).to_string();
+        let (shown_expected, shown) = (read_shown(ctx, expected), read_shown(ctx, &found));
         let label = tr!(format!("{path} reads as /dev/null"), format!("{path} 读出来就是 /dev/null"));
         let hint = tr!("a masked file is /dev/null bind-mounted over it", "被屏蔽的文件上 bind mount 了 /dev/null");
         if path == MASKED[0] {
-            ctx.expect(label, expected, Fact::Host(found.clone()), found == expected, hint);
+            ctx.expect(label, shown_expected, Fact::Host(shown), found == expected, hint);
         } else {
-            ctx.expect(label, expected, found.clone(), found == expected, hint);
+            ctx.expect(label, shown_expected, shown, found == expected, hint);
         }
     }
     state.remember("open /proc/sys/kernel/hostname for writing", get(&written, READ_ONLY[1]));
-    state.remember("read /proc/timer_list", get(&read, MASKED[1]));
+    state.remember("read /proc/timer_list", read_shown(ctx, get(&read, MASKED[1])));
     Ok(())
 }
 
@@ -1069,7 +1070,11 @@ fn privileged(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
         Fact::text(get(&escape, "marker")),
         Fact::text(get(&mount, "mount")),
         Fact::text(get(&written, READ_ONLY[1])),
-        if timer_bytes > 0 { Fact::Measured(read_answer.clone()) } else { Fact::text(read_answer.clone()) },
+        if timer_bytes > 0 {
+            Fact::Measured(read_shown(ctx, &read_answer))
+        } else {
+            Fact::text(read_shown(ctx, &read_answer))
+        },
         Fact::Host(get(&device, "open").to_string()),
         Fact::text(euid.clone()),
         Fact::text(get(&sec, "unshare")),
@@ -1149,6 +1154,14 @@ fn privileged(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     );
     state.inits.push((PRIVILEGED.into(), pid));
     Ok(())
+}
+
+/// The probe's answer to a read ("N bytes, char MAJ:MIN", or an errno), in the run's language.
+fn read_shown(ctx: &Ctx, answer: &str) -> String {
+    match answer.split_once(" bytes, char ") {
+        Some((n, dev)) => ctx.t(&tr!(answer, format!("{n} 字节，字符设备 {dev}"))),
+        None => answer.to_string(),
+    }
 }
 
 /// An attempt of the privileged comparison, in the run's language.
