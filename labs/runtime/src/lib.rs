@@ -10,6 +10,7 @@ pub mod caps;
 pub mod cgroups;
 pub mod channel;
 pub mod cli;
+pub mod client;
 pub mod config;
 pub mod console;
 pub mod container;

@@ -11,6 +11,7 @@
 use anyhow::{bail, Context};
 use labkit::{tr, Ctx, Fact, Observation, Undo, Walkthrough};
 use labnet::ports::{PortMap, Proto};
+use labruntime::client::Client as Runtime;
 use oci_spec::runtime::{
     LinuxCpuBuilder, LinuxMemoryBuilder, LinuxPidsBuilder, LinuxResourcesBuilder, RootBuilder, Spec,
 };
@@ -96,70 +97,14 @@ impl State {
     fn runtime(&self) -> Runtime {
         Runtime { exe: self.exe.clone(), root: self.base.join("lcrun"), base: self.base.clone() }
     }
+    /// `lcrun create` of the lab's container: the init's pid.
+    fn create(&self, ctx: &Ctx) -> anyhow::Result<i32> {
+        self.runtime().create(ctx, ID, &self.bundle, &[])?.map_err(|e| anyhow::anyhow!("lcrun create {ID}: {e}"))
+    }
 }
 
 fn host_ns() -> PathBuf {
     labnet::netns::path(HOST_NS)
-}
-
-// ---------------------------------------------------------------------------------------
-// lcrun as a subprocess
-
-/// `labctl runtime --root ROOT …`: lcrun's command line.
-struct Runtime {
-    exe: PathBuf,
-    root: PathBuf,
-    base: PathBuf,
-}
-
-impl Runtime {
-    fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(&self.exe);
-        cmd.arg("runtime").arg("--root").arg(&self.root).args(args).stdin(Stdio::null());
-        cmd
-    }
-
-    fn run(&self, args: &[&str]) -> anyhow::Result<String> {
-        let out = self.command(args).output().with_context(|| format!("running labctl runtime {}", args.join(" ")))?;
-        if !out.status.success() {
-            bail!("labctl runtime {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim());
-        }
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    }
-
-    fn delete_undo(&self) -> Undo {
-        let mut argv: Vec<String> = vec![self.exe.display().to_string(), "runtime".into(), "--root".into()];
-        argv.extend([self.root.display().to_string(), "delete".into(), "--force".into(), ID.into()]);
-        Undo::Command { argv }
-    }
-
-    /// `lcrun create`; the init inherits create's stdio, so its output goes to a file.
-    fn create(&self, ctx: &Ctx, bundle: &Path) -> anyhow::Result<i32> {
-        ctx.register(self.delete_undo());
-        let log = self.base.join("lcmini.log");
-        let out = std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
-        let status = self
-            .command(&["create", "--bundle", bundle.to_str().context("bundle path")?, ID])
-            .stdout(out.try_clone()?)
-            .stderr(out)
-            .status()
-            .context("running labctl runtime create")?;
-        if !status.success() {
-            bail!("lcrun create {ID}: {}", std::fs::read_to_string(&log).unwrap_or_default().trim());
-        }
-        let pid = self.pid()?;
-        let start_time = labkit::sys::process_start_time(pid).context("the container's init is gone")?;
-        ctx.register(Undo::Kill { pid, start_time });
-        Ok(pid)
-    }
-
-    fn state(&self) -> anyhow::Result<serde_json::Value> {
-        serde_json::from_str(&self.run(&["state", ID])?).context("lcrun state JSON")
-    }
-
-    fn pid(&self) -> anyhow::Result<i32> {
-        Ok(self.state()?["pid"].as_i64().context("lcrun state has no pid")? as i32)
-    }
 }
 
 fn status_field(pid: i32, field: &str) -> String {
@@ -181,38 +126,6 @@ fn cap_names(hex: &str) -> Vec<String> {
 fn dev_ino(path: &Path) -> anyhow::Result<(u64, u64)> {
     let m = std::fs::metadata(path).with_context(|| format!("stat {}", path.display()))?;
     Ok((m.dev(), m.ino()))
-}
-
-/// A word of an observed value or a check, in the run's language.
-fn word(ctx: &Ctx, en: &str) -> String {
-    const WORDS: &[(&str, &str)] = &[
-        ("both", "两者都有"),
-        ("missing", "缺失"),
-        ("present", "存在"),
-        ("new", "新建"),
-        ("shared", "共用"),
-        ("as configured", "与配置一致"),
-        ("member", "是成员"),
-        ("not a member", "不是成员"),
-        ("different", "不一致"),
-        ("yes", "是"),
-        ("no", "否"),
-        ("elsewhere", "别处"),
-        ("the real file", "真实的文件"),
-        ("char 1:3, /dev/null", "字符设备 1:3，即 /dev/null"),
-        ("gone", "已退出"),
-        ("alive", "仍在运行"),
-        ("still there", "仍然存在"),
-        ("removed", "已删除"),
-        ("mounted", "仍挂载着"),
-        ("unmounted", "已卸载"),
-        ("cgroup, links, rule and mount removed", "cgroup、网络设备、规则和挂载都已删除"),
-        ("something is left", "还有东西残留"),
-        ("nothing", "什么也没有"),
-        ("all", "全部"),
-    ];
-    let zh = WORDS.iter().find(|(e, _)| *e == en).map_or(en, |(_, z)| *z);
-    ctx.t(&tr!(en, zh))
 }
 
 fn short(digest: &str) -> String {
@@ -268,7 +181,7 @@ fn image(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
             ("manifest".into(), Fact::Measured(short(image.digest().as_ref()))),
             ("manifest.layers".into(), Fact::Number(manifest.layers().len() as i64)),
             (
-                "layer media types".into(),
+                ctx.t(&tr!("layer media types", "各层的 mediaType")),
                 Fact::text(manifest.layers().iter().map(|l| l.media_type().to_string()).collect::<Vec<_>>().join(", ")),
             ),
             ("config.Entrypoint".into(), Fact::text(entry.clone())),
@@ -296,7 +209,11 @@ fn image(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
             "镜像 config 是 manifest 中 config 描述符指向的 JSON"
         ),
     );
-    state.remember("image", format!("{} layers, Entrypoint {entry}", manifest.layers().len()));
+    let layers = manifest.layers().len();
+    state.remember(
+        "image",
+        ctx.t(&tr!(format!("{layers} layers, Entrypoint {entry}"), format!("{layers} 个层，Entrypoint {entry}"))),
+    );
     state.store = Some(store);
     state.image = Some(image);
     Ok(())
@@ -335,15 +252,16 @@ fn unpack(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
             "layer 0 holds /bin/busybox, layer 1 holds /www/index.html",
             "第 0 层有 /bin/busybox，第 1 层有 /www/index.html"
         ),
-        word(ctx, "both"),
-        if has_busybox && has_page { word(ctx, "both") } else { word(ctx, "missing") },
+        ctx.word("both"),
+        if has_busybox && has_page { ctx.word("both") } else { ctx.word("missing") },
         has_busybox && has_page,
         tr!(
             "laboverlay::apply_layer extracts a layer tar into a directory",
             "laboverlay::apply_layer 把层的 tar 解到一个目录里"
         ),
     );
-    state.remember("unpack", format!("{} directories", dirs.len()));
+    let n = dirs.len();
+    state.remember("unpack", ctx.t(&tr!(format!("{n} directories"), format!("{n} 个目录"))));
     state.layers = dirs;
     Ok(())
 }
@@ -377,23 +295,19 @@ fn overlay(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
             "容器的根文件系统（/proc/self/mountinfo）："
         ),
         values: vec![
-            ("mount point".into(), Fact::text("$LAB/merged")),
+            (ctx.t(&tr!("mount point", "挂载点")), Fact::text("$LAB/merged")),
             ("fstype".into(), Fact::text(m.fstype.clone())),
-            ("options".into(), Fact::text(options.join(","))),
+            (ctx.t(&tr!("options", "选项")), Fact::text(options.join(","))),
             (
                 "merged/bin/busybox".into(),
-                Fact::text(if merged.join("bin/busybox").exists() {
-                    word(ctx, "present")
-                } else {
-                    word(ctx, "missing")
-                }),
+                Fact::text(if merged.join("bin/busybox").exists() { ctx.word("present") } else { ctx.word("missing") }),
             ),
             (
                 "merged/www/index.html".into(),
                 Fact::text(if merged.join("www/index.html").exists() {
-                    word(ctx, "present")
+                    ctx.word("present")
                 } else {
-                    word(ctx, "missing")
+                    ctx.word("missing")
                 }),
             ),
         ],
@@ -410,8 +324,8 @@ fn overlay(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     let both = merged.join("bin/busybox").exists() && merged.join("www/index.html").exists();
     ctx.expect(
         tr!("the merged view shows both layers' files", "合并视图里能看到两层的文件"),
-        word(ctx, "both"),
-        if both { word(ctx, "both") } else { word(ctx, "missing") },
+        ctx.word("both"),
+        if both { ctx.word("both") } else { ctx.word("missing") },
         both,
         tr!(
             "each lowerdir contributes its files; the leftmost wins a name",
@@ -533,7 +447,11 @@ fn bundle(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
         strings(&process["args"]).join(" "),
         tr!("docker joins Entrypoint and Cmd into process.args", "docker 把 Entrypoint 和 Cmd 拼成 process.args"),
     );
-    state.remember("bundle", format!("{} namespaces, {} mounts", namespaces.len(), mounts.len()));
+    let (n, m) = (namespaces.len(), mounts.len());
+    state.remember(
+        "bundle",
+        ctx.t(&tr!(format!("{n} namespaces, {m} mounts"), format!("{n} 个 namespace，{m} 个挂载"))),
+    );
     state.bundle = dir;
     state.config = Some(spec);
     Ok(())
@@ -544,7 +462,7 @@ fn bundle(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
 
 fn namespaces(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     let rt = state.runtime();
-    let pid = rt.create(ctx, &state.bundle)?;
+    let pid = state.create(ctx)?;
     state.pid = pid;
     let wanted: Vec<String> = state
         .config()?
@@ -577,7 +495,7 @@ fn namespaces(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
             Fact::text(ns),
             Fact::Inode(host.inode),
             Fact::Inode(inside.inode),
-            Fact::text(if is_new { word(ctx, "new") } else { word(ctx, "shared") }),
+            Fact::text(if is_new { ctx.word("new") } else { ctx.word("shared") }),
         ]);
     }
     ctx.observe(Observation::Table {
@@ -593,16 +511,23 @@ fn namespaces(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     ctx.observe(Observation::Values {
         title: tr!("The init, waiting on exec.fifo (lcrun state):", "等在 exec.fifo 上的 init（lcrun state）："),
         values: vec![
-            ("status".into(), Fact::text(rt.state()?["status"].as_str().unwrap_or("?").to_string())),
-            ("pid on the host".into(), Fact::Pid(pid.into())),
-            ("NSpid, last field (its pid inside)".into(), Fact::text(inner.clone())),
+            ("status".into(), Fact::text(rt.status(ID)?)),
+            (ctx.t(&tr!("pid on the host", "主机上的 pid")), Fact::Pid(pid.into())),
+            (
+                ctx.t(&tr!("NSpid, last field (its pid inside)", "NSpid 的最后一个字段（它在里面的 pid）")),
+                Fact::text(inner.clone()),
+            ),
         ],
     });
     ctx.set("new", Fact::text(new.join(" ")));
     ctx.expect(
         tr!("the init has exactly the namespaces the config asked for", "init 恰好拥有配置要求的那些 namespace"),
-        word(ctx, "as configured"),
-        if wrong.is_empty() { word(ctx, "as configured") } else { format!("differs: {}", wrong.join(" ")) },
+        ctx.word("as configured"),
+        if wrong.is_empty() {
+            ctx.word("as configured")
+        } else {
+            ctx.t(&tr!(format!("differs: {}", wrong.join(" ")), format!("不一致：{}", wrong.join(" "))))
+        },
         wrong.is_empty(),
         tr!(
             "lcrun clones with one CLONE_NEW* flag per linux.namespaces entry",
@@ -644,11 +569,17 @@ fn user_map(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
         values: vec![
             ("/proc/PID/uid_map".into(), Fact::text(squeeze(&uid_map))),
             ("/proc/PID/gid_map".into(), Fact::text(squeeze(&gid_map))),
-            ("rootless: linux.uidMappings".into(), Fact::text(map(linux.uid_mappings()))),
-            ("rootless: linux.gidMappings".into(), Fact::text(map(linux.gid_mappings()))),
             (
-                "rootless: a user namespace".into(),
-                Fact::text(if has_user { word(ctx, "yes") } else { word(ctx, "no") }),
+                ctx.t(&tr!("rootless: linux.uidMappings", "rootless 配置：linux.uidMappings")),
+                Fact::text(map(linux.uid_mappings())),
+            ),
+            (
+                ctx.t(&tr!("rootless: linux.gidMappings", "rootless 配置：linux.gidMappings")),
+                Fact::text(map(linux.gid_mappings())),
+            ),
+            (
+                ctx.t(&tr!("rootless: a user namespace", "rootless 配置：有 user namespace")),
+                Fact::text(if has_user { ctx.word("yes") } else { ctx.word("no") }),
             ),
         ],
     });
@@ -717,8 +648,8 @@ fn cgroup(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     let inside = group.procs().unwrap_or_default().contains(&pid);
     ctx.expect(
         tr!("the init is in the container's cgroup", "init 在容器的 cgroup 里"),
-        word(ctx, "member"),
-        if inside { word(ctx, "member") } else { word(ctx, "not a member") },
+        ctx.word("member"),
+        if inside { ctx.word("member") } else { ctx.word("not a member") },
         inside,
         tr!(
             "lcrun writes the init's pid to cgroup.procs before it runs",
@@ -730,8 +661,8 @@ fn cgroup(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
             "memory, pids and cpu limits are what linux.resources said",
             "memory、pids、cpu 限制与 linux.resources 一致"
         ),
-        word(ctx, "as configured"),
-        if all_ok { word(ctx, "as configured") } else { word(ctx, "different") },
+        ctx.word("as configured"),
+        if all_ok { ctx.word("as configured") } else { ctx.word("different") },
         all_ok,
         tr!(
             "labcgroup's v1/v2 driver writes each limit to its controller's file",
@@ -796,19 +727,25 @@ fn network(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
             "在主机和容器的 network namespace 中读回："
         ),
         values: vec![
-            ("host: bridge".into(), Fact::text(format!("{BRIDGE} {}/{}", subnet.gateway(), subnet.prefix))),
             (
-                "host: veth".into(),
+                ctx.t(&tr!("host: bridge", "主机：网桥")),
+                Fact::text(format!("{BRIDGE} {}/{}", subnet.gateway(), subnet.prefix)),
+            ),
+            (
+                ctx.t(&tr!("host: veth", "主机：veth")),
                 Fact::text(format!(
                     "{} (master {})",
                     veth.name,
                     if veth.master == Some(bridge.index) { BRIDGE } else { "none" }
                 )),
             ),
-            ("container: eth0".into(), Fact::text(addrs.join(" "))),
-            ("container: default via".into(), Fact::text(default.clone())),
-            ("host: NAT (masquerade)".into(), Fact::text(if masquerade { word(ctx, "yes") } else { word(ctx, "no") })),
-            ("host: -p 8080:80".into(), Fact::Host(rule.clone())),
+            (ctx.t(&tr!("container: eth0", "容器：eth0")), Fact::text(addrs.join(" "))),
+            (ctx.t(&tr!("container: default via", "容器：默认路由经由")), Fact::text(default.clone())),
+            (
+                ctx.t(&tr!("host: NAT (masquerade)", "主机：NAT（masquerade）")),
+                Fact::text(if masquerade { ctx.word("yes") } else { ctx.word("no") }),
+            ),
+            (ctx.t(&tr!("host: -p 8080:80", "主机：-p 8080:80")), Fact::Host(rule.clone())),
         ],
     });
     ctx.expect(
@@ -923,19 +860,26 @@ fn pivot_root(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
                 Fact::text(if root_of_init == merged { "= $LAB/merged" } else { "≠ $LAB/merged" }),
             ),
             (
-                "stat / (labctl)".into(),
-                Fact::text(if host_root == root_of_init { "= the init's root" } else { "≠ the init's root" }),
+                ctx.t(&tr!("stat / (labctl)", "stat /（labctl）")),
+                Fact::text(if host_root == root_of_init {
+                    ctx.t(&tr!("= the init's root", "= init 的根"))
+                } else {
+                    ctx.t(&tr!("≠ the init's root", "≠ init 的根"))
+                }),
             ),
             ("mountinfo \"/\"".into(), Fact::text(root.fstype.clone())),
-            ("mounts the init sees".into(), Fact::Host(all.len().to_string())),
-            ("mounts labctl sees".into(), Fact::Measured(host_mounts.to_string())),
-            ("host paths among them (/run, $LAB)".into(), Fact::Number(host_paths as i64)),
+            (ctx.t(&tr!("mounts the init sees", "init 看到的挂载数")), Fact::Host(all.len().to_string())),
+            (ctx.t(&tr!("mounts labctl sees", "labctl 看到的挂载数")), Fact::Measured(host_mounts.to_string())),
+            (
+                ctx.t(&tr!("host paths among them (/run, $LAB)", "其中的主机路径（/run、$LAB）")),
+                Fact::Number(host_paths as i64),
+            ),
         ],
     });
     ctx.expect(
         tr!("the init's / is the overlay", "init 的 / 就是那个 overlay"),
         "$LAB/merged",
-        if root_of_init == merged { "$LAB/merged".to_string() } else { word(ctx, "elsewhere") },
+        if root_of_init == merged { "$LAB/merged".to_string() } else { ctx.word("elsewhere") },
         root_of_init == merged && root.fstype == "overlay",
         tr!(
             "pivot_root(\".\", \".\") in the rootfs made it the root of the mount namespace",
@@ -951,7 +895,7 @@ fn pivot_root(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
             "pivot 之后旧的根用 umount2(MNT_DETACH) 卸掉了"
         ),
     );
-    state.remember("pivot-root", "/ = the overlay, no host mount");
+    state.remember("pivot-root", ctx.t(&tr!("/ = the overlay, no host mount", "/ = 那个 overlay，没有主机的挂载")));
     Ok(())
 }
 
@@ -971,12 +915,16 @@ fn protections(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
         title: tr!("The protections, read from the waiting init:", "从等待中的 init 读出的保护措施："),
         values: vec![
             (
-                "/proc/timer_list (masked)".into(),
-                Fact::text(if masked_null { word(ctx, "char 1:3, /dev/null") } else { word(ctx, "the real file") }),
+                ctx.t(&tr!("/proc/timer_list (masked)", "/proc/timer_list（被屏蔽）")),
+                Fact::text(if masked_null {
+                    ctx.t(&tr!("char 1:3, /dev/null", "字符设备 1:3，即 /dev/null"))
+                } else {
+                    ctx.word("the real file")
+                }),
             ),
-            ("/proc/acpi (masked)".into(), Fact::Host(acpi)),
+            (ctx.t(&tr!("/proc/acpi (masked)", "/proc/acpi（被屏蔽）")), Fact::Host(acpi)),
             ("CapEff".into(), Fact::text(eff.clone())),
-            ("capabilities".into(), Fact::text(format!("{}: {}", names.len(), names.join(" ")))),
+            (ctx.t(&tr!("capabilities", "capability")), Fact::text(format!("{}: {}", names.len(), names.join(" ")))),
             ("NoNewPrivs".into(), Fact::text(nnp.clone())),
             ("Seccomp".into(), Fact::text(seccomp.clone())),
         ],
@@ -984,8 +932,8 @@ fn protections(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     ctx.set("caps", Fact::Number(names.len() as i64));
     ctx.expect(
         tr!("/proc/timer_list is /dev/null inside", "在里面 /proc/timer_list 是 /dev/null"),
-        "char 1:3",
-        if masked_null { "char 1:3" } else { "not masked" },
+        ctx.t(&tr!("char 1:3", "字符设备 1:3")),
+        if masked_null { ctx.t(&tr!("char 1:3", "字符设备 1:3")) } else { ctx.t(&tr!("not masked", "未屏蔽")) },
         masked_null,
         tr!(
             "maskedPaths: a file gets /dev/null bind-mounted over it",
@@ -994,11 +942,15 @@ fn protections(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     );
     ctx.expect(
         tr!("docker's 14 capabilities, without CAP_SYS_ADMIN", "docker 的 14 个 capability，不含 CAP_SYS_ADMIN"),
-        "14, no CAP_SYS_ADMIN",
+        ctx.t(&tr!("14, no CAP_SYS_ADMIN", "14，无 CAP_SYS_ADMIN")),
         format!(
             "{}{}",
             names.len(),
-            if names.iter().any(|n| n == "CAP_SYS_ADMIN") { ", CAP_SYS_ADMIN" } else { ", no CAP_SYS_ADMIN" }
+            if names.iter().any(|n| n == "CAP_SYS_ADMIN") {
+                ctx.t(&tr!(", CAP_SYS_ADMIN", "，有 CAP_SYS_ADMIN"))
+            } else {
+                ctx.t(&tr!(", no CAP_SYS_ADMIN", "，无 CAP_SYS_ADMIN"))
+            }
         ),
         names.len() == 14 && !names.iter().any(|n| n == "CAP_SYS_ADMIN"),
         tr!(
@@ -1016,14 +968,21 @@ fn protections(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
             "设置 noNewPrivileges 时，运行时在 execve 之前才装上两者"
         ),
     );
-    state.remember("protections", format!("{} caps, /proc/timer_list masked", names.len()));
+    let n = names.len();
+    state.remember(
+        "protections",
+        ctx.t(&tr!(
+            format!("{n} caps, /proc/timer_list masked"),
+            format!("{n} 个 capability，/proc/timer_list 被屏蔽")
+        )),
+    );
     Ok(())
 }
 
 fn exec(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     let pid = state.pid;
     let rt = state.runtime();
-    rt.run(&["start", ID])?;
+    rt.start(ID)?;
     // The init execs the entrypoint: same pid, new program.
     let deadline = Instant::now() + Duration::from_secs(5);
     let cmdline = loop {
@@ -1040,7 +999,7 @@ fn exec(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     ctx.observe(Observation::Values {
         title: tr!("After lcrun start, the same pid:", "lcrun start 之后，同一个 pid："),
         values: vec![
-            ("lcrun state".into(), Fact::text(rt.state()?["status"].as_str().unwrap_or("?").to_string())),
+            ("lcrun state".into(), Fact::text(rt.status(ID)?)),
             ("/proc/PID/cmdline".into(), Fact::text(cmdline.clone())),
             ("/proc/PID/exe".into(), Fact::text(exe.clone())),
             ("NoNewPrivs".into(), Fact::text(nnp.clone())),
@@ -1064,7 +1023,7 @@ fn exec(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
         nnp == "1" && seccomp == "2",
         tr!("Seccomp 2 is SECCOMP_MODE_FILTER", "Seccomp 2 就是 SECCOMP_MODE_FILTER"),
     );
-    state.remember("exec", "httpd as PID 1, Seccomp 2");
+    state.remember("exec", ctx.t(&tr!("httpd as PID 1, Seccomp 2", "httpd 是 PID 1，Seccomp 2")));
     Ok(())
 }
 
@@ -1098,7 +1057,10 @@ fn port(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
             format!("From the host: GET http://{to}/ (the bridge's own address, port 8080)"),
             format!("从主机：GET http://{to}/（网桥自己的地址，8080 端口）")
         ),
-        values: vec![("status".into(), Fact::text(status.clone())), ("body".into(), Fact::text(body.trim()))],
+        values: vec![
+            (ctx.t(&tr!("status", "状态行")), Fact::text(status.clone())),
+            (ctx.t(&tr!("body", "正文")), Fact::text(body.trim())),
+        ],
     });
     ctx.expect_eq(
         tr!("the container's web server answers on the host's port 8080", "容器的 web 服务器在主机的 8080 端口上应答"),
@@ -1118,32 +1080,41 @@ fn stop(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     let rt = state.runtime();
     let caught = u64::from_str_radix(&status_field(pid, "SigCgt"), 16).unwrap_or(0);
     let term_caught = caught & (1 << (libc_sigterm() - 1)) != 0;
-    rt.run(&["kill", ID, "TERM"])?;
+    rt.run_ok(&["kill", ID, "TERM"])?;
     std::thread::sleep(Duration::from_secs(1));
     let after_term = !labkit::testing::process_gone(pid);
-    rt.run(&["kill", ID, "KILL"])?;
+    rt.run_ok(&["kill", ID, "KILL"])?;
     let deadline = Instant::now() + Duration::from_secs(5);
     while !labkit::testing::process_gone(pid) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
     let gone = labkit::testing::process_gone(pid);
-    let status = rt.state()?["status"].as_str().unwrap_or("?").to_string();
+    let status = rt.status(ID)?;
     ctx.observe(Observation::Values {
         title: tr!(
             "docker stop: SIGTERM, a grace period (1 s here), then SIGKILL:",
             "docker stop：先 SIGTERM，等一段时间（这里 1 秒），再 SIGKILL："
         ),
         values: vec![
-            ("SigCgt has SIGTERM".into(), Fact::text(if term_caught { word(ctx, "yes") } else { word(ctx, "no") })),
-            ("alive 1 s after SIGTERM".into(), Fact::text(if after_term { word(ctx, "yes") } else { word(ctx, "no") })),
-            ("after SIGKILL".into(), Fact::text(if gone { word(ctx, "gone") } else { word(ctx, "alive") })),
+            (
+                ctx.t(&tr!("SigCgt has SIGTERM", "SigCgt 含 SIGTERM")),
+                Fact::text(if term_caught { ctx.word("yes") } else { ctx.word("no") }),
+            ),
+            (
+                ctx.t(&tr!("alive 1 s after SIGTERM", "SIGTERM 1 秒后仍在运行")),
+                Fact::text(if after_term { ctx.word("yes") } else { ctx.word("no") }),
+            ),
+            (
+                ctx.t(&tr!("after SIGKILL", "SIGKILL 之后")),
+                Fact::text(if gone { ctx.t(&tr!("gone", "已退出")) } else { ctx.word("alive") }),
+            ),
             ("lcrun state".into(), Fact::text(status.clone())),
         ],
     });
     ctx.expect(
         tr!("PID 1 without a SIGTERM handler ignores SIGTERM", "没有 SIGTERM 处理函数的 1 号进程会忽略 SIGTERM"),
-        word(ctx, "alive"),
-        if after_term { word(ctx, "alive") } else { word(ctx, "gone") },
+        ctx.word("alive"),
+        if after_term { ctx.word("alive") } else { ctx.t(&tr!("gone", "已退出")) },
         after_term && !term_caught,
         tr!(
             "the kernel drops signals to a namespace's init that it does not handle",
@@ -1167,8 +1138,7 @@ fn libc_sigterm() -> i32 {
 fn teardown(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     let rt = state.runtime();
     let ip = state.ip.context("the network step has not run")?;
-    rt.run(&["delete", ID])?;
-    ctx.cleanup().forget(&rt.delete_undo());
+    rt.delete(ctx, ID, false, None)?;
     let sandbox = format!("/proc/{}/ns/net", state.pid);
     // The container's netns is gone with its init; detach gives back the address and rules.
     let detached = labnet::netns::run_in(&host_ns(), || -> anyhow::Result<()> {
@@ -1199,26 +1169,36 @@ fn teardown(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
         ),
         values: vec![
             (
-                "the container's cgroup".into(),
-                Fact::text(if group.exists() { word(ctx, "still there") } else { word(ctx, "removed") }),
-            ),
-            ("links in the host namespace besides lo".into(), Fact::Number(links as i64)),
-            (
-                "DNAT rule for the container".into(),
-                Fact::text(if mapped { word(ctx, "still there") } else { word(ctx, "removed") }),
+                ctx.t(&tr!("the container's cgroup", "容器的 cgroup")),
+                Fact::text(if group.exists() { ctx.word("still there") } else { ctx.word("removed") }),
             ),
             (
-                "the overlay on $LAB/merged".into(),
-                Fact::text(if mounted { word(ctx, "mounted") } else { word(ctx, "unmounted") }),
+                ctx.t(&tr!("links in the host namespace besides lo", "主机 namespace 中 lo 以外的网络设备")),
+                Fact::Number(links as i64),
             ),
-            ("entries left in upper (the container's writes)".into(), Fact::Number(upper_files as i64)),
+            (
+                ctx.t(&tr!("DNAT rule for the container", "容器的 DNAT 规则")),
+                Fact::text(if mapped { ctx.word("still there") } else { ctx.word("removed") }),
+            ),
+            (
+                ctx.t(&tr!("the overlay on $LAB/merged", "$LAB/merged 上的 overlay")),
+                Fact::text(if mounted { ctx.word("mounted") } else { ctx.word("unmounted") }),
+            ),
+            (
+                ctx.t(&tr!("entries left in upper (the container's writes)", "upper 中留下的条目（容器写入的）")),
+                Fact::Number(upper_files as i64),
+            ),
         ],
     });
     let clean = !group.exists() && links == 0 && !mapped && !mounted;
     ctx.expect(
         tr!("nothing of the container is left in the kernel", "内核中不再留有这个容器的任何东西"),
-        word(ctx, "cgroup, links, rule and mount removed"),
-        if clean { word(ctx, "cgroup, links, rule and mount removed") } else { word(ctx, "something is left") },
+        ctx.t(&tr!("cgroup, links, rule and mount removed", "cgroup、网络设备、规则和挂载都已删除")),
+        if clean {
+            ctx.t(&tr!("cgroup, links, rule and mount removed", "cgroup、网络设备、规则和挂载都已删除"))
+        } else {
+            ctx.word("something is left")
+        },
         clean,
         tr!("each piece is undone by the library that made it", "每一块都由创建它的库撤销"),
     );
@@ -1335,10 +1315,10 @@ fn engine(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
         title: tr!("The engine's container, read the same way:", "用同样的方法读引擎的容器："),
         values: vec![
             ("/proc/PID/cmdline".into(), Fact::text(cmdline.clone())),
-            ("new namespaces".into(), Fact::text(new.join(" "))),
+            (ctx.t(&tr!("new namespaces", "新建的 namespace")), Fact::text(new.join(" "))),
             ("/proc/PID/cgroup".into(), Fact::text(cgroup_shown)),
-            ("eth0 (inspect)".into(), Fact::text(ip.to_string())),
-            ("capabilities".into(), Fact::Number(names.len() as i64)),
+            (ctx.t(&tr!("eth0 (inspect)", "eth0（inspect）")), Fact::text(ip.to_string())),
+            (ctx.t(&tr!("capabilities", "capability")), Fact::Number(names.len() as i64)),
             (
                 "NoNewPrivs, Seccomp".into(),
                 Fact::text(format!("{}, {}", status_field(pid, "NoNewPrivs"), status_field(pid, "Seccomp"))),
@@ -1364,39 +1344,48 @@ fn engine(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     engine_run(state, &["rm", "-f", ENGINE_NAME])?;
     let undone = ctx.undo_now();
     let left = [
-        ("process", !labkit::testing::process_gone(pid)),
-        ("netns", host_ns().exists()),
-        ("directory", state.base.exists()),
+        (tr!("process", "进程"), !labkit::testing::process_gone(pid)),
+        (tr!("netns", "netns"), host_ns().exists()),
+        (tr!("directory", "目录"), state.base.exists()),
     ];
-    let left_names: Vec<&str> = left.iter().filter(|(_, l)| *l).map(|(n, _)| *n).collect();
+    let left_names: Vec<String> = left.iter().filter(|(_, l)| *l).map(|(n, _)| ctx.t(n)).collect();
     ctx.observe(Observation::Values {
         title: tr!("After labctl container rm -f and the lab's undo:", "labctl container rm -f 并执行实验的撤销之后："),
         values: vec![
-            ("undone".into(), Fact::Number(undone.len() as i64)),
+            (ctx.t(&tr!("undone", "已撤销的对象")), Fact::Number(undone.len() as i64)),
             (
-                "left".into(),
-                Fact::text(if left_names.is_empty() { word(ctx, "nothing") } else { left_names.join(" ") }),
+                ctx.t(&tr!("left", "残留")),
+                Fact::text(if left_names.is_empty() { ctx.word("nothing") } else { left_names.join(" ") }),
             ),
         ],
     });
-    ctx.expect_eq(
+    ctx.expect(
         tr!(
             "nothing is left: no process, no netns, no lab directory",
             "什么也没留下：没有进程、没有 netns、没有实验目录"
         ),
-        word(ctx, "nothing"),
-        if left_names.is_empty() { word(ctx, "nothing") } else { left_names.join(" ") },
+        ctx.word("nothing"),
+        if left_names.is_empty() { ctx.word("nothing") } else { left_names.join(" ") },
+        left_names.is_empty(),
         tr!("the undo journal lists every object the lab made", "撤销日志记下了实验创建的每个对象"),
     );
-    state.remember("engine", format!("{} namespaces new, {}", new.len(), status));
+    let n = new.len();
+    state.remember(
+        "engine",
+        ctx.t(&tr!(format!("{n} namespaces new, {status}"), format!("新建了 {n} 个 namespace，{status}"))),
+    );
     Ok(())
 }
 
 fn summary(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     // step → the OCI config field (or image field) it filled → what was read back → the lab.
+    let index = ctx.t(&tr!("(image) index.json, manifest, config", "（镜像）index.json、manifest、config"));
+    let layers = ctx.t(&tr!("(image) manifest.layers", "（镜像）manifest.layers"));
+    let port = ctx.t(&tr!("(engine) -p 8080:80", "（引擎）-p 8080:80"));
+    let all = ctx.t(&tr!("everything above, from one line", "以上全部，只用一行命令"));
     let table: [(&str, &str, &str); 14] = [
-        ("image", "(image) index.json, manifest, config", "image-build"),
-        ("unpack", "(image) manifest.layers", "image-build, overlay"),
+        ("image", &index, "image-build"),
+        ("unpack", &layers, "image-build, overlay"),
         ("overlay", "root.path", "overlay"),
         ("bundle", "ociVersion, process, mounts, linux", "container-security"),
         ("namespaces", "linux.namespaces", "ns-intro … ns-ipc"),
@@ -1407,8 +1396,8 @@ fn summary(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
         ("pivot-root", "root.path (pivot_root)", "ns-mnt, container-security"),
         ("protections", "linux.maskedPaths, process.capabilities", "container-security"),
         ("exec", "process.args, noNewPrivileges, linux.seccomp", "container-security"),
-        ("port", "(engine) -p 8080:80", "net-bridge"),
-        ("engine", "everything above, from one line", "container-lifecycle"),
+        ("port", &port, "net-bridge"),
+        ("engine", &all, "container-lifecycle"),
     ];
     let rows: Vec<Vec<Fact>> = table
         .iter()
@@ -1426,8 +1415,8 @@ fn summary(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     });
     ctx.expect(
         tr!("every step read its result back", "每一步都读回了它的结果"),
-        word(ctx, "all"),
-        if missing.is_empty() { word(ctx, "all") } else { missing.join(" ") },
+        ctx.word("all"),
+        if missing.is_empty() { ctx.word("all") } else { missing.join(" ") },
         missing.is_empty(),
         tr!(
             "a step that acted but read nothing back would be a claim, not an observation",
@@ -1457,10 +1446,16 @@ fn check(ctx: &mut Ctx) -> anyhow::Result<()> {
     let found = running.iter().find(|r| good(r));
     ctx.expect(
         tr!("a running container of labctl's engine is a complete mini container", "labctl 引擎中有一个运行中的容器是完整的迷你容器"),
-        "a published port, a memory limit, its own pid and net namespaces, seccomp",
+        ctx.t(&tr!(
+            "a published port, a memory limit, its own pid and net namespaces, seccomp",
+            "一个发布的端口、内存限制、自己的 pid 和 net namespace、seccomp"
+        )),
         match found {
             Some(r) => format!("{} (pid {})", r.bare_name(), r.state.pid),
-            None => format!("none of {} running container(s)", running.len()),
+            None => ctx.t(&tr!(
+                format!("none of {} running container(s)", running.len()),
+                format!("{} 个运行中的容器都不是", running.len())
+            )),
         },
         found.is_some(),
         tr!(

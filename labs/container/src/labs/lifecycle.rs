@@ -326,15 +326,6 @@ fn ns_table_row(ns: &str, cells: Vec<Fact>) -> Vec<Fact> {
     row
 }
 
-fn yes_no(lang: labkit::Lang, b: bool) -> Fact {
-    Fact::text(match (lang, b) {
-        (labkit::Lang::Zh, true) => "是",
-        (labkit::Lang::Zh, false) => "否",
-        (_, true) => "yes",
-        (_, false) => "no",
-    })
-}
-
 // ---------------------------------------------------------------------------------------
 // The steps
 
@@ -367,10 +358,10 @@ fn image(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
         values: vec![
             ("LABCTL_STATE_DIR".into(), Fact::text(lib.display().to_string())),
             ("LABCTL_RUN_DIR".into(), Fact::text(docker.run.display().to_string())),
-            ("image".into(), Fact::text(image.name.clone())),
-            ("layers".into(), Fact::Number(image.manifest.layers().len() as i64)),
+            (ctx.t(&tr!("image", "镜像")), Fact::text(image.name.clone())),
+            (ctx.t(&tr!("layers", "层数")), Fact::Number(image.manifest.layers().len() as i64)),
             ("Config.Cmd".into(), Fact::text(format!("{cmd:?}"))),
-            ("containers (ps -aq)".into(), Fact::Number(listed.lines().count() as i64)),
+            (ctx.t(&tr!("containers (ps -aq)", "容器数（ps -aq）")), Fact::Number(listed.lines().count() as i64)),
         ],
     });
     ctx.expect_eq(
@@ -401,12 +392,18 @@ fn run(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
         ),
         values: vec![
             ("id".into(), Fact::Measured(web.id.clone())),
-            ("supervisor pid".into(), Fact::Pid(web.supervisor.into())),
-            ("supervisor /proc/PID/comm".into(), Fact::text(comm(web.supervisor))),
-            ("init pid (the container's PID 1)".into(), Fact::Pid(web.pid.into())),
-            ("init /proc/PID/cmdline".into(), Fact::text(cmdline(web.pid))),
-            ("init PPid".into(), Fact::Pid(ppid.into())),
-            ("init NSpid".into(), Fact::text(status_field(web.pid, "NSpid").split_whitespace().last().unwrap_or(""))),
+            (ctx.t(&tr!("supervisor pid", "supervisor 的 pid")), Fact::Pid(web.supervisor.into())),
+            (
+                ctx.t(&tr!("supervisor /proc/PID/comm", "supervisor 的 /proc/PID/comm")),
+                Fact::text(comm(web.supervisor)),
+            ),
+            (ctx.t(&tr!("init pid (the container's PID 1)", "init 的 pid（容器的 PID 1）")), Fact::Pid(web.pid.into())),
+            (ctx.t(&tr!("init /proc/PID/cmdline", "init 的 /proc/PID/cmdline")), Fact::text(cmdline(web.pid))),
+            (ctx.t(&tr!("init PPid", "init 的 PPid")), Fact::Pid(ppid.into())),
+            (
+                ctx.t(&tr!("init NSpid", "init 的 NSpid")),
+                Fact::text(status_field(web.pid, "NSpid").split_whitespace().last().unwrap_or("")),
+            ),
         ],
     });
     ctx.expect(
@@ -472,7 +469,10 @@ fn ps(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
         values: vec![
             ("config.v2.json State.Status".into(), Fact::text(record["State"]["Status"].as_str().unwrap_or(""))),
             ("config.v2.json State.PidStartTime".into(), Fact::Measured(recorded_start.to_string())),
-            ("/proc/PID/stat field 22 (starttime)".into(), Fact::Measured(kernel_start.to_string())),
+            (
+                ctx.t(&tr!("/proc/PID/stat field 22 (starttime)", "/proc/PID/stat 第 22 个字段（starttime）")),
+                Fact::Measured(kernel_start.to_string()),
+            ),
         ],
     });
     let line = out.lines().find(|l| l.ends_with(WEB)).unwrap_or("");
@@ -489,8 +489,8 @@ fn ps(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
             "the recorded start time is the kernel's: the pid was not reused",
             "记录的启动时间与内核的一致：这个 pid 没有被复用"
         ),
-        "equal",
-        Fact::text(if recorded_start == kernel_start && kernel_start > 0 { "equal" } else { "different" }),
+        ctx.word("equal"),
+        Fact::text(ctx.word(if recorded_start == kernel_start && kernel_start > 0 { "equal" } else { "different" })),
         recorded_start == kernel_start && kernel_start > 0,
         tr!(
             "a pid alone can be reused after a reboot; pid + start time cannot",
@@ -528,8 +528,11 @@ fn inspect(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
         title: tr!("The same facts, from the kernel:", "同样的事实，从内核读取："),
         values: vec![
             ("/proc/PID/cmdline".into(), Fact::text(cmdline(pid))),
-            ("/proc/PID/mountinfo, the mount on /".into(), Fact::text(fstype.clone())),
-            ("  its upperdir=".into(), id_path(&kernel_upper)),
+            (
+                ctx.t(&tr!("/proc/PID/mountinfo, the mount on /", "/proc/PID/mountinfo 中挂在 / 上的")),
+                Fact::text(fstype.clone()),
+            ),
+            (ctx.t(&tr!("  its upperdir=", "  它的 upperdir=")), id_path(&kernel_upper)),
         ],
     });
     ctx.expect_eq(
@@ -549,7 +552,7 @@ fn inspect(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     );
     ctx.expect(
         tr!("the kernel's upperdir is inspect's UpperDir", "内核里的 upperdir 就是 inspect 的 UpperDir"),
-        "equal",
+        ctx.word("equal"),
         id_path(&kernel_upper),
         !upper.is_empty() && kernel_upper == upper,
         tr!("GraphDriver.Data names the overlay's directories", "GraphDriver.Data 列出的就是 overlay 的各个目录"),
@@ -586,7 +589,12 @@ fn nsenter(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
         }
         rows.push(ns_table_row(
             ns,
-            vec![Fact::Inode(ours), Fact::Inode(init), Fact::Inode(sh), yes_no(ctx.lang(), sh == init)],
+            vec![
+                Fact::Inode(ours),
+                Fact::Inode(init),
+                Fact::Inode(sh),
+                Fact::text(ctx.word(if sh == init { "yes" } else { "no" })),
+            ],
         ));
     }
     ctx.observe(Observation::Table {
@@ -616,8 +624,12 @@ fn nsenter(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     });
     ctx.expect(
         tr!("the five namespaces of the recipe are the init's", "配方里的五个 namespace 都是 init 的"),
-        "mnt uts ipc net pid equal",
-        Fact::text(if entered_equal { "mnt uts ipc net pid equal" } else { "different" }),
+        ctx.t(&tr!("mnt uts ipc net pid equal", "mnt uts ipc net pid 均相同")),
+        Fact::text(if entered_equal {
+            ctx.t(&tr!("mnt uts ipc net pid equal", "mnt uts ipc net pid 均相同"))
+        } else {
+            ctx.word("different")
+        }),
         entered_equal,
         tr!(
             "nsenter opens /proc/PID/ns/TYPE and calls setns(2) on each",
@@ -626,8 +638,8 @@ fn nsenter(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     );
     ctx.expect(
         tr!("the cgroup namespace, not in the recipe, stays labctl's", "不在配方里的 cgroup namespace 仍是 labctl 的"),
-        "labctl's",
-        Fact::text(if cgroup_ours { "labctl's" } else { "different" }),
+        ctx.t(&tr!("labctl's", "labctl 的")),
+        Fact::text(if cgroup_ours { ctx.t(&tr!("labctl's", "labctl 的")) } else { ctx.word("different") }),
         cgroup_ours,
         tr!("add --cgroup to enter it too", "加上 --cgroup 也能进入它"),
     );
@@ -643,7 +655,7 @@ fn nsenter(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     let expected_host = state.web_id[..12].to_string();
     ctx.expect(
         tr!("its hostname is the container's (the short id)", "它的主机名是容器的（短 id）"),
-        "the id's first 12 digits",
+        ctx.t(&tr!("the id's first 12 digits", "id 的前 12 位")),
         Fact::Measured(hostname.clone()),
         hostname == expected_host,
         tr!("--uts joins the container's UTS namespace", "--uts 加入容器的 UTS namespace"),
@@ -677,7 +689,10 @@ fn exec(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     for ns in NS {
         let (a, b) = (ns_inode(&init.to_string(), ns), ns_inode(&found.to_string(), ns));
         all_equal &= a == b && a != 0;
-        rows.push(ns_table_row(ns, vec![Fact::Inode(a), Fact::Inode(b), yes_no(ctx.lang(), a == b)]));
+        rows.push(ns_table_row(
+            ns,
+            vec![Fact::Inode(a), Fact::Inode(b), Fact::text(ctx.word(if a == b { "yes" } else { "no" }))],
+        ));
     }
     ctx.observe(Observation::Table {
         title: tr!("/proc/PID/ns of the init and of the exec'd process:", "init 与 exec 出来的进程的 /proc/PID/ns："),
@@ -701,8 +716,8 @@ fn exec(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     });
     ctx.expect(
         tr!("exec joins every namespace of the init", "exec 加入了 init 的每一个 namespace"),
-        "all six equal",
-        Fact::text(if all_equal { "all six equal" } else { "different" }),
+        ctx.t(&tr!("all six equal", "六个都相同")),
+        Fact::text(if all_equal { ctx.t(&tr!("all six equal", "六个都相同")) } else { ctx.word("different") }),
         all_equal,
         tr!(
             "the runtime's exec calls setns(2) with the init's /proc/PID/ns files",
@@ -711,8 +726,12 @@ fn exec(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     );
     ctx.expect(
         tr!("exec joins the init's cgroup", "exec 加入了 init 的 cgroup"),
-        "the same line",
-        Fact::text(if exec_line == group_line { "the same line" } else { "different" }),
+        ctx.t(&tr!("the same line", "同一行")),
+        Fact::text(if exec_line == group_line {
+            ctx.t(&tr!("the same line", "同一行"))
+        } else {
+            ctx.word("different")
+        }),
         exec_line == group_line,
         tr!(
             "the runtime writes the new pid into the group's cgroup.procs",
@@ -735,7 +754,10 @@ fn exec(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     let inner = inside(found);
     ctx.observe(Observation::Values {
         title: tr!("Their pids inside the container (the last NSpid):", "它们在容器里的 pid（NSpid 的最后一个）："),
-        values: vec![("the init".into(), Fact::Number(inside(init))), ("the exec'd sleep".into(), Fact::Pid(inner))],
+        values: vec![
+            (ctx.t(&tr!("the init", "init")), Fact::Number(inside(init))),
+            (ctx.t(&tr!("the exec'd sleep", "exec 出的 sleep")), Fact::Pid(inner)),
+        ],
     });
     ctx.expect(
         tr!("inside, the exec'd process has a small pid, not 1", "在里面，exec 出来的进程有一个小的 pid，而不是 1"),
@@ -828,15 +850,19 @@ fn logs(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
             "the init's stdout is a pipe whose other end the supervisor reads",
             "init 的 stdout 是一个管道，另一端由 supervisor 读取"
         ),
-        "the same pipe inode",
-        Fact::text(if reader.is_some() && init_out.starts_with("pipe:") { "the same pipe inode" } else { "not found" }),
+        ctx.t(&tr!("the same pipe inode", "同一个管道 inode")),
+        Fact::text(if reader.is_some() && init_out.starts_with("pipe:") {
+            ctx.t(&tr!("the same pipe inode", "同一个管道 inode"))
+        } else {
+            ctx.t(&tr!("not found", "没有找到"))
+        }),
         reader.is_some() && init_out.starts_with("pipe:"),
         tr!("the supervisor copies each line into the json-file log", "supervisor 把每一行复制进 json-file 日志"),
     );
     ctx.expect(
         tr!("the supervisor has the log file open", "supervisor 打开着日志文件"),
-        "open",
-        Fact::text(if writer.is_some() { "open" } else { "not open" }),
+        ctx.word("open"),
+        Fact::text(if writer.is_some() { ctx.word("open") } else { ctx.t(&tr!("not open", "没有打开")) }),
         writer.is_some(),
         tr!(
             "docker's json-file driver lives in dockerd; here in the supervisor",
@@ -933,12 +959,24 @@ fn attach(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     ctx.observe(Observation::Values {
         title: tr!("run -dit, then attach on a pty of the lab's own:", "run -dit，然后在实验自己的 pty 上 attach："),
         values: vec![
-            ("init /proc/PID/fd/0".into(), Fact::text(fd0.clone())),
-            ("supervisor fds on /dev/ptmx".into(), Fact::Number(supervisor_ptmx as i64)),
-            ("typed".into(), Fact::text("echo $((6*7))")),
-            ("the container's sh answered 42".into(), yes_no(ctx.lang(), seen)),
-            ("Ctrl-P Ctrl-Q: attach exit code".into(), Fact::Number(code.into())),
-            ("the container after the detach".into(), Fact::text(if alive { "running" } else { "gone" })),
+            (ctx.t(&tr!("init /proc/PID/fd/0", "init 的 /proc/PID/fd/0")), Fact::text(fd0.clone())),
+            (
+                ctx.t(&tr!("supervisor fds on /dev/ptmx", "supervisor 指向 /dev/ptmx 的 fd")),
+                Fact::Number(supervisor_ptmx as i64),
+            ),
+            (ctx.t(&tr!("typed", "输入")), Fact::text("echo $((6*7))")),
+            (
+                ctx.t(&tr!("the container's sh answered 42", "容器的 sh 答出了 42")),
+                Fact::text(ctx.word(if seen { "yes" } else { "no" })),
+            ),
+            (
+                ctx.t(&tr!("Ctrl-P Ctrl-Q: attach exit code", "Ctrl-P Ctrl-Q：attach 的退出码")),
+                Fact::Number(code.into()),
+            ),
+            (
+                ctx.t(&tr!("the container after the detach", "分离之后的容器")),
+                Fact::text(if alive { ctx.word("running") } else { ctx.t(&tr!("gone", "已退出")) }),
+            ),
         ],
     });
     ctx.expect(
@@ -957,7 +995,7 @@ fn attach(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
             "我们输入的内容到达了容器的 shell，它的回答也传了回来"
         ),
         "42",
-        Fact::text(if seen { "42" } else { "no answer" }),
+        Fact::text(if seen { "42".to_string() } else { ctx.t(&tr!("no answer", "没有回答")) }),
         seen,
         tr!(
             "attach relays our terminal to the pty master the supervisor holds",
@@ -969,8 +1007,12 @@ fn attach(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
             "Ctrl-P Ctrl-Q detaches: attach exits 0, the container runs on",
             "Ctrl-P Ctrl-Q 分离：attach 以 0 退出，容器继续运行"
         ),
-        "0, running",
-        Fact::text(format!("{code}, {}", if alive { "running" } else { "gone" })),
+        ctx.t(&tr!("0, running", "0，运行中")),
+        Fact::text(format!(
+            "{code}{}{}",
+            ctx.t(&tr!(", ", "，")),
+            if alive { ctx.word("running") } else { ctx.t(&tr!("gone", "已退出")) }
+        )),
         code == 0 && alive,
         tr!(
             "detaching closes only the client's connection; the supervisor keeps the pty",
@@ -1094,22 +1136,34 @@ fn stop(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     ctx.observe(Observation::Values {
         title: tr!("After the stop (/proc, /sys/fs/cgroup):", "stop 之后（/proc、/sys/fs/cgroup）："),
         values: vec![
-            ("lclife-web's init".into(), Fact::text(if gone(web.pid) { "gone" } else { "alive" })),
-            ("the exec'd sleep".into(), Fact::text(if exec_gone { "gone" } else { "alive" })),
-            ("lclife-web's cgroup directories".into(), Fact::Number(cgroups as i64)),
-            ("lclife-web's supervisor".into(), Fact::text(if gone(web.supervisor) { "gone" } else { "alive" })),
+            (
+                ctx.t(&tr!("lclife-web's init", "lclife-web 的 init")),
+                Fact::text(if gone(web.pid) { ctx.t(&tr!("gone", "已退出")) } else { ctx.word("alive") }),
+            ),
+            (
+                ctx.t(&tr!("the exec'd sleep", "exec 出的 sleep")),
+                Fact::text(if exec_gone { ctx.t(&tr!("gone", "已退出")) } else { ctx.word("alive") }),
+            ),
+            (
+                ctx.t(&tr!("lclife-web's cgroup directories", "lclife-web 的 cgroup 目录数")),
+                Fact::Number(cgroups as i64),
+            ),
+            (
+                ctx.t(&tr!("lclife-web's supervisor", "lclife-web 的 supervisor")),
+                Fact::text(if gone(web.supervisor) { ctx.t(&tr!("gone", "已退出")) } else { ctx.word("alive") }),
+            ),
         ],
     });
     ctx.expect(
         tr!("sleep as PID 1 handles no signal", "作为 PID 1 的 sleep 不处理任何信号"),
-        "SIGTERM not in SigCgt",
+        ctx.t(&tr!("SIGTERM not in SigCgt", "SigCgt 中没有 SIGTERM")),
         Fact::text(names(&web_cgt)),
         !has_signal(&web_cgt, "SIGTERM"),
         tr!("sleep installs no handlers", "sleep 不安装任何信号处理函数"),
     );
     ctx.expect(
         tr!("the trapping sh handles SIGTERM", "设置了 trap 的 sh 处理 SIGTERM"),
-        "SIGTERM in SigCgt",
+        ctx.t(&tr!("SIGTERM in SigCgt", "SigCgt 中有 SIGTERM")),
         Fact::text(names(&trap_cgt)),
         has_signal(&trap_cgt, "SIGTERM"),
         tr!("`trap … TERM` installs a handler", "`trap … TERM` 安装了一个处理函数"),
@@ -1137,8 +1191,8 @@ fn stop(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     );
     ctx.expect(
         tr!("the exec'd process died with the init", "exec 出来的进程随 init 一起结束"),
-        "gone",
-        Fact::text(if exec_gone { "gone" } else { "alive" }),
+        ctx.t(&tr!("gone", "已退出")),
+        Fact::text(if exec_gone { ctx.t(&tr!("gone", "已退出")) } else { ctx.word("alive") }),
         exec_gone,
         tr!(
             "when a pid namespace's init dies the kernel SIGKILLs every process in it",
@@ -1183,7 +1237,10 @@ fn cp_stopped(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
             ("State.Status".into(), Fact::text(status.trim())),
             ("ls UpperDir/tmp".into(), Fact::text(files.join(" "))),
             ("UpperDir/tmp/while-stopped.txt".into(), Fact::text(content.trim_end())),
-            ("MergedDir mounted now".into(), yes_no(ctx.lang(), mounted)),
+            (
+                ctx.t(&tr!("MergedDir mounted now", "MergedDir 现在已挂载")),
+                Fact::text(ctx.word(if mounted { "yes" } else { "no" })),
+            ),
         ],
     });
     ctx.expect_eq(
@@ -1195,10 +1252,11 @@ fn cp_stopped(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
             "没有 init 就没有 /proc/PID/root：cp 为这次拷贝挂载 overlay"
         ),
     );
-    ctx.expect_eq(
+    ctx.expect(
         tr!("and the overlay is unmounted again", "之后 overlay 又被卸载了"),
-        "no",
-        if mounted { "yes" } else { "no" },
+        ctx.word("no"),
+        ctx.word(if mounted { "yes" } else { "no" }),
+        !mounted,
         tr!("a stopped container holds no mount", "已停止的容器不占用任何挂载"),
     );
     Ok(())
@@ -1230,16 +1288,24 @@ fn start(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
         own &= now != ours && now != 0;
         rows.push(ns_table_row(
             ns,
-            vec![Fact::Inode(*before), Fact::Inode(now), Fact::Inode(ours), yes_no(ctx.lang(), now != ours)],
+            vec![
+                Fact::Inode(*before),
+                Fact::Inode(now),
+                Fact::Inode(ours),
+                Fact::text(ctx.word(if now != ours { "yes" } else { "no" })),
+            ],
         ));
     }
     ctx.observe(Observation::Values {
         title: tr!("start lclife-web:", "start lclife-web："),
         values: vec![
-            ("init pid, first run".into(), Fact::Pid(state.web_pid.into())),
-            ("init pid, now".into(), Fact::Pid(web.pid.into())),
-            ("UpperDir (inspect)".into(), id_path(&upper)),
-            ("upperdir= (/proc/PID/mountinfo)".into(), id_path(&kernel_upper)),
+            (ctx.t(&tr!("init pid, first run", "init 的 pid，第一次运行")), Fact::Pid(state.web_pid.into())),
+            (ctx.t(&tr!("init pid, now", "init 的 pid，现在")), Fact::Pid(web.pid.into())),
+            (ctx.t(&tr!("UpperDir (inspect)", "UpperDir（inspect）")), id_path(&upper)),
+            (
+                ctx.t(&tr!("upperdir= (/proc/PID/mountinfo)", "upperdir=（/proc/PID/mountinfo）")),
+                id_path(&kernel_upper),
+            ),
             (
                 "cat /tmp/note /tmp/from-host.txt /tmp/while-stopped.txt".into(),
                 Fact::text(files.trim_end().replace('\n', " | ")),
@@ -1254,14 +1320,14 @@ fn start(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     });
     ctx.expect(
         tr!("a new init with a new pid", "一个新的 init，pid 也是新的"),
-        "a different pid",
+        ctx.t(&tr!("a different pid", "一个不同的 pid")),
         Fact::Pid(web.pid.into()),
         web.pid != state.web_pid && web.pid > 0,
         tr!("start runs the container's process again: a new process", "start 再次运行容器的进程：一个新进程"),
     );
     ctx.expect(
         tr!("the same upper dir, mounted again", "同一个 upper 目录，再次被挂载"),
-        "inspect's UpperDir, as before",
+        ctx.t(&tr!("inspect's UpperDir, as before", "inspect 的 UpperDir，和之前一样")),
         id_path(&kernel_upper),
         kernel_upper == upper && Path::new(&upper) == state.upper,
         tr!("the container's writable layer is kept until rm", "容器的可写层一直保留到 rm"),
@@ -1277,8 +1343,12 @@ fn start(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     );
     ctx.expect(
         tr!("the new init has six namespaces of its own again", "新的 init 又有了自己的六个 namespace"),
-        "all six differ from labctl's",
-        Fact::text(if own { "all six differ from labctl's" } else { "some are labctl's" }),
+        ctx.t(&tr!("all six differ from labctl's", "六个都与 labctl 的不同")),
+        Fact::text(if own {
+            ctx.t(&tr!("all six differ from labctl's", "六个都与 labctl 的不同"))
+        } else {
+            ctx.t(&tr!("some are labctl's", "有些是 labctl 的"))
+        }),
         own,
         tr!(
             "the first run's namespaces died with its init: the runtime made new ones",
@@ -1344,17 +1414,20 @@ fn rm(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
         ),
         values: vec![
             ("ps -aq".into(), Fact::Number(listed.lines().count() as i64)),
-            ("container directories (config, log, upper dir)".into(), Fact::Number(dirs as i64)),
-            ("mounts under the lab's directory".into(), Fact::Number(mounts as i64)),
-            ("cgroup directories of the three".into(), Fact::Number(cgroups as i64)),
-            ("their processes alive".into(), Fact::Number(alive as i64)),
+            (
+                ctx.t(&tr!("container directories (config, log, upper dir)", "容器目录（配置、日志、upper 目录）")),
+                Fact::Number(dirs as i64),
+            ),
+            (ctx.t(&tr!("mounts under the lab's directory", "实验目录下的挂载")), Fact::Number(mounts as i64)),
+            (ctx.t(&tr!("cgroup directories of the three", "这三个容器的 cgroup 目录")), Fact::Number(cgroups as i64)),
+            (ctx.t(&tr!("their processes alive", "仍在运行的进程")), Fact::Number(alive as i64)),
         ],
     });
     let nothing = listed.trim().is_empty() && dirs == 0 && mounts == 0 && cgroups == 0 && alive == 0;
     ctx.expect(
         tr!("rm leaves nothing of the containers", "rm 之后容器什么都没有留下"),
-        "0 everywhere",
-        Fact::text(if nothing { "0 everywhere" } else { "something is left" }),
+        ctx.t(&tr!("0 everywhere", "处处为 0")),
+        Fact::text(if nothing { ctx.t(&tr!("0 everywhere", "处处为 0")) } else { ctx.word("something is left") }),
         nothing,
         tr!(
             "rm -f kills, unmounts, removes the cgroup and the container's directory, upper dir included",
@@ -1381,10 +1454,13 @@ fn check(ctx: &mut Ctx) -> anyhow::Result<()> {
             "a running container whose PID 1 handles SIGTERM and holds /tmp/hello.txt",
             "一个运行中的容器，它的 PID 1 处理 SIGTERM，并且有 /tmp/hello.txt"
         ),
-        "SIGTERM in SigCgt, /tmp/hello.txt = hello",
+        ctx.t(&tr!("SIGTERM in SigCgt, /tmp/hello.txt = hello", "SigCgt 中有 SIGTERM，/tmp/hello.txt = hello")),
         match found {
             Some(r) => format!("{} (pid {})", r.bare_name(), r.state.pid),
-            None => format!("none of {} running container(s)", running.len()),
+            None => ctx.t(&tr!(
+                format!("none of {} running container(s)", running.len()),
+                format!("{} 个运行中的容器都不是", running.len())
+            )),
         },
         found.is_some(),
         tr!(
