@@ -34,6 +34,10 @@ pub fn live_workers() -> Vec<(i32, String)> {
     out
 }
 
+/// How long a killed worker may take to be reaped: a bound for a hung kill, not a speed
+/// check (a loaded machine schedules a throttled group's dying task late).
+const REAP_LIMIT: Duration = Duration::from_secs(15);
+
 #[test]
 fn create_limit_stats_remove() {
     if !require_root("create_limit_stats_remove") {
@@ -56,7 +60,7 @@ fn create_limit_stats_remove() {
     group.add_process(worker.pid()).unwrap();
     assert_eq!(group.procs().unwrap(), vec![worker.pid()]);
     group.remove().unwrap();
-    assert!(worker.wait(Duration::from_secs(2)).is_some(), "remove kills what is left");
+    assert!(worker.wait(REAP_LIMIT).is_some(), "remove kills what is left");
     assert!(!group.exists());
     assert_no_leftovers();
 }
@@ -208,7 +212,7 @@ fn the_undo_journal_kills_a_frozen_group_in_any_order() {
         undo.run().unwrap_or_else(|e| panic!("{}: {e}", undo.describe()));
         assert!(started.elapsed() < Duration::from_secs(3), "{} waited for a frozen task", undo.describe());
     }
-    assert!(worker.wait(Duration::from_secs(2)).is_some(), "the frozen worker was killed");
+    assert!(worker.wait(REAP_LIMIT).is_some(), "the frozen worker was killed");
     assert!(!group.exists());
     labcgroup::cgroup::remove_empty_tops(&system);
 }

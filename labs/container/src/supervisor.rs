@@ -255,7 +255,9 @@ fn supervise(engine: &Engine, id: &str, attach: Attach, report: &mut File) -> Re
             r.state.error = e.to_string();
         }
     })?;
-    if record.host_config.auto_remove {
+    // --rm: a release that failed (a teardown racing the kernel's) gets one more try; if it
+    // still fails the record stays, showing the error, so `rm` can finish what is held.
+    if record.host_config.auto_remove && (released.is_ok() || crate::host::release(engine, &record).is_ok()) {
         crate::host::remove_files(engine, id)?;
         crate::volume::remove_anonymous(engine, &record)?;
     }

@@ -344,10 +344,12 @@ fn remove_lease_objects(nl: &mut Netlink, firewall: Option<&Firewall>, lease: &L
             fw.remove_port_map(map, lease.ip, &lease.tag())?;
         }
     }
-    if nl.link(&lease.host_veth)?.is_some() {
-        nl.delete_link(&lease.host_veth)?;
+    // The container's netns dying deletes the pair too, asynchronously: a veth that vanishes
+    // between the lookup and the delete is gone, as asked.
+    match nl.delete_link(&lease.host_veth) {
+        Err(e) if e.errno() == Some(libc::ENODEV) => Ok(()),
+        other => other.map_err(Into::into),
     }
-    Ok(())
 }
 
 /// `net.ipv4.ip_forward` of the calling thread's network namespace.
