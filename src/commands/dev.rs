@@ -122,7 +122,8 @@ fn zh_transcript_problems(root: &std::path::Path) -> Vec<String> {
 fn english_in_zh(transcript: &str) -> Vec<(usize, Vec<String>)> {
     let mut out = Vec::new();
     let mut excerpt: Option<usize> = None;
-    for (n, line) in transcript.lines().enumerate().skip(3) {
+    for (n, line) in unwrapped(transcript) {
+        let line = line.as_str();
         let s = line.trim();
         let indent = line.len() - line.trim_start().len();
         if s.is_empty() {
@@ -158,8 +159,40 @@ fn english_in_zh(transcript: &str) -> Vec<(usize, Vec<String>)> {
         };
         let words = english_words(part);
         if !words.is_empty() {
-            out.push((n + 1, words));
+            out.push((n, words));
         }
+    }
+    out
+}
+
+/// The transcript's lines after its header, numbered from 1, with wrapped items joined again:
+/// a step prints observations first, then its explanation (→), checks (✓ ✗ !) and notes (·),
+/// so after the first of those, a more indented line continues the item above it.
+fn unwrapped(transcript: &str) -> Vec<(usize, String)> {
+    let mut out: Vec<(usize, String)> = Vec::new();
+    let mut in_items = false;
+    for (n, line) in transcript.lines().enumerate().skip(3) {
+        let indent = line.len() - line.trim_start().len();
+        let s = line.trim();
+        if indent < 2 || s.is_empty() {
+            in_items = false;
+        } else if indent == 2 && s.starts_with(['→', '✓', '✗', '!', '·']) {
+            in_items = true;
+        } else if out.last().is_some_and(|(_, prev)| prev.trim_start().starts_with("$ ") && prev.ends_with(" \\")) {
+            // A long command continues after ` \`.
+            if let Some((_, command)) = out.last_mut() {
+                command.push(' ');
+                command.push_str(s);
+                continue;
+            }
+        } else if in_items && indent > 2 {
+            if let Some((_, item)) = out.last_mut() {
+                item.push(' ');
+                item.push_str(s);
+                continue;
+            }
+        }
+        out.push((n + 1, line.to_string()));
     }
     out
 }
@@ -218,11 +251,15 @@ mod tests {
 
     #[test]
     fn a_zh_transcript_is_scanned_where_labs_write_plain_strings() {
-        let transcript = "---\nsource: x\n---\n== lab ==\n  里面 the narration\n  $ echo hello\n    # /etc/hostname\n    hello\n    orphan alive = false\n  ✓ 孤儿进程随 PID 1 一起死亡（实际 gone）\n  ✓ rmdir：EBUSY: Device busy — 按预期失败\n";
+        let transcript = "---\nsource: x\n---\n== lab ==\n  里面 the narration\n  $ echo hello\n    orphan alive = false\n    # /etc/hostname\n    hello\n  ✓ 孤儿进程随 PID 1 一起死亡（实际 gone）\n  ✓ rmdir：EBUSY: Device busy — 按预期失败\n";
         let found = english_in_zh(transcript);
+        let wrapped =
+            "---\nsource: x\n---\n== lab ==\n  ✓ 子进程已经消失（实际\n    gone）\n  → 一段解释\n    with English\n";
+        // The explanation (lab.yaml's zh text) is not scanned, nor its wrapped lines.
+        assert_eq!(english_in_zh(wrapped), vec![(5, vec!["gone".to_string()])]);
         assert_eq!(
             found,
-            vec![(9, vec!["orphan".into(), "alive".into(), "false".into()]), (10, vec!["gone".to_string()])]
+            vec![(7, vec!["orphan".into(), "alive".into(), "false".into()]), (10, vec!["gone".to_string()])]
         );
     }
 }

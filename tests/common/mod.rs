@@ -49,7 +49,7 @@ impl TestHost {
         let mut cmd = Command::new("nsenter");
         cmd.arg(format!("--net=/run/netns/{}", self.name)).arg("--").arg(labctl_bin()).args(args);
         cmd.stdin(std::process::Stdio::null()).env("NO_COLOR", "1").env_remove("LANG").env_remove("LC_ALL");
-        // Reference transcripts are unwrapped: a COLUMNS from the caller must not wrap them.
+        // Reference transcripts wrap at the fixed width: a COLUMNS from the caller must not change it.
         cmd.env_remove("COLUMNS");
         cmd.env("LABCTL_LEARNER_DIR", labkit::testing::scratch_learner_dir());
         cmd

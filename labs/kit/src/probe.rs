@@ -122,11 +122,41 @@ pub fn list_namespaces(only: Option<&str>) -> Vec<NsEntry> {
         .collect()
 }
 
+/// One thing that keeps a namespace alive.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Holder {
+    /// A process in it.
+    Process { pid: i32, command: String },
+    /// An open file descriptor on its nsfs file.
+    Fd { fd: String, pid: i32, command: String },
+    /// An nsfs bind mount of it, seen in the mount namespace of process `pid`.
+    BindMount { path: String, pid: i32 },
+}
+
+impl Holder {
+    /// What the learner reads: "process 42 (sleep 30)", "fd 7 of process 42 (labctl)"…
+    pub fn describe(&self, lang: crate::text::Lang) -> String {
+        use crate::text::Lang;
+        match (self, lang) {
+            (Holder::Process { pid, command }, Lang::En) => format!("process {pid} ({command})"),
+            (Holder::Process { pid, command }, Lang::Zh) => format!("进程 {pid}（{command}）"),
+            (Holder::Fd { fd, pid, command }, Lang::En) => format!("fd {fd} of process {pid} ({command})"),
+            (Holder::Fd { fd, pid, command }, Lang::Zh) => format!("进程 {pid}（{command}）的 fd {fd}"),
+            (Holder::BindMount { path, pid }, Lang::En) => {
+                format!("bind mount at {path} (mount namespace of process {pid})")
+            }
+            (Holder::BindMount { path, pid }, Lang::Zh) => {
+                format!("{path} 处的 bind mount（进程 {pid} 的 mount namespace）")
+            }
+        }
+    }
+}
+
 /// Everything that keeps namespace `id` alive, as far as /proc shows it: processes in it (also
 /// through pid_for_children/time_for_children), open file descriptors on its nsfs file, and
 /// nsfs bind mounts of it (`ip netns add`, `unshare --net=FILE`) in any mount namespace.
 /// Empty means the kernel has nothing left holding it: the namespace is gone.
-pub fn ns_holders(id: &NsId) -> Vec<String> {
+pub fn ns_holders(id: &NsId) -> Vec<Holder> {
     let target = format!("{}:[{}]", id.ns_type, id.inode);
     let links: Vec<String> = match id.ns_type.as_str() {
         "pid" | "time" => vec![id.ns_type.clone(), format!("{}_for_children", id.ns_type)],
@@ -144,13 +174,13 @@ pub fn ns_holders(id: &NsId) -> Vec<String> {
         };
         let read = |rel: &str| std::fs::read_link(format!("/proc/{pid}/{rel}")).ok();
         if links.iter().any(|l| read(&format!("ns/{l}")).is_some_and(|t| t.as_os_str() == target.as_str())) {
-            holders.push(format!("process {pid} ({})", command_line(pid)));
+            holders.push(Holder::Process { pid, command: command_line(pid) });
         }
         if let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) {
             for fd in fds.flatten() {
                 if std::fs::read_link(fd.path()).is_ok_and(|t| t.as_os_str() == target.as_str()) {
                     let who = if pid == me { "labctl".to_string() } else { command_line(pid) };
-                    holders.push(format!("fd {} of process {pid} ({who})", fd.file_name().to_string_lossy()));
+                    holders.push(Holder::Fd { fd: fd.file_name().to_string_lossy().into_owned(), pid, command: who });
                 }
             }
         }
@@ -161,7 +191,7 @@ pub fn ns_holders(id: &NsId) -> Vec<String> {
         }
         for m in crate::mountinfo::read(format!("/proc/{pid}/mountinfo")).unwrap_or_default() {
             if m.fstype == "nsfs" && m.root == target {
-                holders.push(format!("bind mount at {} (mount namespace of process {pid})", m.mount_point));
+                holders.push(Holder::BindMount { path: m.mount_point.clone(), pid });
             }
         }
     }
@@ -260,14 +290,19 @@ mod tests {
             assert!(std::time::Instant::now() < deadline, "unshare --net never took effect");
             std::thread::sleep(std::time::Duration::from_millis(5));
         };
-        assert!(ns_holders(&id).iter().any(|h| h.starts_with(&format!("process {pid} "))), "{:?}", ns_holders(&id));
+        assert!(
+            ns_holders(&id).iter().any(|h| matches!(h, Holder::Process { pid: p, .. } if *p == pid)),
+            "{:?}",
+            ns_holders(&id)
+        );
         let fd = std::fs::File::open(ns_path(Some(pid), "net")).unwrap();
         child.kill().unwrap();
         child.wait().unwrap();
         let held = ns_holders(&id);
         assert!(!list_namespaces(Some("net")).iter().any(|e| e.id == id), "no process is in it any more");
         assert_eq!(held.len(), 1, "{held:?}");
-        assert!(held[0].starts_with("fd "), "only our fd holds it: {held:?}");
+        assert!(matches!(held[0], Holder::Fd { .. }), "only our fd holds it: {held:?}");
+        assert!(held[0].describe(crate::text::Lang::Zh).contains("的 fd "), "{held:?}");
         drop(fd);
         assert!(ns_holders(&id).is_empty(), "closed: nothing holds it");
     }

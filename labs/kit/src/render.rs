@@ -196,9 +196,17 @@ impl<W: Write> Renderer<W> {
             let found = check.found.show(self.redact);
             match check.outcome {
                 Outcome::Passed => {
+                    // A label that ends in its own parenthesis takes the reading inside it.
+                    let label = check.label.as_str();
                     let body = match self.lang {
-                        Lang::En => format!("{} ({found_word} {found})", check.label),
-                        Lang::Zh => format!("{}（{found_word} {found}）", check.label),
+                        Lang::En => match label.strip_suffix(')') {
+                            Some(open) => format!("{open}; {found_word} {found})"),
+                            None => format!("{label} ({found_word} {found})"),
+                        },
+                        Lang::Zh => match label.strip_suffix('）') {
+                            Some(open) => format!("{open}；{found_word} {found}）"),
+                            None => format!("{label}（{found_word} {found}）"),
+                        },
                     };
                     self.item("✓".green().to_string(), &body)?
                 }
@@ -219,7 +227,7 @@ impl<W: Write> Renderer<W> {
                     self.item("✗".red().bold().to_string(), &body)?;
                     if let Some(hint) = &check.hint {
                         let lead = if md { "- " } else { "  " };
-                        let first = format!("{lead}  {}: ", word(self.lang, "hint"));
+                        let first = format!("{lead}  {}{}", word(self.lang, "hint"), word(self.lang, "colon"));
                         for line in self.block(hint, &first, "      ") {
                             writeln!(self.out, "{line}")?;
                         }
@@ -567,6 +575,13 @@ mod tests {
                     outcome: Outcome::Failed,
                     hint: Some("is something else in there?".into()),
                 },
+                Check {
+                    label: "throttled (nr_throttled grows)".into(),
+                    expected: "> 0".into(),
+                    found: Fact::Number(3),
+                    outcome: Outcome::Passed,
+                    hint: None,
+                },
             ],
             notes: vec![],
             error: None,
@@ -593,6 +608,7 @@ mod tests {
         assert!(text.contains("✓ lo is DOWN (found DOWN)"));
         assert!(text.contains("✗ one interface: expected 1, found 2"));
         assert!(text.contains("hint: is something else in there?"));
+        assert!(text.contains("✓ throttled (nr_throttled grows; found 3)"), "one pair of parentheses: {text}");
         assert!(!text.contains('\u{1b}'), "plain output has no escape codes");
     }
 

@@ -179,14 +179,14 @@ impl Ctx {
                 let check = Check {
                     label: self.t(&label),
                     expected: expected.to_string(),
-                    found: Fact::Text(crate::failure::describe(&e)),
+                    found: Fact::Text(crate::failure::describe_in(&e, self.lang)),
                     outcome: Outcome::ExpectedFailure,
                     hint: None,
                 };
                 self.report.checks.push(check);
                 true
             }
-            Err(e) => self.expect(label, expected, crate::failure::describe(&e), false, hint),
+            Err(e) => self.expect(label, expected, crate::failure::describe_in(&e, self.lang), false, hint),
             Ok(_) => {
                 let succeeded = self.word("succeeded");
                 self.expect(label, expected, succeeded, false, hint)

@@ -16,14 +16,14 @@ pub const MAX_PROSE: usize = 100;
 const MIN_WIDTH: usize = 40;
 
 /// The width lab output wraps to: `COLUMNS` when it is set (a script or test can ask for a
-/// width), else the terminal's width when stdout is one, else none (pipes, files and the
-/// reference transcripts stay unwrapped).
+/// width), else the terminal's width when stdout is one, else [`MAX_PROSE`] (pipes, files and
+/// the reference transcripts read the same in a pager, a book page and a snapshot diff).
 pub fn output_width() -> Option<usize> {
     if let Some(cols) = std::env::var("COLUMNS").ok().and_then(|v| v.trim().parse::<usize>().ok()) {
         return usable(cols);
     }
     if !crate::sys::stdout_is_tty() {
-        return None;
+        return Some(MAX_PROSE);
     }
     let (_, cols) = crate::sys::window_size(std::io::stdout().as_fd()).ok()?;
     usable(cols as usize)
@@ -45,7 +45,7 @@ pub fn wrap(text: &str, width: Option<usize>, first: &str, rest: &str) -> Vec<St
                 let options = Options::new(width)
                     .initial_indent(lead)
                     .subsequent_indent(rest)
-                    .word_separator(WordSeparator::UnicodeBreakProperties)
+                    .word_separator(WordSeparator::Custom(words_cjk_aware))
                     .word_splitter(WordSplitter::NoHyphenation)
                     .break_words(false);
                 out.extend(textwrap::wrap(line, &options).into_iter().map(|l| l.into_owned()));
@@ -54,6 +54,38 @@ pub fn wrap(text: &str, width: Option<usize>, first: &str, rest: &str) -> Vec<St
         }
     }
     out
+}
+
+/// Break opportunities: after spaces, and beside a wide (CJK) character — never inside a run
+/// of ASCII (a path, a flag, `code`), never before closing punctuation (。，、）…) and never
+/// after opening punctuation (（「…). UAX #14 would also break after the `/` of a path.
+fn words_cjk_aware(line: &str) -> Box<dyn Iterator<Item = textwrap::core::Word<'_>> + '_> {
+    const NO_BREAK_BEFORE: &str = "。，、）：；！？」』》〉】”’…—·%)]}.,;:!?'\"";
+    const NO_BREAK_AFTER: &str = "（「『《〈【“([{";
+    let wide = |c: char| unicode_width::UnicodeWidthChar::width(c) == Some(2);
+    let mut cuts = Vec::new();
+    let mut prev: Option<char> = None;
+    for (i, c) in line.char_indices() {
+        if let Some(p) = prev {
+            let after_space = p == ' ' && c != ' ';
+            let beside_wide = (wide(p) || wide(c))
+                && p != ' '
+                && c != ' '
+                && !NO_BREAK_BEFORE.contains(c)
+                && !NO_BREAK_AFTER.contains(p);
+            if after_space || beside_wide {
+                cuts.push(i);
+            }
+        }
+        prev = Some(c);
+    }
+    cuts.push(line.len());
+    let mut start = 0;
+    Box::new(cuts.into_iter().map(move |end| {
+        let word = textwrap::core::Word::from(&line[start..end]);
+        start = end;
+        word
+    }))
 }
 
 /// [`wrap`] for one block of text (a check, a note, a value): without a width it is `first`
@@ -165,6 +197,17 @@ mod tests {
         let lines = wrap(text, Some(44), "", "");
         for token in ["/proc/self/ns/pid_for_children", "--mount-proc", "unshare"] {
             assert!(lines.iter().any(|l| l.contains(token)), "{token} cut: {lines:#?}");
+        }
+    }
+
+    #[test]
+    fn a_path_in_chinese_text_stays_whole() {
+        let text = "子进程的 /proc/PID/status 里有一行 NSpid，列出它在所属的每一层 pid namespace 中的 PID。";
+        for width in 10..50 {
+            let lines = wrap(text, Some(width), "", "");
+            assert!(lines.iter().any(|l| l.contains("/proc/PID/status")), "width {width}: {lines:#?}");
+            let joined: String = lines.concat();
+            assert_eq!(joined.replace(' ', ""), text.replace(' ', ""), "width {width}: nothing lost");
         }
     }
 

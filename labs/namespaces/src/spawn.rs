@@ -65,6 +65,9 @@ pub struct Spawner {
     pub make_private: bool,
     pub uid_map: Vec<IdMap>,
     pub gid_map: Vec<IdMap>,
+    /// Write `deny` to /proc/PID/setgroups before gid_map even as root (an unprivileged writer
+    /// always must), so a lab shows the same under sudo as without it.
+    pub deny_setgroups: bool,
     /// Become this (uid, gid) before creating the namespaces, so they are made by an
     /// unprivileged user (then `unshare(2)` is used, which cannot make the child PID 1).
     pub as_user: Option<(u32, u32)>,
@@ -266,6 +269,7 @@ impl Spawner {
             make_private: true,
             uid_map: Vec::new(),
             gid_map: Vec::new(),
+            deny_setgroups: false,
             as_user: None,
             kill_with_parent: false,
             stdio: Stdio::Inherit,
@@ -296,6 +300,11 @@ impl Spawner {
     pub fn map_root(mut self, uid: u32, gid: u32) -> Spawner {
         self.uid_map = vec![IdMap::root_to(uid)];
         self.gid_map = vec![IdMap::root_to(gid)];
+        self
+    }
+
+    pub fn deny_setgroups(mut self, yes: bool) -> Spawner {
+        self.deny_setgroups = yes;
         self
     }
 
@@ -444,7 +453,7 @@ impl Pending {
     }
 
     /// Writes the maps (setgroups `deny` first when we are not root, as the kernel requires
-    /// of an unprivileged writer), lets the child run, and returns once it has exec'd.
+    /// of an unprivileged writer, or when asked), lets the child run, and returns once it has exec'd.
     pub fn finish(mut self) -> Result<NsChild> {
         let pid = self.child.pid;
         if let Err(e) = self.write_maps() {
@@ -489,7 +498,7 @@ impl Pending {
             write("uid_map", &lines(&self.spawner.uid_map))?;
         }
         if !self.spawner.gid_map.is_empty() {
-            if !sys::is_root() {
+            if self.spawner.deny_setgroups || !sys::is_root() {
                 write("setgroups", "deny")?;
             }
             write("gid_map", &lines(&self.spawner.gid_map))?;

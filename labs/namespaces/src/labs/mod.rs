@@ -60,7 +60,12 @@ pub(crate) fn expect_child_and_namespace_gone(ctx: &mut labkit::Ctx, child_gone:
     ctx.expect(
         tr!(format!("its {kind} namespace is gone with it"), format!("它的 {kind} namespace 也随之消失")),
         ctx.t(&tr!("no process, open fd or bind mount holds it", "没有进程、打开的 fd 或 bind mount 持有它")),
-        if holders.is_empty() { ctx.word("nothing holds it") } else { holders.join("; ") },
+        if holders.is_empty() {
+            ctx.word("nothing holds it")
+        } else {
+            let shown: Vec<String> = holders.iter().map(|h| h.describe(ctx.lang())).collect();
+            shown.join(if ctx.lang() == labkit::Lang::Zh { "；" } else { "; " })
+        },
         holders.is_empty(),
         tr!(
             "the holder named above keeps the namespace alive: end it, close it or umount it",

@@ -5,7 +5,7 @@ use super::{alive, link, listed, start};
 use crate::spawn::{NsChild, Spawner};
 use anyhow::Context;
 use labkit::probe::NsId;
-use labkit::{tr, Ctx, Fact, Observation, Walkthrough};
+use labkit::{tr, Ctx, Fact, Observation, Text, Walkthrough};
 use nix::sched::CloneFlags;
 
 pub static LAB: Walkthrough<State> = Walkthrough {
@@ -211,17 +211,23 @@ fn kill_init(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     // Only PID 1 is signalled: the kernel kills the rest of the namespace.
     init.kill()?;
     let orphan_gone = labkit::process::wait_until(std::time::Duration::from_secs(1), || !alive(orphan));
-    // What kinds of holder (process, fd, mount): the first word of each.
-    let mut kinds: Vec<String> =
-        labkit::probe::ns_holders(&ns).iter().filter_map(|h| h.split(' ').next().map(String::from)).collect();
+    // What kinds of holder (process, fd, bind mount), each named once.
+    use labkit::probe::Holder;
+    let mut kinds: Vec<Text> = labkit::probe::ns_holders(&ns)
+        .iter()
+        .map(|h| match h {
+            Holder::Process { .. } => tr!("process", "进程"),
+            Holder::Fd { .. } => tr!("fd", "fd"),
+            Holder::BindMount { .. } => tr!("bind mount", "bind mount"),
+        })
+        .collect();
     kinds.dedup();
-    let only_fd = kinds == ["fd"];
+    let only_fd = kinds == [tr!("fd", "fd")];
     let while_held = if kinds.is_empty() {
         ctx.word("nothing")
     } else {
-        let shown: Vec<String> =
-            kinds.iter().map(|k| if k == "process" { ctx.t(&tr!("process", "进程")) } else { k.clone() }).collect();
-        shown.join(", ")
+        let shown: Vec<String> = kinds.iter().map(|k| ctx.t(k)).collect();
+        shown.join(&ctx.t(&tr!(", ", "、")))
     };
     drop(held);
     let still = listed(&ns);

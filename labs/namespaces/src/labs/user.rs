@@ -203,6 +203,7 @@ fn waiting_child(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     let mut spawner = Spawner::new(CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWUTS)
         .hostname(HOSTNAME)
         .map_root(uid, gid)
+        .deny_setgroups(true)
         .stdio(Stdio::Null)
         .kill_with_parent(true);
     if sys::is_root() {
@@ -302,6 +303,15 @@ fn maps(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
         format!("0 {uid} 1"),
         norm(&uid_map),
         tr!("an unprivileged writer may map only its own uid", "非特权的写入者只能映射自己的 uid"),
+    );
+    ctx.expect_eq(
+        tr!("setgroups was denied before gid_map", "写 gid_map 之前 setgroups 已被禁止"),
+        "deny",
+        setgroups.trim(),
+        tr!(
+            "an unprivileged writer must deny setgroups before it may write gid_map",
+            "非特权写入者必须先禁止 setgroups，才能写 gid_map"
+        ),
     );
     ctx.expect_eq(
         tr!("inside, the process is root", "在里面，进程是 root"),
