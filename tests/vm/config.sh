@@ -56,6 +56,11 @@ VM_EXTRA_FILES=(
 # menus do not depend on the cgroup world.
 VM_HOST_ONLY_TESTS=(labruntime/judges labimage/judges labctl/interactive)
 
+# Test executables whose tests may run side by side (each test in its own network namespace and
+# state directories, checking only its own leftovers; on the host cargo runs them in parallel too):
+# inside the VM they get one test thread per vCPU, every other executable one thread.
+VM_PARALLEL_TESTS=(labcontainer/engine)
+
 # What runs inside the VM when no selectors are given (see run.sh --help).
 # `tests` includes test:labctl/labs, which runs every lab walkthrough (--yes --redact) and compares
 # it with its snapshot: running the labs again on their own would only double the time.

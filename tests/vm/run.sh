@@ -14,7 +14,7 @@ CACHE_ROOT=${LABCTL_VM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/labctl-vm}
 VM_TIMEOUT=${LABCTL_VM_TIMEOUT:-3600}       # the whole VM, seconds
 TEST_TIMEOUT=${LABCTL_VM_TEST_TIMEOUT:-900} # each item inside the VM, seconds (the engine's tests take ~7 min under TCG)
 VM_MEM=${LABCTL_VM_MEM:-1024}
-VM_CPUS=${LABCTL_VM_CPUS:-1}
+VM_CPUS=${LABCTL_VM_CPUS:-2} # multi-threaded TCG: a second vCPU serves VM_PARALLEL_TESTS
 ACCEL=${LABCTL_VM_ACCEL:-auto}
 read -r -a CARGO_PACKAGES <<<"${LABCTL_VM_PACKAGES:---workspace}" # e.g. "-p labctl -p labkit"
 BUILD=1
@@ -217,11 +217,12 @@ lab_ids() {
 }
 
 add_test() { # kind package/target dir exe [filter]
-    local label=test:$2
+    local label=test:$2 threads=1
     case $1 in lib) label=unit:${2%/*} ;; bin) label=unit:$2-bin ;; esac
     [ -z "${5:-}" ] || label="$label:$5"
-    add_item "$label" "export CARGO_MANIFEST_DIR=$(q "$3")
-cd $(q "$3") && exec $(q "$4") --test-threads=1 ${5:+$(q "$5")}"
+    [[ " ${VM_PARALLEL_TESTS[*]} " == *" $2 "* ]] && threads=$VM_CPUS
+    add_item "$label" "export CARGO_MANIFEST_DIR=$(q "$3") RUST_TEST_THREADS=$threads
+cd $(q "$3") && exec $(q "$4") --test-threads=$threads ${5:+$(q "$5")}"
 }
 
 for s in "${SELECTORS[@]}"; do
