@@ -14,8 +14,9 @@ fi
 # Debian packages the tests and labs use (real tools serve as judges: ip, lsns, nsenter, umoci, skopeo).
 packages=(iproute2 util-linux mount procps psmisc kmod nftables iptables busybox-static qemu-system-x86
           e2fsprogs xz-utils dash bash coreutils tar umoci skopeo docker-registry buildah
-          containernetworking-plugins runc crun podman conmon netavark aardvark-dns containerd golang-go tmux
-          nodejs npm)
+          containernetworking-plugins runc crun podman conmon netavark aardvark-dns containerd golang-go tmux)
+# npm (for Pagefind) by its command: a machine may have Node.js from elsewhere, npm bundled.
+command -v npm >/dev/null || packages+=(nodejs npm)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
