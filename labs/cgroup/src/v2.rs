@@ -273,8 +273,13 @@ impl Driver for V2 {
                 // A controller the parent cannot pass down is left out; a limit on it then says so.
                 let _ = self.delegate(c);
             }
+            // mkdir, not mkdir -p: a parent that another container's removal took away meanwhile
+            // would come back without its delegated controllers; ENOENT makes the round start over.
             let dir = self.dir();
-            std::fs::create_dir_all(&dir).map_err(|source| Error::Io { op: "mkdir", path: dir.clone(), source })
+            match std::fs::create_dir(&dir) {
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+                other => other.map_err(|source| Error::Io { op: "mkdir", path: dir.clone(), source }),
+            }
         })
     }
 
