@@ -174,25 +174,22 @@ fn unwrapped(transcript: &str) -> Vec<(usize, String)> {
     for (n, line) in transcript.lines().enumerate().skip(3) {
         let indent = line.len() - line.trim_start().len();
         let s = line.trim();
+        // A long command continues after ` \`; an item, on more indented lines.
+        let after_command =
+            out.last().is_some_and(|(_, prev)| prev.trim_start().starts_with("$ ") && prev.ends_with(" \\"));
+        let continues = !s.is_empty() && indent > 2 && (after_command || in_items);
         if indent < 2 || s.is_empty() {
             in_items = false;
         } else if indent == 2 && s.starts_with(['→', '✓', '✗', '!', '·']) {
             in_items = true;
-        } else if out.last().is_some_and(|(_, prev)| prev.trim_start().starts_with("$ ") && prev.ends_with(" \\")) {
-            // A long command continues after ` \`.
-            if let Some((_, command)) = out.last_mut() {
-                command.push(' ');
-                command.push_str(s);
-                continue;
-            }
-        } else if in_items && indent > 2 {
-            if let Some((_, item)) = out.last_mut() {
-                item.push(' ');
-                item.push_str(s);
-                continue;
-            }
         }
-        out.push((n + 1, line.to_string()));
+        match out.last_mut().filter(|_| continues) {
+            Some((_, above)) => {
+                above.push(' ');
+                above.push_str(s);
+            }
+            None => out.push((n + 1, line.to_string())),
+        }
     }
     out
 }

@@ -248,8 +248,8 @@ pub struct RunOptions {
     /// Run up to this step (0-based), showing only it.
     pub only_step: Option<usize>,
     pub yes: bool,
-    /// Wrap prose to this many columns ([`crate::wrap::output_width`] on a terminal); none
-    /// leaves lines as they are (pipes, files, reference transcripts).
+    /// Wrap prose to this many columns ([`crate::wrap::output_width`]: the terminal's, else the
+    /// fixed width of pipes, files and reference transcripts); none leaves lines as they are.
     pub width: Option<usize>,
 }
 

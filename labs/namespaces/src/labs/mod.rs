@@ -64,7 +64,7 @@ pub(crate) fn expect_child_and_namespace_gone(ctx: &mut labkit::Ctx, child_gone:
             ctx.word("nothing holds it")
         } else {
             let shown: Vec<String> = holders.iter().map(|h| h.describe(ctx.lang())).collect();
-            shown.join(if ctx.lang() == labkit::Lang::Zh { "；" } else { "; " })
+            shown.join(&ctx.t(&tr!("; ", "；")))
         },
         holders.is_empty(),
         tr!(

@@ -213,7 +213,9 @@ fn kill_init(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
     let orphan_gone = labkit::process::wait_until(std::time::Duration::from_secs(1), || !alive(orphan));
     // What kinds of holder (process, fd, bind mount), each named once.
     use labkit::probe::Holder;
-    let mut kinds: Vec<Text> = labkit::probe::ns_holders(&ns)
+    let holders = labkit::probe::ns_holders(&ns);
+    let only_fd = !holders.is_empty() && holders.iter().all(|h| matches!(h, Holder::Fd { .. }));
+    let mut kinds: Vec<Text> = holders
         .iter()
         .map(|h| match h {
             Holder::Process { .. } => tr!("process", "进程"),
@@ -222,7 +224,6 @@ fn kill_init(ctx: &mut Ctx, state: &mut State) -> anyhow::Result<()> {
         })
         .collect();
     kinds.dedup();
-    let only_fd = kinds == [tr!("fd", "fd")];
     let while_held = if kinds.is_empty() {
         ctx.word("nothing")
     } else {
